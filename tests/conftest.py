@@ -1,0 +1,60 @@
+"""Shared fixtures. The GRID sample lives in ../shared (never in the repo): tests that need it skip
+with a reason when it is absent, and fail instead when WLOS_REQUIRE_SHARED=1 (as in CI)."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+sys.path.insert(0, str(Path(__file__).parent))
+
+SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid_s1_sample"
+
+
+def _need_sample() -> Path:
+    clips = sorted(SAMPLE.glob("*.mpg")) if SAMPLE.is_dir() else []
+    if len(clips) < 4:
+        msg = f"GRID sample clips not found in {SAMPLE}"
+        if os.environ.get("WLOS_REQUIRE_SHARED") == "1":
+            pytest.fail(msg + " (WLOS_REQUIRE_SHARED=1)")
+        pytest.skip(msg)
+    return SAMPLE
+
+
+@pytest.fixture(scope="session")
+def sample_dir() -> Path:
+    return _need_sample()
+
+
+@pytest.fixture(scope="session")
+def sample_clips(sample_dir) -> list[Path]:
+    return sorted(sample_dir.glob("*.mpg"))
+
+
+@pytest.fixture(scope="session")
+def grid_clip(sample_clips) -> Path:
+    return sample_clips[0]
+
+
+@pytest.fixture(scope="session")
+def long_source(sample_clips):
+    """Four GRID clips back to back (12 s): frames, audio, rate."""
+    import mediagen
+    return mediagen.concat(sample_clips[:4])
+
+
+@pytest.fixture(scope="session")
+def made(tmp_path_factory, long_source):
+    """Factory of test clips from the 12 s source, cached per set of arguments."""
+    import mediagen
+    folder = tmp_path_factory.mktemp("made")
+    cache: dict = {}
+
+    def make(name: str, **kw) -> Path:
+        if name not in cache:
+            cache[name] = mediagen.write_clip(folder / name, *long_source, **kw)
+        return cache[name]
+    return make

@@ -1,0 +1,96 @@
+"""Test clips made from the GRID sample: re-timed, concatenated, with audio moved by known amounts."""
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from wlos_app.core import media
+
+
+def load_clip(path) -> tuple[list[tuple[float, np.ndarray]], np.ndarray, int]:
+    """(time, rgb frame) list, (channels, n) float audio, rate of a source clip."""
+    frames = [(f.t, f.image) for f in media.iter_video_frames(str(path), fmt="rgb24")]
+    audio = media.read_audio(str(path))
+    return frames, audio.samples, audio.rate
+
+
+def concat(paths) -> tuple[list[tuple[float, np.ndarray]], np.ndarray, int]:
+    """Clips back to back; each clip's audio is cut or padded to its video length so they stay in sync."""
+    frames, audio, rate, t0 = [], [], None, 0.0
+    for p in paths:
+        f, a, r = load_clip(p)
+        rate = rate or r
+        assert r == rate
+        dur = len(f) / 25.0
+        n = int(round(dur * rate))
+        a = a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))
+        frames += [(t0 + t, im) for t, im in f]
+        audio.append(a)
+        t0 += dur
+    return frames, np.concatenate(audio, axis=1), rate
+
+
+def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float = 0.0,
+               audio_start_s: float = 0.0, video_codec: str = "libx264", audio_codec: str | None = None,
+               with_audio: bool = True, with_video: bool = True) -> Path:
+    """Encode frames (re-timed to `fps` by nearest timestamp) and audio.
+
+    audio_delay_s > 0 shifts the sound later inside the audio stream (zeros before, end trimmed);
+    audio_start_s > 0 starts the audio stream later than the video on the container's clock.
+    """
+    out = Path(out)
+    ext = out.suffix.lower()
+    audio_codec = audio_codec or {".mkv": "aac", ".mp4": "aac", ".mov": "aac", ".avi": "libmp3lame",
+                                  ".webm": "libopus", ".mpg": "mp2"}[ext]
+    duration = frames[-1][0] + 1 / 25.0
+    with av.open(str(out), "w") as c:
+        if with_video:
+            rate_q = Fraction(fps).limit_denominator(1001)
+            vs = c.add_stream(video_codec, rate=rate_q)
+            h, w = frames[0][1].shape[:2]
+            vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
+            if video_codec == "libx264":
+                vs.options = {"preset": "ultrafast"}
+        if with_audio:
+            ar = 48000 if audio_codec == "libopus" else rate
+            a_s = c.add_stream(audio_codec, rate=ar)
+            a_s.layout = "mono"
+        times = np.array([t for t, _ in frames])
+        if with_video:
+            n_out = int(np.floor(duration * fps + 1e-6))
+            for k in range(n_out):
+                i = int(np.argmin(np.abs(times - k / fps)))
+                vf = av.VideoFrame.from_ndarray(frames[i][1], format="rgb24")
+                vf.pts = k
+                vf.time_base = Fraction(1) / rate_q
+                for p in vs.encode(vf):
+                    c.mux(p)
+            for p in vs.encode():
+                c.mux(p)
+        if with_audio:
+            mono = audio.mean(0)
+            shift = int(round(audio_delay_s * rate))
+            if shift > 0:
+                mono = np.concatenate([np.zeros(shift, np.float32), mono[:-shift]])
+            elif shift < 0:
+                mono = np.concatenate([mono[-shift:], np.zeros(-shift, np.float32)])
+            if ar != rate:
+                mono = media.resample(mono, rate, ar)
+            fs = a_s.codec_context.frame_size or 1024
+            start = int(round(audio_start_s * ar))
+            for i in range(0, len(mono), fs):
+                chunk = mono[i:i + fs]
+                if len(chunk) < fs:
+                    chunk = np.pad(chunk, (0, fs - len(chunk)))
+                af = av.AudioFrame.from_ndarray(chunk[None].astype(np.float32), format="flt", layout="mono")
+                af.sample_rate = ar
+                af.pts = start + i
+                af.time_base = Fraction(1, ar)
+                for p in a_s.encode(af):
+                    c.mux(p)
+            for p in a_s.encode():
+                c.mux(p)
+    return out

@@ -1,0 +1,99 @@
+import numpy as np
+import pytest
+
+from wlos_app.core import media
+from wlos_app.errors import MediaError
+
+
+def test_probe_grid(grid_clip):
+    info = media.probe(str(grid_clip))
+    assert info.video.fps == 25.0
+    assert (info.video.width, info.video.height) == (360, 288)
+    assert info.audio.sample_rate == 44100
+    assert info.audio_delay_s == 0.0
+
+
+def test_frames_and_audio_on_one_timeline(grid_clip):
+    frames = list(media.iter_video_frames(str(grid_clip)))
+    assert len(frames) == 75
+    assert np.allclose([f.t for f in frames], np.arange(75) * 0.04, atol=1e-6)
+    assert frames[0].image.shape == (288, 360) and frames[0].image.flags["C_CONTIGUOUS"]
+    audio = media.read_audio(str(grid_clip))
+    assert audio.rate == 44100 and abs(audio.duration_s - 2.98) < 0.01
+    y = media.resample(audio.mono(), audio.rate)
+    assert abs(len(y) - audio.duration_s * 16000) <= 2
+
+
+def test_grid_resampling_of_30fps_and_50fps():
+    def frames(fps, n):
+        return (media.Frame(i, i / fps, np.full((2, 2), i, np.uint8)) for i in range(n))
+    g30 = list(media.sample_on_grid(frames(30, 90)))  # 3 s at 30 fps
+    assert len(g30) == 75 and [k for k, _ in g30] == list(range(75))
+    # each grid time takes the nearest source frame
+    for k, f in g30:
+        assert abs(f.t - k / 25) <= 0.5 / 30 + 1e-9
+    g50 = list(media.sample_on_grid(frames(50, 150)))
+    assert len(g50) == 75 and [f.index for _, f in g50[:4]] == [0, 2, 4, 6]
+
+
+def test_variable_frame_rate_and_gap_hold_last_frame():
+    times = [0.0, 0.035, 0.06, 0.12, 0.4, 0.44]  # uneven, with a 0.28 s hole (lost packets)
+    fr = [media.Frame(i, t, np.zeros((1, 1), np.uint8)) for i, t in enumerate(times)]
+    grid = list(media.sample_on_grid(iter(fr)))
+    assert [k for k, _ in grid] == list(range(len(grid)))
+    by_k = {k: f.index for k, f in grid}
+    assert by_k[0] == 0 and by_k[1] == 1 and by_k[3] == 3
+    assert all(by_k[k] == 3 for k in range(4, 7))  # the hole holds the last good frame
+    assert by_k[10] == 4 and by_k[11] == 5
+
+
+def test_late_audio_stream_is_placed_late(made):
+    same = media.read_audio(str(made("sync.mkv")))
+    late = media.read_audio(str(made("start200.mkv", audio_start_s=0.2)))
+    assert media.probe(str(made("start200.mkv", audio_start_s=0.2))).audio_delay_s == pytest.approx(0.2, abs=1e-3)
+    a, b = same.mono()[:5 * same.rate], late.mono()[:5 * same.rate]
+    lag = _lag(a, b, same.rate)
+    assert lag == pytest.approx(0.2, abs=0.002)
+
+
+def _lag(a, b, rate):
+    """Seconds by which b lags a (cross-correlation peak)."""
+    from scipy.signal import correlate
+    c = correlate(b, a, mode="full", method="fft")
+    return (np.argmax(c) - (len(a) - 1)) / rate
+
+
+def test_corrupt_packets_do_not_shift_what_follows(grid_clip, tmp_path):
+    data = bytearray(grid_clip.read_bytes())
+    # Scribble over ~6 KB in the middle of the stream (several video packets, some audio).
+    mid = len(data) // 2
+    data[mid:mid + 6000] = bytes((i * 37) % 256 for i in range(6000))
+    bad = tmp_path / "corrupt.mpg"
+    bad.write_bytes(bytes(data))
+    good_frames = {round(f.t, 3): f.image for f in media.iter_video_frames(str(grid_clip))}
+    report = media.DecodeReport()
+    frames = list(media.iter_video_frames(str(bad), report=report))
+    assert 40 <= len(frames) < 75  # the damage cost frames: they are gone, not shifted
+    # Frames are known by timestamp: late frames still match the same frame of the clean file.
+    late = [f for f in frames if f.t > 2.5]
+    assert late and all(np.abs(f.image.astype(int) - good_frames[round(f.t, 3)]).mean() < 3 for f in late)
+    audio = media.read_audio(str(bad), report=report)
+    clean = media.read_audio(str(grid_clip))
+    tail = slice(int(2.5 * clean.rate), int(2.9 * clean.rate))
+    assert np.allclose(audio.samples[:, tail], clean.samples[:, tail], atol=1e-3)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is not a video\n" * 20])
+def test_unreadable_files(tmp_path, content):
+    p = tmp_path / "clip.mp4"
+    p.write_bytes(content)
+    with pytest.raises(MediaError) as e:
+        media.probe(str(p))
+    assert str(p) in str(e.value)
+
+
+def test_folder_and_missing(tmp_path):
+    with pytest.raises(MediaError, match="folder"):
+        media.probe(str(tmp_path))
+    with pytest.raises(MediaError, match="no such file"):
+        media.probe(str(tmp_path / "nope.mp4"))

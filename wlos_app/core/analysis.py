@@ -1,0 +1,261 @@
+"""The whole analysis of one clip: decode, face, features, per-block estimates, clip offset.
+
+`analyze()` is what the CLI, the GUI and the trainer call. Results are in grid frames (25 fps)
+internally and reported in milliseconds and in the clip's own frames.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..errors import Cancelled, NoFaceError, NoSpeechError, TooShortError
+from . import estimators, media, sync
+from .face import FaceConfig, FaceTrack, track_face
+from .features import BLOCK, ClipFeatures, FeatureConfig, clip_features
+
+METHODS = ("wlos", "c3", "qmi")
+MIN_FRAMES = BLOCK + 2 * estimators.MAX_SHIFT + 1  # one block with all 19 shifts inside the clip
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class AnalysisConfig:
+    """One run's settings. `method` "auto" means WLOS when its weights are installed, else QMI."""
+
+    method: str = "auto"
+    curves: tuple[str, ...] = ()  # sliding-window methods whose per-block curves are also computed
+    model_dir: str | None = None  # folder with wlos.pt / c3.pt; None = the shipped resources/
+    device: str | None = None  # "cpu", "cuda"; None = CUDA when available
+    face: FaceConfig = field(default_factory=FaceConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    seed: int = 0  # bootstrap seed of the confidence
+
+
+@dataclass
+class AnalysisResult:
+    path: str
+    info: media.MediaInfo
+    method: str
+    offset_grid: float  # grid frames (1/25 s), positive = audio late
+    confidence: float
+    starts: np.ndarray  # (n_blocks,) grid frame of each block's start
+    status: list[str]  # per block: "ok" or why it was skipped
+    drift: np.ndarray  # (n_blocks,) the method's per-block drift in grid frames, NaN if skipped
+    curves: dict[str, np.ndarray]  # method -> (n_blocks, 19) per-block curves
+    clip_curves: dict[str, np.ndarray]  # method -> (19,) the clip's curve
+    face: FaceTrack
+    features: ClipFeatures
+    timings: dict[str, float]
+    warnings: list[str]
+
+    @property
+    def fps(self) -> float:
+        return self.info.video.fps if self.info.video and self.info.video.fps else 25.0
+
+    @property
+    def offset_ms(self) -> float:
+        return self.offset_grid * 40.0
+
+    @property
+    def offset_frames(self) -> float:
+        """Offset in the clip's own frames."""
+        return self.offset_ms / 1000.0 * self.fps
+
+    @property
+    def duration_s(self) -> float:
+        return self.face.n / 25.0
+
+    def summary(self) -> str:
+        """One line for people: 'audio is 120 ms late (3.0 frames at 25 fps), confidence 0.91'."""
+        if not math.isfinite(self.offset_ms):
+            return "no estimate"
+        ms = self.offset_ms
+        if abs(ms) < 20:
+            words = f"in sync ({ms:+.0f} ms)"
+        else:
+            words = f"audio is {abs(ms):.0f} ms {'late' if ms > 0 else 'early'}"
+        return (f"{words} ({self.offset_frames:+.1f} frames at {self.fps:g} fps), "
+                f"confidence {self.confidence:.2f} [{self.method}, {self.n_used}/{len(self.starts)} blocks]")
+
+    @property
+    def n_used(self) -> int:
+        return sum(s == "ok" for s in self.status)
+
+    def to_json(self, per_block_curves: bool = False) -> dict:
+        def num(x, nd=3):
+            return round(float(x), nd) if x is not None and math.isfinite(x) else None
+
+        fps = self.fps
+        blocks = []
+        for i, t in enumerate(self.starts):
+            b = {"start_s": round(t / 25.0, 3), "start_frame": round(t / 25.0 * fps, 2),
+                 "drift_frames": num(self.drift[i] / 25.0 * fps), "drift_ms": num(self.drift[i] * 40.0, 1),
+                 "valid": self.status[i] == "ok"}
+            if self.status[i] != "ok":
+                b["reason"] = self.status[i]
+            blocks.append(b)
+        out = {
+            "path": self.path,
+            "fps": num(fps),
+            "duration_s": num(self.duration_s),
+            "method": self.method,
+            "offset_frames": num(self.offset_frames),
+            "offset_ms": num(self.offset_ms, 1),
+            "confidence": num(self.confidence),
+            "summary": self.summary(),
+            "n_blocks": len(self.starts),
+            "n_valid_blocks": self.n_used,
+            "face": {"frames_with_face": int(self.face.valid.sum()), "frames": self.face.n,
+                     "faces_seen": self.face.faces_seen, "selection": self.face.selection},
+            "shifts_frames": [num(d / 25.0 * fps) for d in estimators.SHIFTS],
+            "clip_curves": {m: [num(v, 5) for v in c] for m, c in self.clip_curves.items()},
+            "blocks": blocks,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+        if per_block_curves:
+            out["block_curves"] = {m: [[num(v, 5) for v in row] for row in c] for m, c in self.curves.items()}
+        if self.warnings:
+            out["warnings"] = self.warnings
+        return out
+
+
+def resolve_method(cfg: AnalysisConfig) -> str:
+    if cfg.method == "auto":
+        from .models import weights_path
+        return "wlos" if weights_path("wlos", cfg.model_dir).exists() else "qmi"
+    if cfg.method not in METHODS:
+        raise ValueError(f"unknown method {cfg.method!r}; use one of {', '.join(METHODS)}")
+    return cfg.method
+
+
+class _Stages:
+    """Times each stage and turns stage progress into overall progress; checks for cancel."""
+
+    def __init__(self, progress: Progress | None, cancel: Callable[[], bool] | None):
+        self.progress, self.cancel = progress, cancel
+        self.timings: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def report(self, fraction: float, message: str) -> None:
+        if self.cancel and self.cancel():
+            raise Cancelled("analysis cancelled")
+        if self.progress:
+            self.progress(min(1.0, fraction), message)
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self._t
+        self._t = now
+
+
+def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,
+            cancel: Callable[[], bool] | None = None) -> AnalysisResult:
+    """Analyse one clip. Raises a WlosError subclass with a one-line reason for unusable input."""
+    cfg = cfg or AnalysisConfig()
+    method = resolve_method(cfg)
+    st = _Stages(progress, cancel)
+    # Load networks first: a missing weights file should fail before minutes of decoding.
+    nets = {}
+    for m in {method, *cfg.curves} & {"wlos", "c3"}:
+        from .models import load
+        nets[m] = load(m, cfg.model_dir, cfg.device)
+    st.done("load_models")
+
+    info = media.probe(path)
+    if info.video is None:
+        raise media.MediaError(f"{path}: has no video stream")
+    if info.audio is None:
+        raise media.MediaError(f"{path}: has no audio stream, so there is nothing to sync")
+    report = media.DecodeReport()
+    st.report(0.0, "decoding audio")
+    audio = media.read_audio(path, info, report)
+    audio16k = media.resample(audio.mono(), audio.rate)
+    st.done("decode_audio")
+
+    expected = max(1.0, (info.duration_s or 1.0) * 25.0)
+    decode_time = [0.0]
+
+    def grid_images():
+        it = media.sample_on_grid(media.iter_video_frames(path, "gray", report, info))
+        while True:
+            t0 = time.perf_counter()
+            try:
+                k, frame = next(it)
+            except StopIteration:
+                decode_time[0] += time.perf_counter() - t0
+                return
+            decode_time[0] += time.perf_counter() - t0
+            yield frame.image
+
+    def on_frame(k: int) -> None:
+        if k % 25 == 0:
+            st.report(0.8 * min(1.0, k / expected), f"tracking the face: {k / 25:.0f} s")
+
+    face = track_face(grid_images(), cfg.face, on_frame=on_frame)
+    st.done("video")
+    st.timings["decode_video"] = decode_time[0]
+    st.timings["face"] = st.timings.pop("video") - decode_time[0]
+
+    if face.n < MIN_FRAMES:
+        raise TooShortError(f"{path}: only {face.n / 25:.2f} s of video; at least {MIN_FRAMES / 25:.2f} s "
+                            f"({MIN_FRAMES} frames at 25 fps) are needed for one block and its +-9-frame search")
+    if not face.valid.any():
+        raise NoFaceError(f"{path}: no face found in any of its {face.n} frames")
+
+    st.report(0.85, "computing features")
+    feats = clip_features(face.crops, face.valid, audio16k, cfg.features)
+    starts = feats.block_starts()
+    status = [feats.block_status(int(t)) for t in starts]
+    ok = np.array([s == "ok" for s in status], bool)
+    st.done("features")
+    if not ok.any():
+        if all(s in ("silent", "no audio") for s in status):
+            raise NoSpeechError(f"{path}: no speech found (every block is below the speech level)")
+        raise NoFaceError(f"{path}: no block has a face in all of its 10 frames "
+                          f"(face found in {int(face.valid.sum())} of {face.n} frames)")
+
+    st.report(0.9, f"estimating drift ({method})")
+    used = starts[ok]
+    curves: dict[str, np.ndarray] = {}
+    clip_curves: dict[str, np.ndarray] = {}
+    drift = np.full(len(starts), np.nan, np.float32)
+
+    for m in dict.fromkeys([*cfg.curves, method]):  # each method once, the reported one last
+        if m == "qmi":
+            c = np.full((len(starts), len(estimators.SHIFTS)), np.nan)
+            c[ok] = estimators.qmi_block_curves(feats, used)
+            curves["qmi"] = c
+            est = sync.from_qmi(feats, used, cfg.seed)
+        elif m == "c3":
+            c = np.full((len(starts), len(estimators.SHIFTS)), np.nan, np.float32)
+            c[ok] = estimators.c3_curves(nets["c3"], feats, used)
+            curves["c3"] = c
+            est = sync.from_curves(c[ok], used, cfg.seed)
+        elif m == "wlos":
+            d = np.full(len(starts), np.nan, np.float32)
+            d[ok] = estimators.wlos_drifts(nets["wlos"], feats, used)
+            est = sync.from_drifts(d[ok], used, cfg.seed)
+        else:
+            raise ValueError(f"unknown method {m!r}")
+        if est.curve is not None:
+            clip_curves[m] = est.curve
+        st.done(m)
+        if m == method:
+            result_est = est
+            drift = d if m == "wlos" else np.array(
+                [sync.peak(row) if s == "ok" else np.nan for row, s in zip(curves[m], status)], np.float32)
+
+    warnings = list(report.messages)
+    if report.bad_packets:
+        warnings.append(f"{report.bad_packets} packet(s) could not be decoded and were skipped")
+    if face.faces_seen > 1:
+        warnings.append(f"{face.faces_seen} faces in view; analysed the {face.selection}")
+    st.report(1.0, "done")
+    return AnalysisResult(path, info, method, result_est.offset, result_est.confidence, starts, status, drift,
+                          curves, clip_curves, face, feats, st.timings, warnings)
+

@@ -1,0 +1,176 @@
+"""Per-block drift estimators: WLOS (regression), C3 and QMI (19-shift sliding windows).
+
+All work in grid frames with positive drift = audio late: candidate shift d pairs block t with
+audio window t + d, and the best-matching d is the block's drift.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .features import BLOCK, ClipFeatures
+
+MAX_SHIFT = 9
+SHIFTS = np.arange(-MAX_SHIFT, MAX_SHIFT + 1)
+# QMI kernel width, in standard deviations of each (standardised) variable. Wider than Silverman's
+# rule for 10 samples (0.67): on the GRID sample clips 1.5 found the clip offset more often.
+QMI_BANDWIDTH = 1.5
+
+
+def _batches(n: int, size: int):
+    for i in range(0, n, size):
+        yield slice(i, min(n, i + size))
+
+
+def wlos_drifts(model, feats: ClipFeatures, starts: np.ndarray, batch: int = 512) -> np.ndarray:
+    """One regression per block: the block's flows with its own (unshifted) audio window."""
+    import torch
+    device = next(model.parameters()).device
+    out = np.full(len(starts), np.nan, np.float32)
+    with torch.inference_mode():
+        for s in _batches(len(starts), batch):
+            v = torch.from_numpy(np.stack([feats.visual_block(t) for t in starts[s]])).to(device)
+            a = torch.from_numpy(np.stack([feats.audio_window(t) for t in starts[s]])).to(device)
+            out[s] = model(v, a).float().cpu().numpy()
+    return out
+
+
+def c3_curves(model, feats: ClipFeatures, starts: np.ndarray, batch: int = 512) -> np.ndarray:
+    """P(in sync) for each block and shift, (n_blocks, 19); NaN where the window leaves the audio.
+
+    Each block's visual features and each audio window's features are computed once and the
+    cheap fusion head is run for the 19 pairs, instead of the whole network 19 times.
+    """
+    import torch
+    device = next(model.parameters()).device
+    curves = np.full((len(starts), len(SHIFTS)), np.nan, np.float32)
+    if len(starts) == 0:
+        return curves
+    lo = max(0, int(starts.min()) - MAX_SHIFT)
+    hi = min(feats.n_windows, int(starts.max()) + MAX_SHIFT + 1)
+    with torch.inference_mode():
+        vf = torch.cat([model.visual(torch.from_numpy(np.stack([feats.visual_block(t) for t in starts[s]])).to(device))
+                        for s in _batches(len(starts), batch)])
+        windows = np.arange(lo, hi)
+        af = torch.cat([model.audio(torch.from_numpy(np.stack([feats.audio_window(j) for j in windows[s]])).to(device))
+                        for s in _batches(len(windows), batch)]) if len(windows) else None
+        for si, d in enumerate(SHIFTS):
+            j = starts + d
+            ok = (j >= lo) & (j < hi)
+            if not ok.any():
+                continue
+            logits = model.fuse(vf[torch.from_numpy(np.flatnonzero(ok)).to(device)],
+                                af[torch.from_numpy(j[ok] - lo).to(device)])
+            curves[ok, si] = torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
+    return curves
+
+
+def qmi_signals(feats: ClipFeatures) -> tuple[np.ndarray, np.ndarray]:
+    """The two per-frame scalars Liu & Sato's QMI relates.
+
+    Visual: mouth-opening speed, the mean vertical flow of the crop's lower half (lower lip, jaw)
+    minus that of its upper half (upper lip, nose). Audio: the frame-to-frame change of the audio
+    power in dB. The flow is a speed, so it is paired with a change of power rather than the
+    power itself (on the GRID sample clips this found the clip offset about twice as often).
+    """
+    h = feats.flow.shape[1] // 2
+    visual = feats.flow[:, h:].mean(axis=(1, 2)) - feats.flow[:, :h].mean(axis=(1, 2))
+    p = feats.power_db
+    audio = np.concatenate([[0.0], np.diff(p)]).astype(np.float32) if len(p) else p
+    return visual.astype(np.float64), audio.astype(np.float64)
+
+
+def _standardise(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return (x - x.mean(axis=axis, keepdims=True)) / (x.std(axis=axis, keepdims=True) + 1e-9)
+
+
+def _gauss(z: np.ndarray) -> np.ndarray:
+    """Pairwise Gaussian kernel of the last axis: two KDE kernels of width h convolve to sqrt(2) h."""
+    diff = z[..., :, None] - z[..., None, :]
+    return np.exp(-diff * diff / (4 * QMI_BANDWIDTH ** 2))
+
+
+def qmi_from_kernels(kx: np.ndarray, ky: np.ndarray, w: np.ndarray | None = None) -> np.ndarray:
+    """Euclidean-distance quadratic mutual information (Principe; as in Liu & Sato) from kernels.
+
+    kx: (N, N); ky: (S, N, N) one per shift; w: (B, N) sample weights (bootstrap counts) or None.
+    Returns (S,) or (B, S). QMI_ED = V_J + V_M - 2 V_C, with the joint, marginal-product and cross
+    information potentials of the kernel density estimates.
+    """
+    if w is None:
+        vj = (kx[None] * ky).mean(axis=(1, 2))
+        vm = kx.mean() * ky.mean(axis=(1, 2))
+        vc = (kx.mean(1)[None] * ky.mean(2)).mean(1)
+        return vj + vm - 2 * vc
+    W = w.sum(1, keepdims=True)  # (B, 1)
+    kxw = w @ kx  # (B, N): sum_j w_j kx_ij
+    out = np.empty((w.shape[0], ky.shape[0]))
+    for s in range(ky.shape[0]):
+        kyw = w @ ky[s]
+        vj = np.einsum("bi,ij,bj->b", w, kx * ky[s], w) / W[:, 0] ** 2
+        vm = (kxw * w).sum(1) * (kyw * w).sum(1) / W[:, 0] ** 4
+        vc = (w * kxw * kyw).sum(1) / W[:, 0] ** 3
+        out[:, s] = vj + vm - 2 * vc
+    return out
+
+
+def qmi_block_curves(feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
+    """The paper's QMI baseline: per block, QMI of its 10 frames against each shifted audio window.
+    (n_blocks, 19); NaN where the shifted window leaves the audio."""
+    visual, audio = qmi_signals(feats)
+    n_a = len(audio)
+    curves = np.full((len(starts), len(SHIFTS)), np.nan)
+    for i, t in enumerate(starts):
+        x = _standardise(visual[t:t + BLOCK])
+        ok = [(t + d >= 1) and (t + d + BLOCK <= n_a) for d in SHIFTS]
+        if not any(ok):
+            continue
+        ys = np.stack([audio[t + d:t + d + BLOCK] for d, o in zip(SHIFTS, ok) if o])
+        curves[i, np.flatnonzero(ok)] = qmi_from_kernels(_gauss(x), _gauss(_standardise(ys)))
+    return curves
+
+
+def qmi_pooled(feats: ClipFeatures, starts: np.ndarray, segment: int = 250,
+               boot_counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Clip-level QMI curve from the frames of all given blocks pooled together.
+
+    Ten frames are too few for a density estimate (the paper's per-block QMI MAE is 6.3 frames);
+    pooling every speech frame of the clip gives one curve with far more samples. Long clips are cut
+    into segments of `segment` frames (the kernels grow with its square); each segment's curve is
+    standardised over the shifts and the segments are averaged, weighted by their frame counts.
+
+    boot_counts: (B, n_blocks) how often each block is drawn in B bootstrap resamples; then the
+    (B, 19) bootstrap curves are returned too.
+    """
+    visual, audio = qmi_signals(feats)
+    n_a = len(audio)
+    # Frames usable at every shift, so all 19 candidates are scored on the same frames.
+    member: dict[int, list[int]] = {}
+    for bi, t in enumerate(starts):
+        for k in range(t, t + BLOCK):
+            if k - MAX_SHIFT >= 1 and k + MAX_SHIFT < n_a:
+                member.setdefault(k, []).append(bi)
+    frames = np.array(sorted(member), int)
+    total = np.zeros(len(SHIFTS))
+    boot_total = None if boot_counts is None else np.zeros((boot_counts.shape[0], len(SHIFTS)))
+    weight = 0.0
+    for s0 in range(0, len(frames), segment):
+        fr = frames[s0:s0 + segment]
+        if len(fr) < BLOCK:
+            continue
+        kx = _gauss(_standardise(visual[fr]))
+        ky = _gauss(_standardise(np.stack([audio[fr + d] for d in SHIFTS])))
+        total += len(fr) * _standardise(qmi_from_kernels(kx, ky))
+        weight += len(fr)
+        if boot_counts is not None:
+            # A frame's bootstrap weight: how many drawn blocks contain it.
+            inc = np.zeros((len(starts), len(fr)))
+            for col, k in enumerate(fr):
+                inc[member[k], col] = 1.0
+            w = boot_counts @ inc
+            keep = w.sum(1) > 0
+            if keep.any():
+                boot_total[keep] += w[keep].sum(1, keepdims=True) * _standardise(qmi_from_kernels(kx, ky, w[keep]))
+    if weight == 0:
+        nan = np.full(len(SHIFTS), np.nan)
+        return nan, (None if boot_counts is None else np.full_like(boot_total, np.nan))
+    return total / weight, boot_total

@@ -1,0 +1,314 @@
+"""Face: dlib HOG detection, tracking, 68-point landmarks, and the aligned 32x32 mouth crop.
+
+The mouth is aligned with a similarity transform fitted to the rigid landmarks (eye corners and
+nose), smoothed over time, and never to the lip points: aligning on the lips would cancel the very
+motion the optical flow has to see.
+
+Tracking, between detections, has two modes (`FaceConfig.tracker`):
+- "landmarks" (default): each frame's box is derived from the previous frame's landmarks, with an
+  HOG check around it every `verify_every` frames. No tracker cost at all.
+- "kcf": the paper's KCF correlation tracker (OpenCV contrib) gives each frame's box.
+benchmarks/bench_analysis.py measures both.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+import cv2
+import numpy as np
+
+from ..errors import WlosError
+
+CROP = 32
+
+# Rigid landmarks (nose 27-35, eye corners 36/39/42/45) and where they sit on a frontal face, in units
+# of the distance between the two eye centres, origin between the eyes, y down. Procrustes mean of
+# the GRID sample clips, made left-right symmetric so no speaker's asymmetry is baked in.
+RIGID_IDX = np.array([27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45])
+RIGID_TEMPLATE = np.array([
+    [0.0, -0.10], [0.0, 0.115], [0.0, 0.32], [0.0, 0.54],
+    [-0.245, 0.775], [-0.125, 0.80], [0.0, 0.82], [0.125, 0.80], [0.245, 0.775],
+    [-0.708, -0.012], [-0.292, 0.012], [0.292, 0.012], [0.708, -0.012],
+], np.float64)
+# The mouth square in the same units: the lips of GRID s1 span x -0.46..0.56, y 1.07..1.65 with
+# the mouth open; the square leaves a margin for wider mouths and a dropping jaw.
+MOUTH_CENTER = np.array([0.0, 1.32])
+MOUTH_SIDE = 1.15
+# dlib's detector box relative to the eyes (measured on the sample clips): the landmark predictor
+# expects boxes like the detector's, so boxes derived from landmarks imitate them.
+BOX_CENTER_DOWN = 0.55
+BOX_SIDE = 2.5
+
+
+def model_dir() -> str:
+    """Folder holding dlib's landmark model (face-recognition-models), also inside a bundle."""
+    if getattr(sys, "frozen", False) and hasattr(sys, "_MEIPASS"):
+        path = os.path.join(sys._MEIPASS, "face_recognition_models", "models")
+        if os.path.isdir(path):
+            return path
+    # Importing the package needs pkg_resources; finding it does not.
+    spec = importlib.util.find_spec("face_recognition_models")
+    if spec is None or spec.origin is None:
+        raise WlosError("the face landmark model is not installed (pip install face-recognition-models)")
+    return os.path.join(os.path.dirname(spec.origin), "models")
+
+
+_models_lock = threading.Lock()
+_models: dict[str, object] = {}
+
+
+def _dlib_models():
+    """Detector and 68-point predictor, loaded once per process (the predictor file is ~100 MB)."""
+    import dlib
+    with _models_lock:
+        if not _models:
+            path = os.path.join(model_dir(), "shape_predictor_68_face_landmarks.dat")
+            if not os.path.exists(path):
+                raise WlosError(f"the face landmark model is missing: {path}")
+            _models["detector"] = dlib.get_frontal_face_detector()
+            _models["predictor"] = dlib.shape_predictor(path)
+        return _models["detector"], _models["predictor"]
+
+
+@dataclass
+class FaceConfig:
+    tracker: str = "landmarks"  # "landmarks" or "kcf"
+    verify_every: int = 50  # frames between HOG checks of a landmark-tracked face
+    detect_max_side: int = 640  # frames are shrunk to this for HOG detection
+    smooth_radius: int = 2  # rigid transform averaged over +-this many frames
+
+
+@dataclass
+class FaceTrack:
+    """Per-frame face results on the analysis grid; NaN / False where no usable face was found."""
+
+    boxes: np.ndarray  # (n, 4) float32 x0, y0, x1, y1
+    landmarks: np.ndarray  # (n, 68, 2) float32, image pixels
+    crops: np.ndarray  # (n, 32, 32) uint8 aligned mouth crops
+    crop_to_image: np.ndarray  # (n, 2, 3) float32 maps crop pixels to image pixels (for overlays)
+    valid: np.ndarray  # (n,) bool
+    faces_seen: int = 0  # most faces found by one detection
+    detections: int = 0  # how many full or local HOG detections ran
+    selection: str = ""  # which face was picked, in words
+
+    @property
+    def n(self) -> int:
+        return len(self.valid)
+
+
+def _fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (Umeyama) mapping src points onto dst; returns a, b, tx, ty
+    with x' = a*x - b*y + tx, y' = b*x + a*y + ty."""
+    ms, md = src.mean(0), dst.mean(0)
+    s0, d0 = src - ms, dst - md
+    var = (s0 ** 2).sum()
+    if var < 1e-9:
+        return np.array([np.nan] * 4)
+    a = (s0[:, 0] * d0[:, 0] + s0[:, 1] * d0[:, 1]).sum() / var
+    b = (s0[:, 0] * d0[:, 1] - s0[:, 1] * d0[:, 0]).sum() / var
+    tx = md[0] - (a * ms[0] - b * ms[1])
+    ty = md[1] - (b * ms[0] + a * ms[1])
+    return np.array([a, b, tx, ty])
+
+
+def _crop_matrix(p: np.ndarray, size: int) -> np.ndarray:
+    """Affine (2x3) mapping image pixels to crop pixels for image->template params p."""
+    a, b, tx, ty = p
+    k = size / MOUTH_SIDE
+    c0 = MOUTH_CENTER - MOUTH_SIDE / 2
+    return np.array([[k * a, -k * b, k * (tx - c0[0])],
+                     [k * b, k * a, k * (ty - c0[1])]], np.float64)
+
+
+def _box_from_landmarks(pts: np.ndarray) -> np.ndarray:
+    le, re = pts[[36, 39]].mean(0), pts[[42, 45]].mean(0)
+    iod = np.linalg.norm(re - le)
+    down = np.array([-(re - le)[1], (re - le)[0]]) / max(iod, 1e-6)
+    c = (le + re) / 2 + BOX_CENTER_DOWN * iod * down
+    h = BOX_SIDE * iod / 2
+    return np.array([c[0] - h, c[1] - h, c[0] + h, c[1] + h])
+
+
+def _plausible(pts: np.ndarray, box: np.ndarray, shape) -> bool:
+    """Reject landmark sets that cannot be a face in this box (the tracker drifted off it)."""
+    if not np.all(np.isfinite(pts)):
+        return False
+    iod = np.linalg.norm(pts[[42, 45]].mean(0) - pts[[36, 39]].mean(0))
+    side = box[2] - box[0]
+    if side <= 0 or not (0.25 < iod / side < 0.6):
+        return False
+    h, w = shape[:2]
+    inside = (pts[:, 0] > -0.1 * w) & (pts[:, 0] < 1.1 * w) & (pts[:, 1] > -0.1 * h) & (pts[:, 1] < 1.1 * h)
+    return bool(inside.mean() > 0.9)
+
+
+class FaceTracker:
+    """Finds one face per frame: detect, then track; re-detect when the track is lost."""
+
+    def __init__(self, cfg: FaceConfig | None = None):
+        self.cfg = cfg or FaceConfig()
+        if self.cfg.tracker not in ("landmarks", "kcf"):
+            raise ValueError(f"unknown tracker {self.cfg.tracker!r} (use 'landmarks' or 'kcf')")
+        self.detector, self.predictor = _dlib_models()
+        self.box: np.ndarray | None = None
+        self.kcf = None
+        self.since_check = 0
+        self.faces_seen = 0
+        self.detections = 0
+        self.selection = ""
+
+    def _detect(self, img: np.ndarray, roi: np.ndarray | None = None) -> np.ndarray | None:
+        import dlib
+        h, w = img.shape[:2]
+        x0 = y0 = 0
+        if roi is not None:
+            x0, y0 = int(max(0, roi[0])), int(max(0, roi[1]))
+            x1, y1 = int(min(w, roi[2])), int(min(h, roi[3]))
+            if x1 - x0 < 40 or y1 - y0 < 40:
+                return None
+            img = img[y0:y1, x0:x1]
+        scale = min(1.0, self.cfg.detect_max_side / max(img.shape[:2]))
+        small = img if scale == 1.0 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        rects = self.detector(np.ascontiguousarray(small), 0)
+        self.detections += 1
+        if not rects:
+            return None
+        boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], float) / scale
+        boxes += [x0, y0, x0, y0]
+        areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+        if roi is None:
+            self.faces_seen = max(self.faces_seen, len(rects))
+            if len(rects) > 1:
+                b = boxes[int(np.argmax(areas))]
+                self.selection = (f"largest of {len(rects)} faces (box at x={b[0]:.0f}, y={b[1]:.0f}, "
+                                  f"{b[2] - b[0]:.0f} px wide)")
+            elif not self.selection:
+                self.selection = "the only face found"
+        return boxes[int(np.argmax(areas))]
+
+    def _landmarks(self, img: np.ndarray, box: np.ndarray) -> np.ndarray:
+        import dlib
+        r = dlib.rectangle(*(int(round(v)) for v in box))
+        s = self.predictor(img, r)
+        return np.array([[p.x, p.y] for p in s.parts()], np.float32)
+
+    def _start_kcf(self, img, box):
+        self.kcf = cv2.TrackerKCF_create()
+        x0, y0, x1, y1 = box
+        # OpenCV's KCF wants three channels.
+        self.kcf.init(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), (int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
+
+    def update(self, img: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Box and landmarks for this frame, or (None, None) when no face is usable."""
+        box = None
+        if self.box is not None:
+            if self.cfg.tracker == "kcf":
+                ok, bb = self.kcf.update(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
+                box = np.array([bb[0], bb[1], bb[0] + bb[2], bb[1] + bb[3]], float) if ok else None
+            else:
+                box = self.box
+                self.since_check += 1
+                if self.since_check >= self.cfg.verify_every:
+                    # Cheap local HOG check: is there still a face around the tracked box?
+                    self.since_check = 0
+                    side = box[2] - box[0]
+                    found = self._detect(img, box + [-side, -side, side, side])
+                    box = found if found is not None else None
+        if box is None:
+            box = self._detect(img)
+            if box is None:
+                self.box = None
+                return None, None
+            if self.cfg.tracker == "kcf":
+                self._start_kcf(img, box)
+            self.since_check = 0
+        pts = self._landmarks(img, box)
+        if not _plausible(pts, box, img.shape):
+            self.box = None  # lost: detect afresh on the next frame
+            return None, None
+        # The next frame's search box follows the face through its landmarks.
+        self.box = _box_from_landmarks(pts) if self.cfg.tracker == "landmarks" else box
+        return box.astype(np.float32), pts
+
+
+def _smoothed(params: list[np.ndarray], i: int, radius: int) -> np.ndarray:
+    """Mean of the finite transforms within +-radius of i (i itself must be finite)."""
+    win = [p for p in params[max(0, i - radius): i + radius + 1] if np.all(np.isfinite(p))]
+    return np.mean(win, axis=0)
+
+
+def crop_mouth(img: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """32x32 grayscale mouth crop for image->template params p, and its crop->image affine."""
+    m = _crop_matrix(p, CROP)
+    # A big face would alias when sampled straight to 32 px: render larger, then area-average down.
+    zoom = int(np.clip(round(1.0 / max(np.hypot(m[0, 0], m[0, 1]), 1e-6)), 1, 4))
+    if zoom > 1:
+        big = cv2.warpAffine(img, _crop_matrix(p, CROP * zoom), (CROP * zoom, CROP * zoom),
+                             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        crop = cv2.resize(big, (CROP, CROP), interpolation=cv2.INTER_AREA)
+    else:
+        crop = cv2.warpAffine(img, m, (CROP, CROP), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    inv = cv2.invertAffineTransform(m)
+    return crop, inv.astype(np.float32)
+
+
+def track_face(frames: Iterable[np.ndarray], cfg: FaceConfig | None = None,
+               on_frame: Callable[[int], None] | None = None) -> FaceTrack:
+    """Run detection, tracking, landmarks and mouth cropping over grid frames (grayscale uint8).
+
+    Crops are produced `smooth_radius` frames behind the tracker, so only that many frames are held
+    in memory, whatever the clip's length.
+    """
+    cfg = cfg or FaceConfig()
+    tracker = FaceTracker(cfg)
+    R = cfg.smooth_radius
+    boxes, lms, params = [], [], []
+    crops, inv, valid = [], [], []
+    pending: deque[tuple[int, np.ndarray]] = deque()
+
+    def emit(i: int, img: np.ndarray) -> None:
+        if np.all(np.isfinite(params[i])):
+            c, m = crop_mouth(img, _smoothed(params, i, R))
+            crops.append(c)
+            inv.append(m)
+            valid.append(True)
+        else:
+            crops.append(np.zeros((CROP, CROP), np.uint8))
+            inv.append(np.full((2, 3), np.nan, np.float32))
+            valid.append(False)
+
+    for k, img in enumerate(frames):
+        box, pts = tracker.update(img)
+        if pts is None:
+            boxes.append(np.full(4, np.nan, np.float32))
+            lms.append(np.full((68, 2), np.nan, np.float32))
+            params.append(np.full(4, np.nan))
+        else:
+            boxes.append(box)
+            lms.append(pts)
+            params.append(_fit_similarity(pts[RIGID_IDX].astype(np.float64), RIGID_TEMPLATE))
+        pending.append((k, img))
+        if len(pending) > R:
+            emit(*pending.popleft())
+        if on_frame:
+            on_frame(k)
+    while pending:
+        emit(*pending.popleft())
+
+    n = len(valid)
+    return FaceTrack(
+        boxes=np.array(boxes, np.float32).reshape(n, 4),
+        landmarks=np.array(lms, np.float32).reshape(n, 68, 2),
+        crops=np.array(crops, np.uint8).reshape(n, CROP, CROP),
+        crop_to_image=np.array(inv, np.float32).reshape(n, 2, 3),
+        valid=np.array(valid, bool),
+        faces_seen=tracker.faces_seen,
+        detections=tracker.detections,
+        selection=tracker.selection,
+    )

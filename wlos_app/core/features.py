@@ -1,0 +1,161 @@
+"""Features on the paper's 25 fps grid: vertical Farnebäck flow of the mouth crops, 12 MFCCs, blocks.
+
+Block t covers grid frames t..t+9. Its visual input is the flows V^t..V^{t+9} (V^t = flow from crop
+t-1 to crop t, so t >= 1) and its audio window j = t + d is the 39x12 MFCC matrix of the audio of
+frames j..j+9: at 16 kHz, hop 160 and a 256-sample Hamming window without centering, 0.4 s of audio
+gives exactly 39 MFCC frames, and video frame j starts at MFCC frame 4j.
+
+Drift d is in grid frames, positive = audio late: the sound of block t sits in audio window t + d.
+
+Both inputs are scaled to [0, 1] per clip (not per mini-batch as in the paper), so a block's
+features do not depend on what else is in a batch:
+- flow: v / (2 s) + 0.5, clipped, with s the 99th percentile of |v| over the clip's valid crops;
+- MFCC: each coefficient standardised over the clip's speech frames, then z / 6 + 0.5, clipped.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+SR = 16000
+HOP = 160
+N_FFT = 256
+N_MFCC = 12  # 13 computed, the 0th dropped
+MFCC_PER_FRAME = 4  # 100 MFCC frames/s over 25 video frames/s
+BLOCK = 10
+AUDIO_WINDOW = 39
+SAMPLES_PER_FRAME = SR // 25
+
+
+@dataclass
+class FeatureConfig:
+    fps: float = 25.0  # the analysis grid; the networks were defined for 25 fps
+    block: int = BLOCK
+    stride: int = 1  # grid frames between block starts
+    max_shift: int = 9  # sliding-window and regression range: -9..+9 frames
+    n_mels: int = 26
+    # A block is speech when its loudest 40 ms frame is within `speech_db` of the clip's loud level
+    # (95th percentile of frame power) and above `floor_db` dBFS. The paper thresholds the maximum
+    # MFCC value instead; a level relative to the clip does not depend on recording gain.
+    speech_db: float = 30.0
+    floor_db: float = -60.0
+    # Farnebäck on 32x32 crops: a small pyramid and window suit lips that move a few pixels.
+    flow_pyr_scale: float = 0.5
+    flow_levels: int = 2
+    flow_winsize: int = 7
+    flow_iterations: int = 3
+    flow_poly_n: int = 5
+    flow_poly_sigma: float = 1.1
+
+    def __post_init__(self):
+        if self.fps != 25.0 or self.block != BLOCK:
+            raise ValueError("the networks and the 39x12 audio window assume 25 fps and 10-frame blocks")
+        if self.stride < 1:
+            raise ValueError("stride must be at least 1")
+
+
+def vertical_flow(crops: np.ndarray, valid: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Vertical component of Farnebäck flow from crop k-1 to crop k, in crop pixels per frame."""
+    n = len(crops)
+    flow = np.zeros((n, crops.shape[1], crops.shape[2]), np.float32)
+    ok = np.zeros(n, bool)
+    for k in range(1, n):
+        if valid[k - 1] and valid[k]:
+            f = cv2.calcOpticalFlowFarneback(
+                crops[k - 1], crops[k], None, cfg.flow_pyr_scale, cfg.flow_levels, cfg.flow_winsize,
+                cfg.flow_iterations, cfg.flow_poly_n, cfg.flow_poly_sigma, 0)
+            flow[k] = f[..., 1]
+            ok[k] = True
+    return flow, ok
+
+
+def mfcc(audio16k: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """(frames, 12) MFCCs 1..12, 100 frames per second, frame m covering samples 160m..160m+255."""
+    import librosa
+    if len(audio16k) < N_FFT:
+        return np.zeros((0, N_MFCC), np.float32)
+    m = librosa.feature.mfcc(y=audio16k.astype(np.float32), sr=SR, n_mfcc=N_MFCC + 1, n_fft=N_FFT,
+                             hop_length=HOP, window="hamming", center=False, n_mels=cfg.n_mels)
+    return m[1:].T.astype(np.float32)
+
+
+def frame_power_db(audio16k: np.ndarray, n_frames: int) -> np.ndarray:
+    """Mean power of each 40 ms video frame's audio, in dBFS (-100 where there is no audio)."""
+    out = np.full(n_frames, -100.0, np.float32)
+    usable = min(n_frames, len(audio16k) // SAMPLES_PER_FRAME)
+    if usable:
+        x = audio16k[:usable * SAMPLES_PER_FRAME].reshape(usable, SAMPLES_PER_FRAME).astype(np.float64)
+        out[:usable] = 10 * np.log10(np.mean(x * x, axis=1) + 1e-10)
+    return out
+
+
+@dataclass
+class ClipFeatures:
+    """Everything the estimators need for one clip, on the 25 fps grid."""
+
+    flow: np.ndarray  # (n, 32, 32) float32 raw vertical flow; flow[k] from crop k-1 to crop k
+    flow_valid: np.ndarray  # (n,) bool
+    flow_scale: float  # the per-clip s in v / (2 s) + 0.5
+    mfcc: np.ndarray  # (m, 12) float32 scaled to [0, 1]
+    power_db: np.ndarray  # (n_audio_frames,) audio power per grid frame
+    speech_level_db: float
+    cfg: FeatureConfig = field(default_factory=FeatureConfig)
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.flow_valid)
+
+    @property
+    def n_windows(self) -> int:
+        """Audio windows j with a full 39x12 MFCC matrix."""
+        return max(0, (len(self.mfcc) - AUDIO_WINDOW) // MFCC_PER_FRAME + 1)
+
+    def visual_block(self, t: int) -> np.ndarray:
+        """(10, 32, 32) flows of block t scaled to [0, 1]."""
+        v = self.flow[t:t + self.cfg.block]
+        return np.clip(v / (2 * self.flow_scale) + 0.5, 0.0, 1.0)
+
+    def audio_window(self, j: int) -> np.ndarray:
+        """(39, 12) MFCCs of audio window j (the audio of grid frames j..j+9)."""
+        return self.mfcc[MFCC_PER_FRAME * j: MFCC_PER_FRAME * j + AUDIO_WINDOW]
+
+    def block_starts(self) -> np.ndarray:
+        """Every block start on this clip's grid, valid or not."""
+        last = self.n_frames - self.cfg.block
+        return np.arange(1, last + 1, self.cfg.stride) if last >= 1 else np.zeros(0, int)
+
+    def block_status(self, t: int) -> str:
+        """'ok', or why block t cannot be used: 'no face', 'no audio', 'silent'."""
+        b = self.cfg.block
+        if not self.flow_valid[t:t + b].all():
+            return "no face"
+        if t >= self.n_windows:
+            return "no audio"
+        if self.power_db[t:t + b].max() < max(self.speech_level_db - self.cfg.speech_db, self.cfg.floor_db):
+            return "silent"
+        return "ok"
+
+
+def clip_features(crops: np.ndarray, crop_valid: np.ndarray, audio16k: np.ndarray,
+                  cfg: FeatureConfig | None = None) -> ClipFeatures:
+    """Flow, MFCC and per-frame power for a clip whose crops are on the 25 fps grid."""
+    cfg = cfg or FeatureConfig()
+    flow, ok = vertical_flow(crops, crop_valid, cfg)
+    scale = float(np.percentile(np.abs(flow[ok]), 99)) if ok.any() else 1.0
+    scale = max(scale, 0.05)  # a still face: do not blow sensor noise up to full range
+
+    n_audio_frames = len(audio16k) // SAMPLES_PER_FRAME
+    power = frame_power_db(audio16k, n_audio_frames)
+    level = float(np.percentile(power, 95)) if len(power) else -100.0
+
+    m = mfcc(audio16k, cfg)
+    if len(m):
+        # Statistics over speech frames only: long silences would otherwise set the scale.
+        frame_of_mfcc = np.minimum(np.arange(len(m)) // MFCC_PER_FRAME, max(n_audio_frames - 1, 0))
+        speech = power[frame_of_mfcc] >= max(level - cfg.speech_db, cfg.floor_db) if len(power) else None
+        ref = m[speech] if speech is not None and speech.sum() >= 10 else m
+        mu, sd = ref.mean(0), ref.std(0) + 1e-6
+        m = np.clip((m - mu) / sd / 6.0 + 0.5, 0.0, 1.0).astype(np.float32)
+    return ClipFeatures(flow, ok, scale, m, power, level, cfg)

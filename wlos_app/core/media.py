@@ -1,0 +1,287 @@
+"""Decoding: video frames and audio samples, each placed on one timeline by its timestamps.
+
+Time 0 is the start of the video stream. Audio is placed at its own timestamps on that timeline,
+so a container whose audio stream starts 0.2 s after its video yields audio that is 0.2 s late:
+that is what a player does, and what the user wants found. A packet that fails to decode leaves a
+gap (silence, or a held frame) instead of shifting everything after it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import av
+import numpy as np
+
+from ..errors import MediaError
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_SR = 16000
+
+# Consecutive audio frames whose timestamps disagree with the running sample count by less than
+# this are laid end to end: container timestamps are rounded (mp2 in a 90 kHz time base drifts by
+# a fraction of a sample per frame) and snapping avoids clicks. Larger jumps are real gaps.
+_SNAP_S = 0.002
+
+
+@dataclass
+class VideoInfo:
+    codec: str
+    width: int
+    height: int
+    fps: float  # average frame rate; a variable-rate clip reports its mean
+    start_s: float  # stream start on the container's clock
+    frames: int  # from the header; 0 when the container does not say
+
+
+@dataclass
+class AudioInfo:
+    codec: str
+    sample_rate: int
+    channels: int
+    start_s: float  # stream start on the container's clock
+
+
+@dataclass
+class MediaInfo:
+    path: str
+    format: str
+    duration_s: float
+    video: VideoInfo | None
+    audio: AudioInfo | None
+
+    @property
+    def origin_s(self) -> float:
+        """Container time that the analysis calls 0: the start of the video stream."""
+        return self.video.start_s if self.video else 0.0
+
+    @property
+    def audio_delay_s(self) -> float:
+        """How much later the audio stream starts than the video stream, per the container."""
+        if not (self.video and self.audio):
+            return 0.0
+        return self.audio.start_s - self.video.start_s
+
+
+@dataclass
+class Frame:
+    index: int  # decode index within the stream, after dropped packets
+    t: float  # seconds from the analysis origin
+    image: np.ndarray
+
+
+@dataclass
+class DecodeReport:
+    """What went wrong while decoding, kept so callers can warn instead of failing."""
+
+    bad_packets: int = 0
+    truncated: bool = False
+    messages: list[str] = field(default_factory=list)
+
+
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise MediaError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise MediaError(f"{path}: is a folder, not a video file")
+    if not os.access(path, os.R_OK):
+        raise MediaError(f"{path}: permission denied")
+    if os.path.getsize(path) == 0:
+        raise MediaError(f"{path}: the file is empty (0 bytes)")
+
+
+def _open(path: str) -> av.container.InputContainer:
+    _check_file(path)
+    try:
+        return av.open(path, mode="r", metadata_errors="ignore")
+    except av.error.FFmpegError as exc:
+        raise MediaError(f"{path}: not a readable video file ({_reason(exc)})") from None
+    except (UnicodeDecodeError, ValueError, OSError) as exc:
+        raise MediaError(f"{path}: not a readable video file ({exc})") from None
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(":")[-1].strip() if ":" in text and len(text) > 80 else text
+
+
+def _start_s(stream) -> float:
+    if stream.start_time is None:
+        return 0.0
+    return float(stream.start_time * stream.time_base)
+
+
+def probe(path: str) -> MediaInfo:
+    """Read the container's header. Raises MediaError for anything that is not a media file."""
+    with _open(path) as c:
+        vinfo = ainfo = None
+        if c.streams.video:
+            vs = c.streams.video[0]
+            cc = vs.codec_context
+            rate = vs.average_rate or vs.guessed_rate or vs.base_rate
+            fps = float(rate) if rate else 0.0
+            vinfo = VideoInfo(cc.name, cc.width, cc.height, fps, _start_s(vs), vs.frames or 0)
+        if c.streams.audio:
+            a = c.streams.audio[0]
+            cc = a.codec_context
+            ainfo = AudioInfo(cc.name, cc.sample_rate or a.rate or 0, cc.channels or 1, _start_s(a))
+        duration = float(c.duration) / av.time_base if c.duration else 0.0
+        return MediaInfo(path, c.format.name, duration, vinfo, ainfo)
+
+
+def _decode_stream(c, stream, report: DecodeReport):
+    """Decode one stream packet by packet; a bad packet is counted and skipped, not fatal."""
+    demux = c.demux(stream)
+    while True:
+        try:
+            packet = next(demux)
+        except StopIteration:
+            break
+        except av.error.FFmpegError as exc:  # the demuxer itself gave up: a truncated file
+            report.truncated = True
+            report.messages.append(f"demuxing stopped early: {_reason(exc)}")
+            break
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            report.bad_packets += 1
+            if report.bad_packets <= 3:
+                report.messages.append(f"skipped a bad {stream.type} packet: {_reason(exc)}")
+            continue
+        yield from frames
+
+
+def iter_video_frames(path: str, fmt: str = "gray", report: DecodeReport | None = None,
+                      info: MediaInfo | None = None) -> Iterator[Frame]:
+    """Yield the video frames in presentation order, each with its time from the origin."""
+    report = report if report is not None else DecodeReport()
+    info = info or probe(path)
+    if info.video is None:
+        raise MediaError(f"{path}: has no video stream")
+    origin = info.origin_s
+    period = 1.0 / info.video.fps if info.video.fps > 0 else 0.04
+    with _open(path) as c:
+        vs = c.streams.video[0]
+        vs.thread_type = "AUTO"
+        last_t = None
+        n = 0
+        for frame in _decode_stream(c, vs, report):
+            # Frames without a timestamp follow the previous one by one nominal period.
+            t = frame.time - origin if frame.pts is not None else (
+                (last_t + period) if last_t is not None else 0.0)
+            if last_t is not None and t <= last_t - 1e-6:
+                continue  # out-of-order duplicate after a damaged GOP: keep time monotonic
+            last_t = t
+            yield Frame(n, t, np.ascontiguousarray(frame.to_ndarray(format=fmt)))
+            n += 1
+
+
+def sample_on_grid(frames: Iterator[Frame], fps: float = 25.0) -> Iterator[tuple[int, Frame]]:
+    """Resample a frame stream to a fixed rate by timestamp: grid time k/fps takes the nearest frame.
+
+    A 30 fps clip drops one frame in six, a 50 fps clip every other one, a variable-rate clip gets
+    frames where they were shown; a gap from a lost packet holds the last good frame.
+    """
+    k = 0
+    prev: Frame | None = None
+    period = 1.0 / fps  # the source's frame period, from its last two frames
+    for cur in frames:
+        if prev is None:
+            if cur.t > 0.5 / fps:  # video starts late: nothing to show before it, start there
+                k = int(np.ceil(cur.t * fps - 0.5))
+            prev = cur
+            continue
+        mid = 0.5 * (prev.t + cur.t)
+        while k / fps < mid:
+            yield k, prev
+            k += 1
+        period = cur.t - prev.t
+        prev = cur
+    if prev is not None:
+        # The last frame is shown for one source period: the clip lasts until last.t + period.
+        while k / fps < prev.t + period - 1e-6:
+            yield k, prev
+            k += 1
+
+
+def _to_float_planar(frame: av.AudioFrame) -> np.ndarray:
+    """(channels, samples) float32 in [-1, 1] from any PCM sample format."""
+    a = frame.to_ndarray()
+    nch = len(frame.layout.channels)
+    if not frame.format.is_planar:
+        a = a.reshape(-1, nch).T
+    if a.dtype == np.uint8:
+        a = (a.astype(np.float32) - 128.0) / 128.0
+    elif np.issubdtype(a.dtype, np.integer):
+        a = a.astype(np.float32) / float(np.iinfo(a.dtype).max + 1)
+    return a.astype(np.float32, copy=False)
+
+
+@dataclass
+class Audio:
+    samples: np.ndarray  # (channels, n) float32, sample 0 at the analysis origin
+    rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.samples.shape[1] / self.rate
+
+    def mono(self) -> np.ndarray:
+        return self.samples.mean(axis=0) if self.samples.shape[0] > 1 else self.samples[0]
+
+
+def read_audio(path: str, info: MediaInfo | None = None, report: DecodeReport | None = None) -> Audio:
+    """Decode the first audio stream at its own rate and channels, placed by timestamps.
+
+    Samples before the video origin are dropped; a late-starting stream or a lost packet leaves
+    zeros, so every later sample stays where its timestamp puts it.
+    """
+    report = report if report is not None else DecodeReport()
+    info = info or probe(path)
+    if info.audio is None:
+        raise MediaError(f"{path}: has no audio stream")
+    origin = info.origin_s
+    chunks: list[tuple[int, np.ndarray]] = []
+    rate = info.audio.sample_rate
+    nch = None
+    expected = None  # sample position where the next frame would go if contiguous
+    with _open(path) as c:
+        a = c.streams.audio[0]
+        for frame in _decode_stream(c, a, report):
+            data = _to_float_planar(frame)
+            if frame.sample_rate != rate:
+                import soxr  # rare: a stream that changes rate mid-way; bring it to the first rate
+                data = soxr.resample(data.T, frame.sample_rate, rate).T.astype(np.float32)
+            if nch is None:
+                nch = data.shape[0]
+            elif data.shape[0] != nch:  # channel layout changed mid-stream: mix to the first count
+                data = np.repeat(data.mean(axis=0, keepdims=True), nch, axis=0)
+            if frame.pts is not None:
+                pos = int(round((frame.time - origin) * rate))
+                if expected is not None and abs(pos - expected) <= _SNAP_S * rate:
+                    pos = expected
+            else:
+                pos = expected if expected is not None else 0
+            chunks.append((pos, data))
+            expected = pos + data.shape[1]
+    if not chunks:
+        raise MediaError(f"{path}: the audio stream holds no decodable samples")
+    end = max(p + d.shape[1] for p, d in chunks)
+    out = np.zeros((nch, max(end, 0)), np.float32)
+    for pos, d in chunks:
+        if pos < 0:
+            d = d[:, -pos:]
+            pos = 0
+        out[:, pos:pos + d.shape[1]] = d
+    return Audio(out, rate)
+
+
+def resample(x: np.ndarray, rate: int, target: int = ANALYSIS_SR) -> np.ndarray:
+    """Mono float32 resampled with soxr (high quality, no phase shift)."""
+    if rate == target:
+        return x.astype(np.float32, copy=False)
+    import soxr
+    return soxr.resample(x, rate, target).astype(np.float32)
