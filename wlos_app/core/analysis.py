@@ -133,6 +133,19 @@ def resolve_method(cfg: AnalysisConfig) -> str:
     return cfg.method
 
 
+_networks: dict = {}
+
+
+def _network(kind: str, model_dir: str | None, device: str | None):
+    """Loaded networks are kept for the next clip; a weights file that changed is loaded again."""
+    from .models import load, weights_path
+    path = weights_path(kind, model_dir)
+    key = (kind, str(path), device, path.stat().st_mtime_ns if path.exists() else None)
+    if key not in _networks:
+        _networks[key] = load(kind, model_dir, device)
+    return _networks[key]
+
+
 class _Stages:
     """Times each stage and turns stage progress into overall progress; checks for cancel."""
 
@@ -160,10 +173,7 @@ def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | N
     method = resolve_method(cfg)
     st = _Stages(progress, cancel)
     # Load networks first: a missing weights file should fail before minutes of decoding.
-    nets = {}
-    for m in {method, *cfg.curves} & {"wlos", "c3"}:
-        from .models import load
-        nets[m] = load(m, cfg.model_dir, cfg.device)
+    nets = {m: _network(m, cfg.model_dir, cfg.device) for m in {method, *cfg.curves} & {"wlos", "c3"}}
     st.done("load_models")
 
     info = media.probe(path)

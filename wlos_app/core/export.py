@@ -163,21 +163,31 @@ def _write(src: str, tmp: str, target: _Target, audio: np.ndarray, rate: int,
             raise ExportError(f"{target.format} cannot hold {vin.codec_context.name} video, "
                               f"which is copied without re-encoding; export to .mkv instead"
                               ) from None
+        if not target.timed_audio:
+            # AVI times every frame by its position, one per tick: the tick must be the frame
+            # period, or a finer clock is filled with empty frames that players mistime.
+            vout.time_base = 1 / (vin.average_rate or vin.guessed_rate)
         aout = out.add_stream(target.codec, rate=rate, layout=_layout(audio.shape[0]))
         aout.time_base = Fraction(1, rate)
         out.start_encoding()  # opens the encoder (frame size) and fixes each stream's time base
 
+        # The output starts at 0 with the first picture, as the ffmpeg command line does: an mp4
+        # would otherwise record the source's start offset in an edit list rounded to 1 ms, per
+        # track. Sample 0 of the decoded audio sits at the video's start, so it gets pts 0 too.
+        tb = vout.time_base
+        v0 = round(Fraction(vin.start_time or 0) * vin.time_base / tb)
+        pts0 = 0
         priming = _priming(aout.codec_context, audio.shape[0])
         if not target.timed_audio:
             # The priming will play first: start the input that much later so the real samples
-            # land where they belong (losing the first `priming` samples, a few ms).
+            # land where they belong (losing the first `priming` samples, a few ms). Stamped
+            # accordingly, the first packet starts with the video instead of before it.
             audio = np.pad(audio[:, priming:], ((0, 0), (0, min(priming, audio.shape[1]))))
+            pts0 = priming
         if not aout.codec_context.codec.delay:
             # An encoder that cannot be flushed keeps its last `priming` samples; push them out.
             audio = np.pad(audio, ((0, 0), (0, priming)))
 
-        # Sample 0 of the decoded audio sits at the video's start; give it that timestamp.
-        pts0 = int(round(info.origin_s * rate))
         audio_packets = _encode(aout, audio, pts0)
         pending = next(audio_packets, None)
         duration = max(info.duration_s, 1e-3)
@@ -187,24 +197,27 @@ def _write(src: str, tmp: str, target: _Target, audio: np.ndarray, rate: int,
             if packet.dts is None:  # demuxer flush packet, no data
                 continue
             _check_cancel(cancel)
-            t = _time(packet)
-            # Interleave: audio due before this picture goes first, so the muxer need not
-            # buffer a whole stream.
-            while pending is not None and _time(pending) <= t:
-                out.mux(pending)
-                pending = next(audio_packets, None)
-            packet.rescale_ts(AVRational(vout.time_base))
+            packet.rescale_ts(AVRational(tb))
+            packet.dts -= v0
+            if packet.pts is not None:
+                packet.pts -= v0
             # MPEG-PS demuxing gives the first two frames the same dts (the first frame's dts is
             # guessed from its pts); strict muxers such as mp4 reject that. Nudge it by one tick,
             # as the ffmpeg command line does; the packet data is untouched.
             if last_dts is not None and packet.dts <= last_dts:
                 packet.dts = last_dts + 1
             last_dts = packet.dts
+            t = _time(packet)
+            # Interleave: audio due before this picture goes first, so the muxer need not
+            # buffer a whole stream.
+            while pending is not None and _time(pending) <= t:
+                out.mux(pending)
+                pending = next(audio_packets, None)
             packet.stream = vout
             out.mux(packet)
             n += 1
             if progress and n % 25 == 0:
-                progress(min(0.99, max(0.0, t - info.origin_s) / duration))
+                progress(min(0.99, max(0.0, t / duration)))
         while pending is not None:
             out.mux(pending)
             pending = next(audio_packets, None)

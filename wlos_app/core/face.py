@@ -16,6 +16,7 @@ import importlib.util
 import os
 import sys
 import threading
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
@@ -96,6 +97,7 @@ class FaceTrack:
     faces_seen: int = 0  # most faces found by one detection
     detections: int = 0  # how many full or local HOG detections ran
     selection: str = ""  # which face was picked, in words
+    timings: dict = field(default_factory=dict)  # seconds in detect / track / landmarks / crop
 
     @property
     def n(self) -> int:
@@ -162,6 +164,14 @@ class FaceTracker:
         self.faces_seen = 0
         self.detections = 0
         self.selection = ""
+        self.timings = {"detect": 0.0, "track": 0.0, "landmarks": 0.0}
+
+    def _timed(self, stage: str, fn, *args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.timings[stage] += time.perf_counter() - t0
 
     def _detect(self, img: np.ndarray, roi: np.ndarray | None = None) -> np.ndarray | None:
         import dlib
@@ -209,7 +219,7 @@ class FaceTracker:
         box = None
         if self.box is not None:
             if self.cfg.tracker == "kcf":
-                ok, bb = self.kcf.update(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
+                ok, bb = self._timed("track", self.kcf.update, cv2.cvtColor(img, cv2.COLOR_GRAY2BGR))
                 box = np.array([bb[0], bb[1], bb[0] + bb[2], bb[1] + bb[3]], float) if ok else None
             else:
                 box = self.box
@@ -218,17 +228,17 @@ class FaceTracker:
                     # Cheap local HOG check: is there still a face around the tracked box?
                     self.since_check = 0
                     side = box[2] - box[0]
-                    found = self._detect(img, box + [-side, -side, side, side])
+                    found = self._timed("detect", self._detect, img, box + [-side, -side, side, side])
                     box = found if found is not None else None
         if box is None:
-            box = self._detect(img)
+            box = self._timed("detect", self._detect, img)
             if box is None:
                 self.box = None
                 return None, None
             if self.cfg.tracker == "kcf":
                 self._start_kcf(img, box)
             self.since_check = 0
-        pts = self._landmarks(img, box)
+        pts = self._timed("landmarks", self._landmarks, img, box)
         if not _plausible(pts, box, img.shape):
             self.box = None  # lost: detect afresh on the next frame
             return None, None
@@ -272,9 +282,14 @@ def track_face(frames: Iterable[np.ndarray], cfg: FaceConfig | None = None,
     crops, inv, valid = [], [], []
     pending: deque[tuple[int, np.ndarray]] = deque()
 
+    crop_time = 0.0
+
     def emit(i: int, img: np.ndarray) -> None:
+        nonlocal crop_time
         if np.all(np.isfinite(params[i])):
+            t0 = time.perf_counter()
             c, m = crop_mouth(img, _smoothed(params, i, R))
+            crop_time += time.perf_counter() - t0
             crops.append(c)
             inv.append(m)
             valid.append(True)
@@ -311,4 +326,5 @@ def track_face(frames: Iterable[np.ndarray], cfg: FaceConfig | None = None,
         faces_seen=tracker.faces_seen,
         detections=tracker.detections,
         selection=tracker.selection,
+        timings={**tracker.timings, "crop": crop_time},
     )

@@ -165,7 +165,6 @@ def iter_video_frames(path: str, fmt: str = "gray", report: DecodeReport | None 
     period = 1.0 / info.video.fps if info.video.fps > 0 else 0.04
     with _open(path) as c:
         vs = c.streams.video[0]
-        vs.thread_type = "AUTO"
         last_t = None
         n = 0
         for frame in _decode_stream(c, vs, report):
@@ -175,8 +174,19 @@ def iter_video_frames(path: str, fmt: str = "gray", report: DecodeReport | None 
             if last_t is not None and t <= last_t - 1e-6:
                 continue  # out-of-order duplicate after a damaged GOP: keep time monotonic
             last_t = t
-            yield Frame(n, t, np.ascontiguousarray(frame.to_ndarray(format=fmt)))
+            yield Frame(n, t, _gray(frame) if fmt == "gray" else np.ascontiguousarray(frame.to_ndarray(format=fmt)))
             n += 1
+
+
+def _gray(frame: av.VideoFrame) -> np.ndarray:
+    """Grayscale uint8 image. For 8-bit YUV the luma plane is the picture: copying it is several
+    times faster than a colour conversion (the whole decode of a GRID clip drops from ~70 to ~20 ms)."""
+    name = frame.format.name
+    if name.startswith("yuv") and not name.endswith(("le", "be")) and frame.planes:
+        plane = frame.planes[0]
+        rows = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        return rows[:frame.height, :frame.width].copy()
+    return np.ascontiguousarray(frame.to_ndarray(format="gray"))
 
 
 def sample_on_grid(frames: Iterator[Frame], fps: float = 25.0) -> Iterator[tuple[int, Frame]]:

@@ -1,0 +1,72 @@
+import numpy as np
+import pytest
+
+from wlos_app.core import face, features as F, media
+
+
+@pytest.fixture(scope="module")
+def clip(grid_clip):
+    imgs = [f.image for _, f in media.sample_on_grid(media.iter_video_frames(str(grid_clip)))]
+    tr = face.track_face(imgs)
+    a = media.read_audio(str(grid_clip))
+    y = media.resample(a.mono(), a.rate)
+    return tr, y
+
+
+def test_mfcc_window_is_exactly_39_by_12():
+    y = np.random.default_rng(0).standard_normal(6400).astype(np.float32)  # 0.4 s = 10 frames
+    m = F.mfcc(y, F.FeatureConfig())
+    assert m.shape == (39, 12)
+    # frame m covers samples 160m..160m+255, so the last one ends at sample 6335
+    y2 = y.copy()
+    y2[6335] += 1.0
+    d = np.abs(F.mfcc(y2, F.FeatureConfig()) - m).max(1)
+    assert d[-1] > 0 and np.all(d[:-1] == 0)
+
+
+def test_clip_features_shapes_and_ranges(clip):
+    tr, y = clip
+    f = F.clip_features(tr.crops, tr.valid, y)
+    assert f.n_frames == 75 and not f.flow_valid[0] and f.flow_valid[1:].all()
+    assert f.mfcc.shape == (1 + (len(y) - 256) // 160, 12)
+    v, a = f.visual_block(1), f.audio_window(1)
+    assert v.shape == (10, 32, 32) and a.shape == (39, 12)
+    assert v.min() >= 0 and v.max() <= 1 and a.min() >= 0 and a.max() <= 1
+    assert abs(np.median(f.visual_block(30)) - 0.5) < 0.05  # zero flow maps to 0.5
+    starts = f.block_starts()
+    assert starts[0] == 1 and starts[-1] == 65
+    assert f.n_windows == (len(f.mfcc) - 39) // 4 + 1
+
+
+def test_block_status_and_stride(clip):
+    tr, y = clip
+    f = F.clip_features(tr.crops, tr.valid, y, F.FeatureConfig(stride=5))
+    assert list(f.block_starts()[:3]) == [1, 6, 11]
+    st = [f.block_status(int(t)) for t in f.block_starts()]
+    assert "ok" in st
+    silent = F.clip_features(tr.crops, tr.valid, np.zeros_like(y))
+    states = {silent.block_status(int(t)) for t in silent.block_starts()}
+    assert "silent" in states and states <= {"silent", "no audio"}  # the last block runs past the audio
+    noface = tr.valid.copy()
+    noface[30] = False
+    g = F.clip_features(tr.crops, noface, y)
+    # crop 30 is missing, so flows 30 and 31 are: blocks 21..31 lose their face
+    assert g.block_status(21) == g.block_status(31) == "no face"
+    assert g.block_status(20) != "no face" and g.block_status(32) != "no face"
+
+
+def test_flow_sees_a_vertical_shift():
+    rng = np.random.default_rng(1)
+    base = (rng.random((40, 32)) * 255).astype(np.uint8)
+    import cv2
+    base = cv2.GaussianBlur(base, (5, 5), 1.5)
+    crops = np.stack([base[4:36], base[3:35]])  # content moves down by 1 pixel
+    flow, ok = F.vertical_flow(crops, np.array([True, True]), F.FeatureConfig())
+    assert ok[1] and abs(np.median(flow[1, 8:24, 8:24]) - 1.0) < 0.25
+
+
+def test_config_guards():
+    with pytest.raises(ValueError):
+        F.FeatureConfig(fps=30.0)
+    with pytest.raises(ValueError):
+        F.FeatureConfig(stride=0)
