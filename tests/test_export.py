@@ -79,6 +79,23 @@ def test_export_shifts_audio_and_copies_video(src, tmp_path, ext, offset):
     assert measured_shift_s(source_audio, exported_audio) == pytest.approx(offset, abs=1e-3)
 
 
+def test_source_starting_late_is_rebased_to_zero(src, tmp_path):
+    # An MPEG-PS export starts its streams 0.5 s in (the muxer's preload), the audio a little
+    # before the video (mp2 priming); exporting that again must land exactly as requested.
+    first = str(tmp_path / "first.mpg")
+    export_synced(src, first, 0.0)
+    assert media.probe(first).origin_s > 0.4
+
+    second = str(tmp_path / "second.mp4")
+    export_synced(first, second, 0.05)
+    info = media.probe(second)
+    assert info.origin_s == pytest.approx(0.0, abs=1e-3)
+    assert abs(info.audio_delay_s) < 1e-3
+    assert video_packets(second) == video_packets(src)
+    shift = measured_shift_s(media.read_audio(src), media.read_audio(second, info))
+    assert shift == pytest.approx(0.05, abs=1e-3)
+
+
 def test_refuses_to_overwrite_the_source(src, tmp_path):
     link = tmp_path / "same.mpg"
     link.symlink_to(src)

@@ -166,7 +166,11 @@ def _write(src: str, tmp: str, target: _Target, audio: np.ndarray, rate: int,
         if not target.timed_audio:
             # AVI times every frame by its position, one per tick: the tick must be the frame
             # period, or a finer clock is filled with empty frames that players mistime.
-            vout.time_base = 1 / (vin.average_rate or vin.guessed_rate)
+            fps = vin.average_rate or vin.guessed_rate
+            if not fps:
+                raise ExportError("the video's frame rate is unknown and AVI needs one; "
+                                  "export to .mkv instead")
+            vout.time_base = 1 / fps
         aout = out.add_stream(target.codec, rate=rate, layout=_layout(audio.shape[0]))
         aout.time_base = Fraction(1, rate)
         out.start_encoding()  # opens the encoder (frame size) and fixes each stream's time base
