@@ -96,7 +96,7 @@ def cmd_analyze(args) -> int:
     for path in args.clips:
         try:
             res = analyze(path, cfg, progress=_StderrProgress(os.path.basename(path)))
-        except (WlosError, Exception) as exc:  # one bad clip must not stop the others
+        except Exception as exc:  # one bad clip must not stop the others
             if os.environ.get("WLOS_DEBUG"):
                 raise
             failed += 1
@@ -134,7 +134,7 @@ def cmd_export(args) -> int:
             print(f"{path}: {res.summary()}", file=sys.stderr)
             offset_s = res.offset_ms / 1000.0
         out = export_synced(path, args.output, offset_s, force=args.force)
-    except (WlosError, Exception) as exc:
+    except Exception as exc:
         if os.environ.get("WLOS_DEBUG"):
             raise
         print(f"error: {_fail(path, exc)}", file=sys.stderr)

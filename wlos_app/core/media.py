@@ -7,7 +7,6 @@ gap (silence, or a held frame) instead of shifting everything after it.
 """
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -16,8 +15,6 @@ import av
 import numpy as np
 
 from ..errors import MediaError
-
-log = logging.getLogger(__name__)
 
 ANALYSIS_SR = 16000
 
