@@ -1,6 +1,12 @@
 """Errors a user can act on. Each carries a one-line message meant to be shown as is."""
 
 
+def reason(exc: BaseException) -> str:
+    """A library exception in a few words: its OS message if it has one, without FFmpeg's long prefix."""
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return text.split(":")[-1].strip() if ":" in text and len(text) > 80 else text
+
+
 class WlosError(Exception):
     """Base class: anything the CLI prints as a one-line reason instead of a traceback."""
 

@@ -19,6 +19,7 @@ import numpy as np
 from av.rational import AVRational
 
 from ..errors import Cancelled, ExportError, MediaError
+from ..errors import reason as _reason
 from . import media
 
 log = logging.getLogger(__name__)
@@ -290,7 +291,3 @@ def _remove_quietly(path: str) -> None:
         pass
     except OSError as exc:
         log.warning("could not remove the temporary file %s: %s", path, exc)
-
-
-def _reason(exc: BaseException) -> str:
-    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__

@@ -15,6 +15,7 @@ import av
 import numpy as np
 
 from ..errors import MediaError
+from ..errors import reason as _reason
 
 ANALYSIS_SR = 16000
 
@@ -98,11 +99,6 @@ def _open(path: str) -> av.container.InputContainer:
         raise MediaError(f"{path}: not a readable video file ({_reason(exc)})") from None
     except (UnicodeDecodeError, ValueError, OSError) as exc:
         raise MediaError(f"{path}: not a readable video file ({exc})") from None
-
-
-def _reason(exc: Exception) -> str:
-    text = getattr(exc, "strerror", None) or str(exc)
-    return text.split(":")[-1].strip() if ":" in text and len(text) > 80 else text
 
 
 def _start_s(stream) -> float:
