@@ -61,13 +61,19 @@ def test_weights_round_trip_fp16_and_clear_errors(tmp_path):
         models.load("wlos", tmp_path, "cpu")
 
 
-def test_wlos_drifts_batches_consistently():
+def test_sequence_path_equals_block_by_block(monkeypatch):
+    """Analysis runs the branches over whole clip chunks; the result must equal running the
+    network on each block, also across chunk boundaries."""
+    from wlos_app.core.models import sequence
+    monkeypatch.setattr(sequence, "CHUNK", 23)
     torch.manual_seed(2)
     net = models.WLOS().eval()
     feats = _fake_features()
-    starts = np.arange(1, 40)
-    assert np.allclose(estimators.wlos_drifts(net, feats, starts, batch=7),
-                       estimators.wlos_drifts(net, feats, starts, batch=512), atol=1e-5)
+    starts = np.array([1, 2, 3, 17, 18, 30, 44])
+    with torch.inference_mode():
+        ref = [float(net(torch.from_numpy(feats.visual_block(t)[None]), torch.from_numpy(feats.audio_window(t)[None])))
+               for t in starts]
+    np.testing.assert_allclose(estimators.wlos_drifts(net, feats, starts), ref, atol=1e-5)
 
 
 def test_qmi_weighted_equals_unweighted_with_unit_weights():

@@ -18,7 +18,10 @@ EPILOG = """drift and offsets: positive = audio late (audio lags the picture), i
 and in the clip's own frames. Examples:
   wlos-app analyze talk.mp4 other.mov --json
   wlos-app export talk.mp4 -o talk.synced.mp4
-  wlos-app export talk.mp4 -o out.mp4 --offset-ms -120"""
+  wlos-app export talk.mp4 -o out.mp4 --offset-ms -120
+  wlos-app train ~/clips/ --out my_model/
+  wlos-app train ~/clips/ --init default --out ft/
+  wlos-app eval ~/clips/ --model ft/"""
 
 
 def _analysis_args(p: argparse.ArgumentParser) -> None:
@@ -54,6 +57,42 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--offset-ms", type=float, metavar="M", help="drift to correct, in milliseconds")
     e.add_argument("--force", action="store_true", help="replace OUT if it exists (never the source)")
     _analysis_args(e)
+
+    t = sub.add_parser("train", help="train C3 and WLOS on a folder of in-sync clips",
+                       description="Every clip under FOLDER is taken as in sync. Its features are cached "
+                                   "(see --cache), then C3 is pre-trained and WLOS fine-tuned from it.")
+    t.add_argument("folder", metavar="FOLDER")
+    t.add_argument("--out", required=True, metavar="DIR", help="model folder to write (c3.pt, wlos.pt, logs)")
+    t.add_argument("--init", metavar="default|DIR",
+                   help="start from the shipped model (default) or a model folder, instead of from scratch")
+    t.add_argument("--stage", default="both", choices=["both", "c3", "wlos", "wlos-scratch"],
+                   help="both: C3 then WLOS from it (default); wlos-scratch: WLOS without pre-training")
+    t.add_argument("--protocol", default="clip", choices=["clip", "pairs"],
+                   help="validation: held-out clips (default) or the paper's random 20%% of pairs")
+    t.add_argument("--split-file", metavar="TSV", help="clip/split table naming the train and val clips")
+    t.add_argument("--epochs", type=float, help="WLOS epochs (default 10)")
+    t.add_argument("--epochs-c3", type=float, help="C3 epochs (default 6)")
+    t.add_argument("--paper-sgd", action="store_true",
+                   help="the paper's optimiser (SGD lr 1e-4, momentum 0.9, decay 1e-5) instead of Adam")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any training setting, e.g. lr=3e-4 clips_per_step=16 (both stages)")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    t.add_argument("--max-minutes", type=float, default=0, help="stop each stage after this long (resumable)")
+    t.add_argument("--cache", metavar="DIR", help="feature cache (default ~/.cache/wlos-sync/features)")
+    t.add_argument("--workers", type=int, help="feature extraction processes (default: one per core)")
+    t.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
+
+    v = sub.add_parser("eval", help="MAE per block, clip accuracy and speed of each method on in-sync clips")
+    v.add_argument("folder", metavar="FOLDER")
+    v.add_argument("--model", metavar="DIR", help="folder with wlos.pt / c3.pt (default: shipped weights)")
+    v.add_argument("--split-file", metavar="TSV", help="evaluate only the clips this table marks val")
+    v.add_argument("--protocol", default="clip", choices=["clip", "pairs"],
+                   help="clip: all pairs of the (val) clips; pairs: the paper's held-out 20%% of pairs")
+    v.add_argument("--methods", default="qmi,c3,wlos", help="comma-separated (default qmi,c3,wlos)")
+    v.add_argument("--json", action="store_true", help="print the results as JSON")
+    v.add_argument("--cache", metavar="DIR", help="feature cache (default ~/.cache/wlos-sync/features)")
+    v.add_argument("--workers", type=int, help="feature extraction processes (default: one per core)")
+    v.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
     return parser
 
 
@@ -143,6 +182,87 @@ def cmd_export(args) -> int:
     return 0
 
 
+class _DatasetBar:
+    """A one-line progress bar on stderr for feature extraction."""
+
+    def __init__(self):
+        self.last = 0.0
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if done == total or now - self.last > 0.5:
+            self.last = now
+            width = 30
+            fill = int(width * done / max(1, total))
+            end = "\n" if done == total else ""
+            print(f"\rfeatures [{'#' * fill}{'.' * (width - fill)}] {done}/{total} {message[:40]:40s}",
+                  end=end, file=sys.stderr, flush=True)
+
+
+def cmd_train(args) -> int:
+    from trainer.recipe import TrainJob, run
+    from trainer.train import TrainConfig
+    maker = TrainConfig.paper_sgd if args.paper_sgd else TrainConfig
+    c3, wlos = maker(kind="c3", epochs=6.0), maker(kind="wlos", epochs=10.0)
+    try:
+        pairs = dict(kv.split("=", 1) for kv in args.set)
+    except ValueError:
+        raise WlosError("--set takes KEY=VALUE") from None
+    for cfg in (c3, wlos):
+        try:
+            cfg.update(pairs)
+        except ValueError as exc:
+            raise WlosError(str(exc)) from None
+        cfg.protocol, cfg.device, cfg.max_minutes = args.protocol, args.device, args.max_minutes
+    if args.epochs is not None:
+        wlos.epochs = args.epochs
+    if args.epochs_c3 is not None:
+        c3.epochs = args.epochs_c3
+    job = TrainJob(args.folder, args.out, stage=args.stage, init=args.init, split_file=args.split_file,
+                   cache_dir=args.cache, workers=args.workers, resume=args.resume, c3=c3, wlos=wlos)
+    bar = _DatasetBar()
+
+    def on_event(kind: str, info: dict) -> None:
+        if kind == "dataset":
+            bar(info["done"], info["total"], info["message"])
+        elif kind == "log":
+            print(info["message"], file=sys.stderr, flush=True)
+        elif kind == "stage":
+            how = "resuming" if info["resume"] else "training"
+            print(f"{how} {info['kind'].upper()}" + (f" from {info['init']}" if info["init"] else " from scratch"),
+                  file=sys.stderr, flush=True)
+
+    try:
+        summary = run(job, on_event)
+    except (FileExistsError, FileNotFoundError, PermissionError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    unfinished = [k for k, st in summary["stages"].items() if not st["finished"]]
+    for kind, st in summary["stages"].items():
+        f = st["final"]
+        if "mae" in f:
+            print(f"{kind}: validation MAE {f['mae']:.3f} frames per block over {f.get('pairs', 0)} pairs"
+                  + ("" if st["finished"] else " (unfinished: run again with --resume)"))
+    return 1 if unfinished else 0
+
+
+def cmd_eval(args) -> int:
+    from trainer.report import evaluate_folder, format_table
+    methods = [m for m in args.methods.split(",") if m]
+    for m in methods:
+        if m not in ("qmi", "c3", "wlos"):
+            raise WlosError(f"--methods takes qmi, c3 and wlos, not {m!r}")
+    try:
+        res = evaluate_folder(args.folder, model_dir=args.model, split_file=args.split_file,
+                              protocol=args.protocol, methods=methods, cache_dir=args.cache,
+                              workers=args.workers, device=args.device, progress=_DatasetBar())
+    except (FileNotFoundError, PermissionError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(res, indent=1) if args.json else format_table(res))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -151,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return {"analyze": cmd_analyze, "export": cmd_export}[args.command](args)
+        return {"analyze": cmd_analyze, "export": cmd_export, "train": cmd_train,
+                "eval": cmd_eval}[args.command](args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -166,16 +166,20 @@ class _Stages:
         self._t = now
 
 
-def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,
-            cancel: Callable[[], bool] | None = None) -> AnalysisResult:
-    """Analyse one clip. Raises a WlosError subclass with a one-line reason for unusable input."""
-    cfg = cfg or AnalysisConfig()
-    method = resolve_method(cfg)
-    st = _Stages(progress, cancel)
-    # Load networks first: a missing weights file should fail before minutes of decoding.
-    nets = {m: _network(m, cfg.model_dir, cfg.device) for m in {method, *cfg.curves} & {"wlos", "c3"}}
-    st.done("load_models")
+@dataclass
+class Extracted:
+    """A clip decoded, its face tracked and its features computed: everything before estimation."""
 
+    path: str
+    info: media.MediaInfo
+    face: FaceTrack
+    features: ClipFeatures
+    starts: np.ndarray
+    status: list[str]
+    warnings: list[str]
+
+
+def _extract(path: str, cfg: AnalysisConfig, st: _Stages) -> Extracted:
     info = media.probe(path)
     if info.video is None:
         raise media.MediaError(f"{path}: has no video stream")
@@ -221,51 +225,88 @@ def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | N
     feats = clip_features(face.crops, face.valid, audio16k, cfg.features)
     starts = feats.block_starts()
     status = [feats.block_status(int(t)) for t in starts]
-    ok = np.array([s == "ok" for s in status], bool)
     st.done("features")
-    if not ok.any():
+    if "ok" not in status:
         if all(s in ("silent", "no audio") for s in status):
             raise NoSpeechError(f"{path}: no speech found (every block is below the speech level)")
         raise NoFaceError(f"{path}: no block has a face in all of its 10 frames "
                           f"(face found in {int(face.valid.sum())} of {face.n} frames)")
-
-    st.report(0.9, f"estimating drift ({method})")
-    used = starts[ok]
-    curves: dict[str, np.ndarray] = {}
-    clip_curves: dict[str, np.ndarray] = {}
-    drift = np.full(len(starts), np.nan, np.float32)
-
-    for m in dict.fromkeys([*cfg.curves, method]):  # each method once, the reported one last
-        if m == "qmi":
-            c = np.full((len(starts), len(estimators.SHIFTS)), np.nan)
-            c[ok] = estimators.qmi_block_curves(feats, used)
-            curves["qmi"] = c
-            est = sync.from_qmi(feats, used, cfg.seed)
-        elif m == "c3":
-            c = np.full((len(starts), len(estimators.SHIFTS)), np.nan, np.float32)
-            c[ok] = estimators.c3_curves(nets["c3"], feats, used)
-            curves["c3"] = c
-            est = sync.from_curves(c[ok], used, cfg.seed)
-        elif m == "wlos":
-            d = np.full(len(starts), np.nan, np.float32)
-            d[ok] = estimators.wlos_drifts(nets["wlos"], feats, used)
-            est = sync.from_drifts(d[ok], used, cfg.seed)
-        else:
-            raise ValueError(f"unknown method {m!r}")
-        if est.curve is not None:
-            clip_curves[m] = est.curve
-        st.done(m)
-        if m == method:
-            result_est = est
-            drift = d if m == "wlos" else np.array(
-                [sync.peak(row) if s == "ok" else np.nan for row, s in zip(curves[m], status)], np.float32)
 
     warnings = list(report.messages)
     if report.bad_packets:
         warnings.append(f"{report.bad_packets} packet(s) could not be decoded and were skipped")
     if face.faces_seen > 1:
         warnings.append(f"{face.faces_seen} faces in view; analysed the {face.selection}")
-    st.report(1.0, "done")
-    return AnalysisResult(path, info, method, result_est.offset, result_est.confidence, starts, status, drift,
-                          curves, clip_curves, face, feats, st.timings, warnings)
+    return Extracted(path, info, face, feats, starts, status, warnings)
 
+
+def extract(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,
+            cancel: Callable[[], bool] | None = None) -> Extracted:
+    """Decode, track and compute features; raises a WlosError subclass for unusable input.
+    The trainer builds its dataset with this, so training sees exactly what analysis sees."""
+    return _extract(path, cfg or AnalysisConfig(), _Stages(progress, cancel))
+
+
+@dataclass
+class Estimate:
+    method: str
+    offset_grid: float
+    confidence: float
+    drift: np.ndarray  # (n_blocks,) per-block drift of `method`, NaN where skipped
+    curves: dict[str, np.ndarray]
+    clip_curves: dict[str, np.ndarray]
+
+
+def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method: str, nets: dict,
+             curves: tuple[str, ...] = (), seed: int = 0, on_done: Callable[[str], None] | None = None) -> Estimate:
+    """Per-block evidence of `method` (and the extra `curves`) and the clip offset from it.
+    nets: kind -> loaded network, for the methods that need one."""
+    ok = np.array([s == "ok" for s in status], bool)
+    used = starts[ok]
+    block_curves: dict[str, np.ndarray] = {}
+    clip_curves: dict[str, np.ndarray] = {}
+    result = None
+    for m in dict.fromkeys([*curves, method]):  # each method once, the reported one last
+        d = None
+        if m == "qmi":
+            c = np.full((len(starts), len(estimators.SHIFTS)), np.nan)
+            c[ok] = estimators.qmi_block_curves(feats, used)
+            block_curves["qmi"] = c
+            est = sync.from_qmi(feats, used, seed)
+        elif m == "c3":
+            c = np.full((len(starts), len(estimators.SHIFTS)), np.nan, np.float32)
+            c[ok] = estimators.c3_curves(nets["c3"], feats, used)
+            block_curves["c3"] = c
+            est = sync.from_curves(c[ok], used, seed)
+        elif m == "wlos":
+            d = np.full(len(starts), np.nan, np.float32)
+            d[ok] = estimators.wlos_drifts(nets["wlos"], feats, used)
+            est = sync.from_drifts(d[ok], used, seed)
+        else:
+            raise ValueError(f"unknown method {m!r}")
+        if est.curve is not None:
+            clip_curves[m] = est.curve
+        if on_done:
+            on_done(m)
+        if m == method:
+            drift = d if d is not None else np.array(
+                [sync.peak(row) if s == "ok" else np.nan for row, s in zip(block_curves[m], status)], np.float32)
+            result = Estimate(m, est.offset, est.confidence, drift, block_curves, clip_curves)
+    return result
+
+
+def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,
+            cancel: Callable[[], bool] | None = None) -> AnalysisResult:
+    """Analyse one clip. Raises a WlosError subclass with a one-line reason for unusable input."""
+    cfg = cfg or AnalysisConfig()
+    method = resolve_method(cfg)
+    st = _Stages(progress, cancel)
+    # Load networks first: a missing weights file should fail before minutes of decoding.
+    nets = {m: _network(m, cfg.model_dir, cfg.device) for m in {method, *cfg.curves} & {"wlos", "c3"}}
+    st.done("load_models")
+    ex = _extract(path, cfg, st)
+    st.report(0.9, f"estimating drift ({method})")
+    est = estimate(ex.features, ex.starts, ex.status, method, nets, cfg.curves, cfg.seed, on_done=st.done)
+    st.report(1.0, "done")
+    return AnalysisResult(path, ex.info, method, est.offset_grid, est.confidence, ex.starts, ex.status, est.drift,
+                          est.curves, est.clip_curves, ex.face, ex.features, st.timings, ex.warnings)

@@ -16,43 +16,40 @@ SHIFTS = np.arange(-MAX_SHIFT, MAX_SHIFT + 1)
 QMI_BANDWIDTH = 1.5
 
 
-def _batches(n: int, size: int):
-    for i in range(0, n, size):
-        yield slice(i, min(n, i + size))
-
-
-def wlos_drifts(model, feats: ClipFeatures, starts: np.ndarray, batch: int = 512) -> np.ndarray:
+def wlos_drifts(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
     """One regression per block: the block's flows with its own (unshifted) audio window."""
     import torch
-    device = next(model.parameters()).device
-    out = np.full(len(starts), np.nan, np.float32)
+
+    from .models.sequence import block_features, window_features
+    if len(starts) == 0:
+        return np.zeros(0, np.float32)
     with torch.inference_mode():
-        for s in _batches(len(starts), batch):
-            v = torch.from_numpy(np.stack([feats.visual_block(t) for t in starts[s]])).to(device)
-            a = torch.from_numpy(np.stack([feats.audio_window(t) for t in starts[s]])).to(device)
-            out[s] = model(v, a).float().cpu().numpy()
-    return out
+        vf = block_features(model.visual, feats, starts)
+        af = window_features(model.audio, feats, starts)
+        return model.fuse(vf, af).float().cpu().numpy()
 
 
-def c3_curves(model, feats: ClipFeatures, starts: np.ndarray, batch: int = 512) -> np.ndarray:
+def c3_curves(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
     """P(in sync) for each block and shift, (n_blocks, 19); NaN where the window leaves the audio.
 
-    Each block's visual features and each audio window's features are computed once and the
-    cheap fusion head is run for the 19 pairs, instead of the whole network 19 times.
+    Each block's visual features and each audio window's features are computed once (over the
+    clip's whole sequence, see models.sequence) and only the cheap fusion head runs for the 19
+    pairs, instead of the whole network 19 times.
     """
     import torch
-    device = next(model.parameters()).device
+
+    from .models.sequence import block_features, window_features
     curves = np.full((len(starts), len(SHIFTS)), np.nan, np.float32)
     if len(starts) == 0:
         return curves
     lo = max(0, int(starts.min()) - MAX_SHIFT)
     hi = min(feats.n_windows, int(starts.max()) + MAX_SHIFT + 1)
+    if hi <= lo:
+        return curves
+    device = next(model.parameters()).device
     with torch.inference_mode():
-        vf = torch.cat([model.visual(torch.from_numpy(np.stack([feats.visual_block(t) for t in starts[s]])).to(device))
-                        for s in _batches(len(starts), batch)])
-        windows = np.arange(lo, hi)
-        af = torch.cat([model.audio(torch.from_numpy(np.stack([feats.audio_window(j) for j in windows[s]])).to(device))
-                        for s in _batches(len(windows), batch)]) if len(windows) else None
+        vf = block_features(model.visual, feats, starts)
+        af = window_features(model.audio, feats, np.arange(lo, hi))
         for si, d in enumerate(SHIFTS):
             j = starts + d
             ok = (j >= lo) & (j < hi)

@@ -112,10 +112,13 @@ class ClipFeatures:
         """Audio windows j with a full 39x12 MFCC matrix."""
         return max(0, (len(self.mfcc) - AUDIO_WINDOW) // MFCC_PER_FRAME + 1)
 
+    def visual_frames(self, a: int, b: int) -> np.ndarray:
+        """(b - a, 32, 32) flows of frames a..b-1 scaled to [0, 1]."""
+        return np.clip(self.flow[a:b] / (2 * self.flow_scale) + 0.5, 0.0, 1.0).astype(np.float32)
+
     def visual_block(self, t: int) -> np.ndarray:
         """(10, 32, 32) flows of block t scaled to [0, 1]."""
-        v = self.flow[t:t + self.cfg.block]
-        return np.clip(v / (2 * self.flow_scale) + 0.5, 0.0, 1.0)
+        return self.visual_frames(t, t + self.cfg.block)
 
     def audio_window(self, j: int) -> np.ndarray:
         """(39, 12) MFCCs of audio window j (the audio of grid frames j..j+9)."""

@@ -27,9 +27,18 @@ class WLOS(_TwoBranch):
 
     Fusion (paper 2.2.3): three FC layers, ReLU but the last, linear 1-d output. The widths of the
     two hidden layers are not given in the paper: 512 and 128 here.
+
+    An auxiliary 19-way classifier over the drifts sits on the last hidden layer. It is trained
+    alongside the regression (its loss keeps predictions near d = +-9 from being pulled toward 0).
+    `drift_from` says what the drift is read from: "regression" (the paper's output),
+    "classifier" (the expected drift under the classifier's softmax) or "mean" (of the two); the
+    shipped weights record their choice in their metadata.
     """
 
     kind = "wlos"
+    n_shifts = 19
+    DRIFT_FROM = ("regression", "classifier", "mean")
+    drift_from = "regression"
 
     def __init__(self):
         super().__init__()
@@ -38,9 +47,24 @@ class WLOS(_TwoBranch):
             nn.Linear(512, 128), nn.ReLU(inplace=True),
             nn.Linear(128, 1),
         )
+        self.aux = nn.Linear(128, self.n_shifts)
 
     def fuse(self, vf, af):
-        return super().fuse(vf, af).squeeze(1)
+        reg, aux = self.from_hidden(self.head[0](torch.cat([vf, af], dim=1)))
+        return self.drift(reg, aux, self.drift_from)
+
+    @classmethod
+    def drift(cls, reg: torch.Tensor, aux: torch.Tensor, drift_from: str) -> torch.Tensor:
+        if drift_from == "regression":
+            return reg
+        shifts = torch.arange(cls.n_shifts, device=aux.device, dtype=aux.dtype) - cls.n_shifts // 2
+        expected = (torch.softmax(aux, dim=1) * shifts).sum(1)
+        return expected if drift_from == "classifier" else 0.5 * (reg + expected)
+
+    def from_hidden(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Regression and auxiliary logits from the first fusion layer's pre-activation."""
+        h = self.head[3](self.head[2](self.head[1](h)))
+        return self.head[4](h).squeeze(1), self.aux(h)
 
 
 class C3(_TwoBranch):
@@ -54,6 +78,10 @@ class C3(_TwoBranch):
     def __init__(self):
         super().__init__()
         self.head = nn.Sequential(nn.Linear(2048, 1024), nn.ReLU(inplace=True), nn.Linear(1024, 2))
+
+    def from_hidden(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits from the first fusion layer's pre-activation."""
+        return self.head[2](self.head[1](h))
 
 
 NETWORKS = {"wlos": WLOS, "c3": C3}

@@ -54,4 +54,6 @@ def load(kind: str, model_dir: str | os.PathLike | None = None, device: torch.de
         first = str(exc).strip().splitlines()[0]
         raise WeightsError(f"{path}: weights do not fit the {kind.upper()} network ({first})") from None
     net.meta = blob.get("meta", {})
+    if kind == "wlos":
+        net.drift_from = net.meta.get("drift_from", "regression")
     return net.to(device or default_device()).eval()

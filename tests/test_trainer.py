@@ -1,0 +1,192 @@
+"""The trainer on real GRID sample clips: dataset cache, pairs, training, checkpoints, resume."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from trainer import dataset
+from trainer import train as T
+from wlos_app.core import models
+from wlos_app.core.estimators import MAX_SHIFT
+from wlos_app.errors import Cancelled
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory, sample_clips):
+    """Four sample clips in a nested folder, plus a file that is not a video and one that is empty."""
+    d = tmp_path_factory.mktemp("clips")
+    (d / "speaker" / "day1").mkdir(parents=True)
+    for i, c in enumerate(sample_clips[:4]):
+        shutil.copy(c, d / "speaker" / ("day1" if i % 2 else "") / c.name)
+    (d / "notes.mp4").write_text("not a video\n")
+    (d / "empty.mkv").write_bytes(b"")
+    (d / "readme.txt").write_text("ignored: not a video extension\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def clipset(folder, cache):
+    return dataset.build(folder, cache_dir=cache, workers=1)
+
+
+def test_build_finds_clips_recursively_and_lists_unusable_ones(clipset):
+    assert len(clipset.clips) == 4
+    skipped = {os.path.basename(p): why for p, why in clipset.skipped}
+    assert set(skipped) == {"notes.mp4", "empty.mkv"}
+    assert "empty" in skipped["empty.mkv"] or "0 bytes" in skipped["empty.mkv"]
+    for c in clipset.clips:
+        assert len(c.blocks) > 20  # 3 s of speech: most stride-1 blocks are usable
+
+
+def test_cache_is_reused_and_an_interrupted_build_resumes(folder, tmp_path, monkeypatch):
+    calls = []
+    real = dataset._extract_to_cache
+
+    def counting(path, out, cfg):
+        calls.append(path)
+        return real(path, out, cfg)
+    monkeypatch.setattr(dataset, "_extract_to_cache", counting)
+    with pytest.raises(Cancelled):
+        dataset.build(folder, cache_dir=tmp_path, workers=1, cancel=lambda: len(calls) >= 2)
+    assert len(calls) == 2
+    seen = []
+    again = dataset.build(folder, cache_dir=tmp_path, workers=1,
+                          progress=lambda done, total, msg: seen.append((done, total)))
+    assert len(calls) == 6  # only the four not yet cached
+    assert seen[0] == (2, 6)
+    assert len(again.clips) == 4
+    calls.clear()
+    dataset.build(folder, cache_dir=tmp_path, workers=1)
+    assert calls == []  # everything from the cache, skip records included
+
+
+def test_parallel_build_matches_serial(folder, clipset, tmp_path):
+    par = dataset.build(folder, cache_dir=tmp_path, workers=2)
+    assert [c.name for c in par.clips] == [c.name for c in clipset.clips]
+    for a, b in zip(par.clips, clipset.clips):
+        np.testing.assert_array_equal(a.feats.flow, b.feats.flow)
+        np.testing.assert_array_equal(a.feats.mfcc, b.feats.mfcc)
+
+
+def test_cache_key_follows_settings_and_content(folder, sample_clips):
+    from wlos_app.core.analysis import AnalysisConfig
+    from wlos_app.core.features import FeatureConfig
+    a = dataset.settings_key(AnalysisConfig())
+    assert a == dataset.settings_key(AnalysisConfig(features=FeatureConfig(stride=5)))  # stride is not cached
+    assert a != dataset.settings_key(AnalysisConfig(features=FeatureConfig(n_mels=40)))
+    assert dataset.content_key(sample_clips[0]) != dataset.content_key(sample_clips[1])
+
+
+def test_pairs_pair_block_t_with_window_t_minus_d(clipset):
+    """Label d (audio d frames late) = block t with the original audio window t - d."""
+    c = clipset.clips[0]
+    sub = dataset.ClipSet([c])
+    b = T.Batcher(sub, "clip", 0, "cpu").build(T.segments(sub, 100, None), MAX_SHIFT, None, train=False)
+    t_all, d_all = c.pairs()
+    assert len(b.d) == len(t_all)
+    blk_t = b.blk_t.numpy()[b.pb.numpy()]  # segment starts at frame 0
+    win_j = b.win_j.numpy()[b.pw.numpy()]
+    d = b.d.numpy()
+    j0 = max(0, int(c.blocks.min()) - MAX_SHIFT)
+    assert np.array_equal(win_j + j0, blk_t - d)
+    assert set(np.unique(d)) == set(range(-9, 10))
+    for p in range(0, len(d), 37):  # the batch's MFCC rows are that window's
+        rows = b.mfcc[0, 4 * win_j[p]: 4 * win_j[p] + 39].numpy()
+        np.testing.assert_array_equal(rows, c.feats.audio_window(blk_t[p] - d[p]))
+        np.testing.assert_allclose(b.flows[0, blk_t[p]:blk_t[p] + 10].numpy(), c.feats.visual_block(blk_t[p]))
+
+
+def test_splits(clipset, tmp_path):
+    tr, va = dataset.split_clips(clipset)
+    assert len(va.clips) >= 1 and len(tr.clips) >= 1
+    assert not {c.name for c in tr.clips} & {c.name for c in va.clips}
+    table = tmp_path / "split.tsv"
+    names = [c.name for c in clipset.clips]
+    table.write_text("clip\tsplit\n" + "".join(f"{n}\t{'val' if i == 0 else 'train'}\n" for i, n in enumerate(names)))
+    tr, va = dataset.split_clips(clipset, str(table))
+    assert [c.name for c in va.clips] == names[:1] and len(tr.clips) == 3
+    # the paper's protocol: about 20% of pairs, the same draw every time
+    t, d = clipset.clips[0].pairs()
+    m = dataset.pair_val_mask(names[0], t, d)
+    assert 0.1 < m.mean() < 0.3
+    assert np.array_equal(m, dataset.pair_val_mask(names[0], t, d))
+
+
+def _fixed_loss(net, clips, cfg):
+    b = T.Batcher(clips, "clip", 0, "cpu").build(T.segments(clips, 100, None), MAX_SHIFT, None, train=False)
+    net.eval()
+    with torch.no_grad():
+        return float(T.loss_of(net, T.forward_pairs(net, b), b.d, cfg))
+
+
+def test_short_training_lowers_the_loss_and_saves_loadable_weights(clipset, tmp_path):
+    cfg = T.TrainConfig(kind="wlos", epochs=20, val_every=10, lr=2e-3, augment=False, warmup_steps=5, threads=2)
+    torch.manual_seed(0)
+    before = _fixed_loss(models.WLOS(), clipset, cfg)
+    res = T.train(cfg, clipset, clipset, tmp_path, log=None)
+    after = _fixed_loss(res.net, clipset, cfg)
+    assert res.finished and (tmp_path / "wlos.pt").exists()
+    assert after < 0.85 * before, (before, after)
+    assert [h["epoch"] for h in res.history] == [10.0, 20.0]
+    # the shipped format: fp16 on disk, same predictions after loading
+    loaded = models.load("wlos", tmp_path, "cpu")
+    f = clipset.clips[0].feats
+    from wlos_app.core.estimators import wlos_drifts
+    np.testing.assert_allclose(wlos_drifts(loaded, f, clipset.clips[0].blocks),
+                               wlos_drifts(res.net.eval(), f, clipset.clips[0].blocks), atol=0.05)
+    assert loaded.meta["config"]["kind"] == "wlos" and "mae" in loaded.meta["val"]
+
+
+def test_cancel_saves_a_checkpoint_and_resume_finishes_the_schedule(clipset, tmp_path):
+    cfg = T.TrainConfig(kind="c3", epochs=4, val_every=2, threads=2)
+    steps = []
+    with pytest.raises(Cancelled):
+        T.train(cfg, clipset, clipset, tmp_path, progress=lambda i: steps.append(i["step"]),
+                cancel=lambda: len(steps) >= 6, log=None)
+    state = torch.load(tmp_path / "checkpoint-c3.pt", weights_only=False)
+    assert state["step"] == 6 and not state["finished"]
+    assert not (tmp_path / "c3.pt").exists()
+    steps.clear()
+    res = T.train(T.TrainConfig(kind="c3"), clipset, clipset, tmp_path, resume=True,
+                  progress=lambda i: steps.append(i["step"]), log=None)
+    assert steps[0] == 7 and steps[-1] == 16  # 4 clips, 1 per step, 4 epochs
+    assert res.finished and (tmp_path / "c3.pt").exists()
+    assert torch.load(tmp_path / "checkpoint-c3.pt", weights_only=False)["finished"]
+
+
+def test_wlos_fine_tunes_from_c3_branches(clipset, tmp_path):
+    c3 = models.C3()
+    models.save(c3, tmp_path / "c3.pt")
+    net = T._make_net("wlos", tmp_path)
+    for a, b in zip(net.visual.state_dict().values(), c3.visual.state_dict().values()):
+        torch.testing.assert_close(a, b.half().float() if b.is_floating_point() else b)
+
+
+def test_cli_train_and_eval(folder, cache, tmp_path, capsys):
+    from wlos_app.cli import main
+    out = tmp_path / "model"
+    args = ["train", str(folder), "--out", str(out), "--cache", str(cache), "--epochs-c3", "1", "--epochs", "1",
+            "--set", "threads=2"]
+    assert main(args) == 0
+    assert (out / "c3.pt").exists() and (out / "wlos.pt").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["clips"] == 4 and len(summary["skipped"]) == 2
+    assert main(args) == 1  # refuses to overwrite a trained model
+    assert "--resume" in capsys.readouterr().err
+    assert main(args + ["--resume"]) == 0  # nothing left to do
+    assert main(["eval", str(folder), "--model", str(out), "--cache", str(cache), "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert set(res["methods"]) == {"qmi", "c3", "wlos"}
+    for r in res["methods"].values():
+        assert r["pairs"] > 0 and np.isfinite(r["mae"]) and r["clip"]["clips"] == 4
+    assert main(["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1

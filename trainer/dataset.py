@@ -1,0 +1,238 @@
+"""Training data from a folder of in-sync clips: cached features, pairs, and the two split protocols.
+
+Every clip found under the folder is taken as in sync. Its features are computed once by the same
+code the analysis runs (`wlos_app.core.analysis.extract`) and cached on disk as one small file per
+clip, keyed by the clip's content and the feature settings; a clip that cannot be used (no face, no
+speech, unreadable) is cached as a skip record with its reason, so it is listed and not retried.
+Each cache file is written atomically, so an interrupted build resumes where it stopped.
+
+Pairs (paper 3.1): block t of a clip paired with audio window j = t - d is labelled d (positive =
+audio late), for d = -9..+9 where window j exists. Splits:
+- "clip": clips are split into train and val (a split file, or a seeded 80/20 of clips);
+- "pairs": the paper's protocol, a seeded random 80/20 of all pairs of all clips.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import zlib
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+
+from wlos_app.core.estimators import MAX_SHIFT, SHIFTS
+from wlos_app.core.features import BLOCK, ClipFeatures, FeatureConfig
+from wlos_app.errors import Cancelled
+
+VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+              ".flv", ".wmv", ".3gp", ".ogv", ".dv"}
+# Bump when the cached arrays change meaning (feature code, face pipeline).
+CACHE_VERSION = 1
+
+Progress = Callable[[int, int, str], None]  # done, total, message
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("WLOS_CACHE") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "wlos-sync" / "features"
+
+
+def find_clips(root: str | os.PathLike) -> list[Path]:
+    """Video files under `root` (recursively, sorted), or `root` itself if it is a file."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise PermissionError(f"{root}: folder cannot be read")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
+        dirnames.sort()
+        found += [Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in VIDEO_EXTS]
+    return found
+
+
+def settings_key(analysis_cfg) -> str:
+    """Hash of everything that changes the cached arrays (the block stride does not)."""
+    feats = asdict(analysis_cfg.features)
+    feats.pop("stride", None)
+    blob = json.dumps({"v": CACHE_VERSION, "face": asdict(analysis_cfg.face), "features": feats}, sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def content_key(path: str | os.PathLike) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:20]
+
+
+def _extract_to_cache(path: str, out: str, analysis_cfg) -> tuple[str, str | None]:
+    """Worker: features of one clip into `out` (.npz), or a skip record (.skip) with the reason."""
+    from wlos_app.core.analysis import extract
+    from wlos_app.errors import WlosError, reason
+    try:
+        ex = extract(path, analysis_cfg)
+    except WlosError as exc:
+        _write_atomic(out[:-4] + ".skip", str(exc).encode())
+        return path, str(exc)
+    except Exception as exc:  # a bad clip must not stop the build
+        msg = f"{path}: {reason(exc)}"
+        _write_atomic(out[:-4] + ".skip", msg.encode())
+        return path, msg
+    f = ex.features
+    tmp = out + ".partial"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, flow=f.flow.astype(np.float16), flow_valid=f.flow_valid, flow_scale=np.float32(f.flow_scale),
+                 mfcc=f.mfcc.astype(np.float16), power_db=f.power_db.astype(np.float16),
+                 speech_level_db=np.float32(f.speech_level_db))
+    os.replace(tmp, out)
+    return path, None
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    tmp = path + ".partial"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def _load_features(npz: Path, cfg: FeatureConfig) -> ClipFeatures:
+    with np.load(npz) as z:
+        return ClipFeatures(z["flow"].astype(np.float32), z["flow_valid"], float(z["flow_scale"]),
+                            z["mfcc"].astype(np.float32), z["power_db"].astype(np.float32),
+                            float(z["speech_level_db"]), cfg)
+
+
+@dataclass
+class Clip:
+    name: str  # file stem: what split files refer to
+    path: str
+    feats: ClipFeatures
+    blocks: np.ndarray  # usable block starts (status ok)
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """(block start t, drift d) of every pair whose audio window t - d exists."""
+        t = np.repeat(self.blocks, len(SHIFTS))
+        d = np.tile(SHIFTS, len(self.blocks))
+        ok = (t - d >= 0) & (t - d < self.feats.n_windows)
+        return t[ok], d[ok]
+
+
+@dataclass
+class ClipSet:
+    clips: list[Clip]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    cache_dir: str = ""
+
+    def n_pairs(self) -> int:
+        return sum(len(c.pairs()[0]) for c in self.clips)
+
+    def subset(self, names: Iterable[str]) -> "ClipSet":
+        keep = set(names)
+        return ClipSet([c for c in self.clips if c.name in keep], [], self.cache_dir)
+
+
+def build(source: str | os.PathLike | list, analysis_cfg=None, cache_dir: str | os.PathLike | None = None,
+          workers: int | None = None, progress: Progress | None = None,
+          cancel: Callable[[], bool] | None = None) -> ClipSet:
+    """Features of every clip in `source` (a folder, a file, or a list of files), from the cache
+    where present, computed in `workers` processes where not. Clips that cannot be used are listed
+    in `skipped` with their reason. Raises Cancelled when `cancel()` turns true (finished clips stay
+    cached)."""
+    from wlos_app.core.analysis import AnalysisConfig
+    cfg = analysis_cfg or AnalysisConfig()
+    paths = [Path(p) for p in source] if isinstance(source, list) else find_clips(source)
+    folder = Path(cache_dir or default_cache_dir()) / settings_key(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = [(str(p), str(folder / f"{content_key(p)}.npz")) for p in paths]
+    todo = [(p, out) for p, out in targets if not (os.path.exists(out) or os.path.exists(out[:-4] + ".skip"))]
+    total, done = len(targets), len(targets) - len(todo)
+    if progress:
+        progress(done, total, f"{done} of {total} clips cached")
+    workers = workers or max(1, min(len(todo), (os.cpu_count() or 2)))
+    if todo and workers == 1:
+        for p, out in todo:
+            if cancel and cancel():
+                raise Cancelled("dataset build cancelled")
+            _extract_to_cache(p, out, cfg)
+            done += 1
+            if progress:
+                progress(done, total, Path(p).name)
+    elif todo:
+        import multiprocessing as mp
+        # spawn: the caller may be a Qt process with threads, where fork is unsafe.
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_extract_to_cache, p, out, cfg) for p, out in todo]
+            try:
+                for fut in as_completed(futures):
+                    p, _ = fut.result()
+                    done += 1
+                    if progress:
+                        progress(done, total, Path(p).name)
+                    if cancel and cancel():
+                        raise Cancelled("dataset build cancelled")
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+
+    clips, skipped = [], []
+    for p, out in targets:
+        if os.path.exists(out):
+            feats = _load_features(Path(out), cfg.features)
+            starts = feats.block_starts()
+            ok = np.array([feats.block_status(int(t)) == "ok" for t in starts], bool)
+            if ok.any():
+                clips.append(Clip(Path(p).stem, p, feats, starts[ok]))
+            else:
+                skipped.append((p, "no block with a face and speech"))
+        else:
+            skipped.append((p, Path(out[:-4] + ".skip").read_text(errors="replace")))
+    return ClipSet(clips, skipped, str(folder))
+
+
+def read_split_file(path: str | os.PathLike) -> dict[str, str]:
+    """clip name -> 'train' | 'val' from a TSV with a header holding `clip` and `split` columns."""
+    rows = Path(path).read_text().splitlines()
+    head = rows[0].split("\t")
+    ci, si = head.index("clip"), head.index("split")
+    return {r.split("\t")[ci]: r.split("\t")[si] for r in rows[1:] if r.strip()}
+
+
+def split_clips(clips: ClipSet, split_file: str | None = None, val_fraction: float = 0.2,
+                seed: int = 0) -> tuple[ClipSet, ClipSet]:
+    """Clip-disjoint train/val. Without a split file a clip's side is a hash of its name and the
+    seed, so adding clips to a folder does not move the others."""
+    if split_file:
+        table = read_split_file(split_file)
+        missing = [c.name for c in clips.clips if c.name not in table]
+        if missing:
+            raise ValueError(f"{len(missing)} clips are not in {split_file}, e.g. {missing[0]}")
+        return (clips.subset(c.name for c in clips.clips if table[c.name] == "train"),
+                clips.subset(c.name for c in clips.clips if table[c.name] == "val"))
+    side = {c.name: (zlib.crc32(f"{seed}:{c.name}".encode()) % 1000) / 1000.0 < val_fraction for c in clips.clips}
+    if len(clips.clips) >= 2 and all(side.values()) or not any(side.values()):
+        # Tiny folders: make sure both sides have at least one clip.
+        names = sorted(side)
+        side = {n: i == len(names) - 1 for i, n in enumerate(names)}
+    return (clips.subset(n for n, v in side.items() if not v), clips.subset(n for n, v in side.items() if v))
+
+
+def pair_val_mask(clip_name: str, t: np.ndarray, d: np.ndarray, seed: int = 0,
+                  val_fraction: float = 0.2) -> np.ndarray:
+    """The paper's protocol: each pair (clip, t, d) is in val with probability `val_fraction`,
+    drawn from a generator seeded by the clip's name, so every run and every tool agrees."""
+    rng = np.random.default_rng([seed, zlib.crc32(clip_name.encode())])
+    table = rng.random((int(t.max()) + 1 if len(t) else 1, len(SHIFTS))) < val_fraction
+    return table[t, d + MAX_SHIFT]
+
+
+__all__ = ["Clip", "ClipSet", "build", "find_clips", "split_clips", "pair_val_mask", "read_split_file",
+           "default_cache_dir", "BLOCK"]

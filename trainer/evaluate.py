@@ -1,0 +1,134 @@
+"""The paper's Table 1 and clip-level accuracy, measured on cached features.
+
+- MAE per block: for every validation pair (block t, drift d), each method's drift estimate for the
+  block with audio window t - d, against d. QMI and C3 slide 19 windows (shift s sees window
+  t - d + s) and take the best; WLOS regresses once.
+- Clip accuracy: every held-out clip's audio is moved by s frames (s = -6, -3, 0, +3, +6) and the
+  whole engine (`wlos_app.core.analysis.estimate`: per-block evidence, then the clip offset) is
+  run on it; exact = the rounded offset equals s, within 1 = |offset - s| <= 1 frame.
+- ms per block: the wall time of `estimate` for each method over the same clips, per usable block.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from wlos_app.core import estimators
+from wlos_app.core.analysis import estimate
+from wlos_app.core.estimators import MAX_SHIFT, SHIFTS
+from wlos_app.core.features import BLOCK, MFCC_PER_FRAME, ClipFeatures
+
+from .dataset import ClipSet, pair_val_mask
+
+CLIP_SHIFTS = (-6, -3, 0, 3, 6)
+
+
+def qmi_block_mae(clips: ClipSet, protocol: str, seed: int = 0) -> dict:
+    """The paper's QMI baseline per block: 10 frames of flow against 19 shifted audio windows."""
+    errs = []
+    for c in clips.clips:
+        visual, audio = estimators.qmi_signals(c.feats)
+        n_a = len(audio)
+        t_all, d_all = c.pairs()
+        if protocol == "pairs":
+            m = pair_val_mask(c.name, t_all, d_all, seed)
+            t_all, d_all = t_all[m], d_all[m]
+        for t in np.unique(t_all):
+            ds = d_all[t_all == t]
+            # QMI of the block against every window t + e, e = -18..18, computed once
+            es = np.arange(-2 * MAX_SHIFT, 2 * MAX_SHIFT + 1)
+            ok = (t + es >= 1) & (t + es + BLOCK <= n_a)
+            q = np.full(len(es), np.nan)
+            if ok.any():
+                x = estimators._standardise(visual[t:t + BLOCK])
+                ys = np.stack([audio[t + e:t + e + BLOCK] for e in es[ok]])
+                q[ok] = estimators.qmi_from_kernels(estimators._gauss(x), estimators._gauss(estimators._standardise(ys)))
+            for d in ds:
+                # the file's window t + s holds original window t - d + s
+                curve = q[(-d + SHIFTS) + 2 * MAX_SHIFT]
+                if np.isfinite(curve).any():
+                    errs.append(abs(SHIFTS[np.nanargmax(curve)] - d))
+    e = np.array(errs, float)
+    return {"mae": float(e.mean()) if len(e) else float("nan"), "pairs": int(len(e)),
+            "within1": float((e <= 1).mean()) if len(e) else float("nan")}
+
+
+def shift_audio(f: ClipFeatures, s: int) -> ClipFeatures:
+    """The clip as it would read with its audio s grid frames late (s < 0: early). The picture is
+    unchanged; the audio features move, padded at the open end with the clip's edge rows
+    (silence in practice) and -100 dB power."""
+    if s == 0:
+        return f
+    k = MFCC_PER_FRAME * s
+    m = f.mfcc
+    if s > 0:
+        mf = np.concatenate([np.repeat(m[:1], k, 0), m[:-k]]) if k < len(m) else np.repeat(m[:1], len(m), 0)
+        p = np.concatenate([np.full(s, -100.0, np.float32), f.power_db[:-s]])
+    else:
+        mf = np.concatenate([m[-k:], np.repeat(m[-1:], -k, 0)]) if -k < len(m) else np.repeat(m[-1:], len(m), 0)
+        p = np.concatenate([f.power_db[-s:], np.full(-s, -100.0, np.float32)])
+    return replace(f, mfcc=mf.astype(np.float32), power_db=p[:len(f.power_db)].astype(np.float32))
+
+
+def clip_accuracy(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int = 0) -> dict:
+    """methods: name -> (method, nets) as `estimate` takes them. Returns per method: exact and
+    within-1 accuracy per shift and overall, and ms per block (shift 0 runs only)."""
+    res = {name: {"hits": {s: [0, 0, 0] for s in shifts}, "time": 0.0, "blocks": 0} for name in methods}
+    for c in clips.clips:
+        for s in shifts:
+            f = shift_audio(c.feats, s)
+            starts = f.block_starts()
+            status = [f.block_status(int(t)) for t in starts]
+            if "ok" not in status:
+                continue
+            for name, (method, nets) in methods.items():
+                t0 = time.perf_counter()
+                est = estimate(f, starts, status, method, nets, seed=seed)
+                dt = time.perf_counter() - t0
+                if s == 0:
+                    res[name]["time"] += dt
+                    res[name]["blocks"] += status.count("ok")
+                h = res[name]["hits"][s]
+                h[2] += 1
+                if np.isfinite(est.offset_grid):
+                    h[0] += int(round(est.offset_grid) == s)
+                    h[1] += int(abs(est.offset_grid - s) <= 1.0)
+    out = {}
+    for name, r in res.items():
+        n = sum(h[2] for h in r["hits"].values())
+        out[name] = {
+            "exact": sum(h[0] for h in r["hits"].values()) / max(1, n),
+            "within1": sum(h[1] for h in r["hits"].values()) / max(1, n),
+            "by_shift": {s: {"exact": h[0] / max(1, h[2]), "within1": h[1] / max(1, h[2]), "clips": h[2]}
+                         for s, h in r["hits"].items()},
+            "ms_per_block": 1000 * r["time"] / max(1, r["blocks"]),
+            "clips": n // max(1, len(shifts)),
+        }
+    return out
+
+
+def block_ms(clips: ClipSet, methods: dict, repeats: int = 1) -> dict:
+    """Wall time of each method's per-block estimates (all blocks, stride 1), in one run."""
+    out = {}
+    for name, (method, nets) in methods.items():
+        total, blocks = 0.0, 0
+        for _ in range(repeats):
+            for c in clips.clips:
+                f = c.feats
+                starts = f.block_starts()
+                status = [f.block_status(int(t)) for t in starts]
+                ok = np.array([s == "ok" for s in status])
+                used = starts[ok]
+                t0 = time.perf_counter()
+                if method == "wlos":
+                    estimators.wlos_drifts(nets["wlos"], f, used)
+                elif method == "c3":
+                    estimators.c3_curves(nets["c3"], f, used)
+                else:
+                    estimators.qmi_block_curves(f, used)
+                total += time.perf_counter() - t0
+                blocks += len(used)
+        out[name] = 1000 * total / max(1, blocks)
+    return out

@@ -1,0 +1,465 @@
+"""Training C3 and WLOS on a ClipSet: batches of whole clip segments, checkpoints, resume, validation.
+
+A step takes `clips_per_step` clip segments and trains on every pair of every usable block in them
+(up to 19 per block), computing each block's visual branch and each audio window's audio branch
+once (see wlos_app.core.models.sequence). Losses:
+- C3: cross-entropy, in-sync and drifted pairs weighted to half the loss each (balanced);
+- WLOS: SmoothL1 on the drift plus `aux_weight` x cross-entropy of a 19-way drift classifier.
+
+Validation metrics (per pair, "MAE per block" in the paper's words):
+- WLOS: mean |predicted drift - d| over the validation pairs;
+- C3: the sliding window: for a validation pair (t, d), the shift s in -9..9 whose window t - d + s
+  C3 rates most in sync; mean |s - d|.
+"""
+from __future__ import annotations
+
+import ctypes
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wlos_app.core.estimators import MAX_SHIFT, SHIFTS
+from wlos_app.core.features import AUDIO_WINDOW, BLOCK, MFCC_PER_FRAME
+from wlos_app.core.models import C3, WLOS, save
+from wlos_app.core.models import sequence
+from wlos_app.errors import Cancelled
+
+from .dataset import ClipSet, pair_val_mask
+
+
+
+def tune_malloc() -> None:
+    """Stop glibc from handing large activation buffers back to the OS after every step: with
+    the defaults, page faults made system time as large as compute time (4x slower)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-4, 0)  # M_MMAP_MAX: no mmap for big blocks
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to tune
+
+
+@dataclass
+class TrainConfig:
+    kind: str = "wlos"  # "c3" or "wlos"
+    protocol: str = "clip"  # "clip": train/val clips; "pairs": the paper's random 80/20 of pairs
+    epochs: float = 10.0
+    clips_per_step: int = 1  # one clip segment per step: on CPU more steps beat bigger batches
+    segment: int = 100  # frames per clip segment (long clips are cut into segments)
+    optimizer: str = "adam"  # "adam", or "sgd" (the paper: lr 1e-4, momentum 0.9, decay 1e-5)
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # "cosine" to 0 over the run, or "constant"
+    warmup_steps: int = 50
+    aux_weight: float = 0.5  # WLOS: weight of the 19-way drift classification loss
+    augment: bool = True  # flip crops left-right, jitter flow gain, MFCC noise
+    seed: int = 0
+    val_every: float = 1.0  # epochs between validations
+    checkpoint_every_s: float = 180.0
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0 = no limit
+    device: str | None = None
+    threads: int = 0  # torch threads; 0 = all cores
+
+    @classmethod
+    def paper_sgd(cls, **kw) -> "TrainConfig":
+        return cls(optimizer="sgd", lr=1e-4, momentum=0.9, weight_decay=1e-5, schedule="constant",
+                   warmup_steps=0, aux_weight=0.0, augment=False, **kw)
+
+    def update(self, pairs: dict) -> "TrainConfig":
+        """Set fields from strings ("lr=3e-4"), as given on the command line."""
+        types = {f.name: f.type for f in fields(self)}
+        for k, v in pairs.items():
+            if k not in types:
+                raise ValueError(f"unknown training setting {k!r}; known: {', '.join(sorted(types))}")
+            cur = getattr(self, k)
+            if isinstance(cur, bool):
+                v = str(v).lower() in ("1", "true", "yes", "on")
+            elif isinstance(cur, (int, float)) and not isinstance(cur, bool):
+                v = type(cur)(float(v)) if isinstance(cur, float) else int(v)
+            setattr(self, k, v)
+        return self
+
+
+@dataclass
+class Segment:
+    clip: int  # index into the ClipSet
+    start: int  # first frame
+    length: int
+
+
+@dataclass
+class Batch:
+    flows: torch.Tensor  # (C, T, 32, 32)
+    mfcc: torch.Tensor  # (C, R, 12)
+    blk_seg: torch.Tensor
+    blk_t: torch.Tensor  # block start within its segment
+    win_seg: torch.Tensor
+    win_j: torch.Tensor  # window within its segment's audio
+    pb: torch.Tensor  # pair -> block row
+    pw: torch.Tensor  # pair -> window row
+    d: torch.Tensor  # pair drift label
+    val: np.ndarray  # pair in the paper protocol's validation set
+    blk_id: np.ndarray  # (B, 2) clip index and global block start, for bookkeeping
+
+
+def segments(clips: ClipSet, seg_len: int, rng: np.random.Generator | None) -> list[Segment]:
+    """Cover every clip with segments. Eval (rng None): fixed tiling where each block start falls in
+    exactly one segment. Train: the same tiling shifted by a random offset per clip."""
+    out = []
+    step = seg_len - BLOCK + 1
+    for ci, c in enumerate(clips.clips):
+        n = c.feats.n_frames
+        if n <= seg_len:
+            out.append(Segment(ci, 0, n))
+            continue
+        off = int(rng.integers(0, step)) if rng is not None else 0
+        a = -off
+        while a + BLOCK <= n:
+            s = max(0, a)
+            out.append(Segment(ci, s, min(n, a + seg_len) - s))
+            a += step
+    return out
+
+
+class Batcher:
+    """Builds tensors for lists of segments: scaled flows, MFCCs, blocks, windows and pairs."""
+
+    def __init__(self, clips: ClipSet, protocol: str, seed: int, device):
+        self.clips, self.protocol, self.seed, self.device = clips, protocol, seed, device
+
+    def build(self, segs: list[Segment], reach: int, rng: np.random.Generator | None, train: bool) -> Batch:
+        C = len(segs)
+        T = max(s.length for s in segs)
+        flows = np.full((C, T, 32, 32), 0.5, np.float32)
+        mf, blk_seg, blk_t, win_seg, win_j, pb, pw, dd, val, ids = [], [], [], [], [], [], [], [], [], []
+        nb = nw = 0
+        for si, s in enumerate(segs):
+            c = self.clips.clips[s.clip]
+            f = c.feats
+            scale = f.flow_scale
+            v = f.flow[s.start:s.start + s.length]
+            if train and rng is not None:
+                scale *= float(np.exp(rng.uniform(-0.25, 0.25)))
+                if rng.random() < 0.5:
+                    v = v[:, :, ::-1]
+            flows[si, :s.length] = np.clip(v / (2 * scale) + 0.5, 0.0, 1.0)
+            ts = c.blocks[(c.blocks >= max(s.start, 1)) & (c.blocks + BLOCK <= s.start + s.length)]
+            if len(ts) == 0:
+                mf.append(np.zeros((AUDIO_WINDOW, 12), np.float32))
+                continue
+            j0 = max(0, int(ts.min()) - reach)
+            j1 = min(f.n_windows - 1, int(ts.max()) + reach)
+            m = f.mfcc[MFCC_PER_FRAME * j0: MFCC_PER_FRAME * j1 + AUDIO_WINDOW]
+            if train and rng is not None:
+                m = np.clip(m + rng.normal(0, 0.02, m.shape).astype(np.float32), 0, 1)
+            mf.append(m)
+            # pairs: block t with window t - d for every drift d within `reach` whose window exists
+            drifts = np.arange(-reach, reach + 1)
+            t = np.repeat(ts, len(drifts))
+            d = np.tile(drifts, len(ts))
+            keep = (t - d >= j0) & (t - d <= j1)
+            t, d = t[keep], d[keep]
+            bi = np.searchsorted(ts, t)
+            pb.append(nb + bi)
+            pw.append(nw + (t - d - j0))
+            dd.append(d)
+            if self.protocol == "pairs":
+                inner = np.abs(d) <= MAX_SHIFT
+                vm = np.zeros(len(t), bool)
+                vm[inner] = pair_val_mask(c.name, t[inner], d[inner], self.seed)
+                val.append(vm)
+            else:
+                val.append(np.zeros(len(t), bool))
+            blk_seg.append(np.full(len(ts), si))
+            blk_t.append(ts - s.start)
+            ids.append(np.stack([np.full(len(ts), s.clip), ts], 1))
+            win_seg.append(np.full(j1 - j0 + 1, si))
+            win_j.append(np.arange(j1 - j0 + 1))
+            nb += len(ts)
+            nw += j1 - j0 + 1
+        R = max(len(m) for m in mf)
+        mfcc = np.full((C, R, 12), 0.5, np.float32)
+        for si, m in enumerate(mf):
+            mfcc[si, :len(m)] = m
+        dev = self.device
+
+        def cat(xs, dtype=np.int64):
+            return np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
+
+        def tt(x):
+            return torch.from_numpy(cat(x)).to(dev)
+
+        return Batch(torch.from_numpy(flows).to(dev), torch.from_numpy(mfcc).to(dev), tt(blk_seg), tt(blk_t),
+                     tt(win_seg), tt(win_j), tt(pb), tt(pw), tt(dd), cat(val, bool),
+                     np.concatenate(ids) if ids else np.zeros((0, 2), np.int64))
+
+
+def forward_pairs(net, b: Batch):
+    """Per-pair outputs: WLOS (drift, aux logits), C3 logits."""
+    vseq = sequence.visual_sequence(net.visual, b.flows)
+    vf = sequence.visual_blocks(net.visual, vseq, b.blk_seg, b.blk_t)
+    aseq = sequence.audio_sequence(net.audio, b.mfcc)
+    af = sequence.audio_windows(net.audio, aseq, b.win_seg, b.win_j)
+    return net.from_hidden(sequence.pair_hidden(net, vf, af, b.pb, b.pw))
+
+
+def loss_of(net, out, d: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    if net.kind == "wlos":
+        reg, aux = out
+        loss = F.smooth_l1_loss(reg, d.float())
+        if cfg.aux_weight:
+            loss = loss + cfg.aux_weight * F.cross_entropy(aux, d + MAX_SHIFT)
+        return loss
+    target = (d == 0).long()
+    n_pos = target.sum().clamp(min=1)
+    n_neg = (1 - target).sum().clamp(min=1)
+    w = torch.where(target == 1, 0.5 / n_pos, 0.5 / n_neg)
+    return (F.cross_entropy(out, target, reduction="none") * w).sum()
+
+
+@torch.no_grad()
+def evaluate(net, clips: ClipSet, protocol: str, seed: int = 0, clips_per_batch: int = 16,
+             device=None) -> dict:
+    """Validation metrics on `clips`: all pairs (protocol "clip") or the held-out pairs ("pairs")."""
+    device = device or next(net.parameters()).device
+    was = net.training
+    net.eval()
+    batcher = Batcher(clips, protocol, seed, device)
+    segs = segments(clips, 100, None)
+    reach = MAX_SHIFT if net.kind == "wlos" else 2 * MAX_SHIFT
+    err, labels = [], []
+    err_by = ([], [], [])  # WLOS: drift from regression, classifier, mean
+    for i in range(0, len(segs), clips_per_batch):
+        b = batcher.build(segs[i:i + clips_per_batch], reach, None, train=False)
+        if len(b.d) == 0:
+            continue
+        d = b.d.cpu().numpy()
+        sel = b.val if protocol == "pairs" else np.ones(len(d), bool)
+        if net.kind == "wlos":
+            reg, aux = forward_pairs(net, b)
+            for name, e in zip(WLOS.DRIFT_FROM, err_by):
+                pred = WLOS.drift(reg.float(), aux.float(), name).cpu().numpy()
+                e.append(np.abs(pred - d)[sel])
+            labels.append(d[sel])
+        else:
+            p = torch.softmax(forward_pairs(net, b).float(), 1)[:, 1].cpu().numpy()
+            # P[block, e] for e = -18..18: block paired with window t - e
+            table = np.full((len(b.blk_t), 4 * MAX_SHIFT + 1), np.nan, np.float32)
+            pb = b.pb.cpu().numpy()
+            table[pb, d + 2 * MAX_SHIFT] = p
+            inner = (np.abs(d) <= MAX_SHIFT) & sel
+            # true drift d: candidate s sees window t - d + s, i.e. column e = d - s
+            cols = d[inner, None] + 2 * MAX_SHIFT - SHIFTS[None]
+            curves = table[pb[inner, None], cols]
+            best = SHIFTS[np.argmax(np.where(np.isfinite(curves), curves, -np.inf), axis=1)]
+            err.append(np.abs(best - d[inner]))
+            labels.append(d[inner])
+    net.train(was)
+    if net.kind == "wlos" and err_by[0]:
+        by = {name: np.concatenate(e) for name, e in zip(WLOS.DRIFT_FROM, err_by)}
+        err = [by[getattr(net, "drift_from", "regression")]]
+    if not err:
+        return {"mae": float("nan"), "pairs": 0}
+    e, lab = np.concatenate(err), np.concatenate(labels)
+    out = {"mae": float(e.mean()), "pairs": int(len(e)), "within1": float((e <= 1).mean()),
+           "mae_by_abs_d": [round(float(e[np.abs(lab) == k].mean()), 3) for k in range(MAX_SHIFT + 1)]}
+    if net.kind == "wlos" and err_by[0]:
+        out["mae_by_drift_from"] = {k: round(float(v.mean()), 4) for k, v in by.items()}
+        out["mae_aux"] = out["mae_by_drift_from"]["classifier"]
+    return out
+
+
+@dataclass
+class TrainResult:
+    net: torch.nn.Module
+    history: list = field(default_factory=list)
+    final: dict = field(default_factory=dict)
+    finished: bool = False  # False when stopped early (time limit, cancel): resume to go on
+
+
+Progress = Callable[[dict], None]
+
+
+def _make_net(kind: str, init: str | os.PathLike | None):
+    """A fresh network, its branches from a C3 or its whole self from weights of the same kind."""
+    from wlos_app.core.models import load
+    net = {"wlos": WLOS, "c3": C3}[kind]()
+    if init:
+        p = Path(init)
+        src_kind = kind
+        if p.is_file():
+            blob = torch.load(p, map_location="cpu", weights_only=True)
+            src_kind, folder = blob.get("kind"), p.parent
+            if p.name not in ("wlos.pt", "c3.pt"):
+                raise ValueError(f"{p}: expected wlos.pt or c3.pt")
+        else:
+            folder = p
+            if not (p / f"{kind}.pt").exists() and (p / "c3.pt").exists():
+                src_kind = "c3"
+        src = load(src_kind, folder, "cpu")
+        if src_kind == kind:
+            net.load_state_dict(src.state_dict())
+        else:  # fine-tuning WLOS from C3: both branches, a new fusion head
+            net.visual.load_state_dict(src.visual.state_dict())
+            net.audio.load_state_dict(src.audio.state_dict())
+    return net
+
+
+def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir: str | os.PathLike,
+          init: str | os.PathLike | None = None, resume: bool = False, progress: Progress | None = None,
+          cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = print) -> TrainResult:
+    """Train one network. Writes out_dir/checkpoint-<kind>.pt every `checkpoint_every_s` and when stopped
+    (time limit, cancel, Ctrl-C), and out_dir/<kind>.pt (fp16) when the schedule completes.
+    With the "pairs" protocol val_set is ignored: validation is the held-out pairs of train_set.
+    """
+    tune_malloc()
+    log = log or (lambda s: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    ckpt_path = out / f"checkpoint-{cfg.kind}.pt"
+    state = None
+    if resume:
+        if not ckpt_path.exists():
+            raise FileNotFoundError(f"{ckpt_path}: no checkpoint to resume from")
+        state = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        if state["config"]["kind"] != cfg.kind:
+            raise ValueError(f"{ckpt_path} is a {state['config']['kind']} run, not {cfg.kind}")
+        cfg = TrainConfig(**state["config"])
+        init = None
+    if cfg.protocol == "pairs":
+        val_set = train_set
+    net = _make_net(cfg.kind, init).to(device)
+    torch.manual_seed(cfg.seed)
+    if cfg.optimizer == "adam":
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    else:
+        raise ValueError(f"optimizer must be adam or sgd, not {cfg.optimizer!r}")
+
+    seg_count = len(segments(train_set, cfg.segment, np.random.default_rng(0)))
+    steps_per_epoch = max(1, math.ceil(seg_count / cfg.clips_per_step))
+    total = max(1, int(round(cfg.epochs * steps_per_epoch)))
+    val_every = max(1, int(round(cfg.val_every * steps_per_epoch)))
+
+    def lr_at(step):
+        warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+        if cfg.schedule == "cosine":
+            return cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * min(step, total) / total))
+        return cfg.lr * warm
+
+    step, history, elapsed_before = 0, [], 0.0
+    if state:
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        step, history, elapsed_before = state["step"], state["history"], state["elapsed"]
+        torch.set_rng_state(state["torch_rng"])
+        log(f"resumed {cfg.kind} at step {step}/{total}")
+
+    batcher = Batcher(train_set, cfg.protocol, cfg.seed, device)
+    t_start = time.monotonic()
+    last_ckpt = t_start
+    pairs_seen, t_window = 0, time.monotonic()
+    losses = []
+
+    def elapsed():
+        return elapsed_before + time.monotonic() - t_start
+
+    def checkpoint():
+        tmp = ckpt_path.with_suffix(".partial")
+        torch.save({"config": asdict(cfg), "net": net.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "history": history, "elapsed": elapsed(), "torch_rng": torch.get_rng_state(), "total": total,
+                    "finished": step >= total}, tmp)
+        os.replace(tmp, ckpt_path)
+
+    def validate():
+        m = evaluate(net, val_set, cfg.protocol, cfg.seed, device=device) if val_set and val_set.clips else {}
+        row = {"step": step, "epoch": round(step / steps_per_epoch, 3), "minutes": round(elapsed() / 60, 2),
+               "train_loss": round(float(np.mean(losses)), 4) if losses else None, **m}
+        history.append(row)
+        with open(out / f"history-{cfg.kind}.jsonl", "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        log(f"[{cfg.kind}] step {step}/{total} epoch {row['epoch']:.2f} {row['minutes']:.1f} min "
+            f"loss {row['train_loss']} val MAE {m.get('mae', float('nan')):.3f}"
+            + (f" (aux {m['mae_aux']:.3f})" if "mae_aux" in m else ""))
+        losses.clear()
+        return row
+
+    net.train()
+    finished = False
+    try:
+        while step < total:
+            epoch = step // steps_per_epoch
+            erng = np.random.default_rng([cfg.seed, epoch])
+            segs = segments(train_set, cfg.segment, erng)
+            order = erng.permutation(len(segs))
+            i = step % steps_per_epoch
+            chunk = [segs[k] for k in order[i * cfg.clips_per_step:(i + 1) * cfg.clips_per_step]]
+            srng = np.random.default_rng([cfg.seed, epoch, i])
+            if not chunk:
+                step += 1
+                continue
+            b = batcher.build(chunk, MAX_SHIFT, srng if cfg.augment else None, train=True)
+            keep = ~b.val
+            if keep.sum() == 0:
+                step += 1
+                continue
+            if not keep.all():
+                k = torch.from_numpy(np.flatnonzero(keep)).to(device)
+                b.pb, b.pw, b.d = b.pb[k], b.pw[k], b.d[k]
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step)
+            outp = forward_pairs(net, b)
+            loss = loss_of(net, outp, b.d, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            pairs_seen += len(b.d)
+            step += 1
+            now = time.monotonic()
+            if progress:
+                progress({"step": step, "total": total, "loss": losses[-1], "kind": cfg.kind,
+                          "pairs_per_s": pairs_seen / max(1e-6, now - t_window), "minutes": elapsed() / 60})
+            if step % val_every == 0 or step == total:
+                row = validate()
+                row["pairs_per_s"] = round(pairs_seen / max(1e-6, now - t_window), 1)
+                pairs_seen, t_window = 0, time.monotonic()
+            if cancel and cancel():
+                raise Cancelled("training cancelled")
+            if now - last_ckpt > cfg.checkpoint_every_s:
+                checkpoint()
+                last_ckpt = now
+            if cfg.max_minutes and elapsed() > cfg.max_minutes * 60:
+                log(f"[{cfg.kind}] time limit reached at step {step}/{total}; resume to go on")
+                break
+        finished = step >= total
+    except (KeyboardInterrupt, Cancelled):
+        checkpoint()
+        log(f"[{cfg.kind}] stopped at step {step}/{total}; checkpoint saved to {ckpt_path}")
+        raise
+    checkpoint()
+    final = history[-1] if history else {}
+    if finished:
+        meta = {"config": asdict(cfg), "steps": step, "minutes": round(elapsed() / 60, 2),
+                "train_clips": len(train_set.clips), "val": {k: v for k, v in final.items() if k != "step"}}
+        if cfg.kind == "wlos" and "mae_by_drift_from" in final:
+            # Read the drift from whichever output validated best (three candidates, so choosing on
+            # the validation pairs hardly biases the reported MAE; the card says so).
+            by = final["mae_by_drift_from"]
+            net.drift_from = meta["drift_from"] = min(by, key=by.get)
+        save(net, out / f"{cfg.kind}.pt", meta=meta)
+        log(f"[{cfg.kind}] saved {out / (cfg.kind + '.pt')}")
+    return TrainResult(net, history, final, finished)
