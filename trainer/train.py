@@ -384,10 +384,11 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
                     "finished": step >= total}, tmp)
         os.replace(tmp, ckpt_path)
 
-    def validate():
+    def validate(pairs_per_s: float):
         m = evaluate(net, val_set, cfg.protocol, cfg.seed, device=device) if val_set and val_set.clips else {}
         row = {"step": step, "epoch": round(step / steps_per_epoch, 3), "minutes": round(elapsed() / 60, 2),
-               "train_loss": round(float(np.mean(losses)), 4) if losses else None, **m}
+               "train_loss": round(float(np.mean(losses)), 4) if losses else None,
+               "pairs_per_s": round(pairs_per_s, 1), **m}
         history.append(row)
         with open(out / f"history-{cfg.kind}.jsonl", "a") as fh:
             fh.write(json.dumps(row) + "\n")
@@ -434,8 +435,7 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
                 progress({"step": step, "total": total, "loss": losses[-1], "kind": cfg.kind,
                           "pairs_per_s": pairs_seen / max(1e-6, now - t_window), "minutes": elapsed() / 60})
             if step % val_every == 0 or step == total:
-                row = validate()
-                row["pairs_per_s"] = round(pairs_seen / max(1e-6, now - t_window), 1)
+                validate(pairs_seen / max(1e-6, now - t_window))  # training speed, validation excluded
                 pairs_seen, t_window = 0, time.monotonic()
             if cancel and cancel():
                 raise Cancelled("training cancelled")

@@ -33,12 +33,12 @@ def c3_curves(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
     """P(in sync) for each block and shift, (n_blocks, 19); NaN where the window leaves the audio.
 
     Each block's visual features and each audio window's features are computed once (over the
-    clip's whole sequence, see models.sequence) and only the cheap fusion head runs for the 19
-    pairs, instead of the whole network 19 times.
+    clip's whole sequence, see models.sequence), and so are the two halves of the first fusion
+    layer; per pair only a sum and the last layer run, instead of the whole network 19 times.
     """
     import torch
 
-    from .models.sequence import block_features, window_features
+    from .models.sequence import block_features, pair_hidden, window_features
     curves = np.full((len(starts), len(SHIFTS)), np.nan, np.float32)
     if len(starts) == 0:
         return curves
@@ -47,17 +47,15 @@ def c3_curves(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
     if hi <= lo:
         return curves
     device = next(model.parameters()).device
+    b, s = np.meshgrid(np.arange(len(starts)), np.arange(len(SHIFTS)), indexing="ij")
+    j = starts[b] + SHIFTS[s]
+    ok = (j >= lo) & (j < hi)
     with torch.inference_mode():
         vf = block_features(model.visual, feats, starts)
         af = window_features(model.audio, feats, np.arange(lo, hi))
-        for si, d in enumerate(SHIFTS):
-            j = starts + d
-            ok = (j >= lo) & (j < hi)
-            if not ok.any():
-                continue
-            logits = model.fuse(vf[torch.from_numpy(np.flatnonzero(ok)).to(device)],
-                                af[torch.from_numpy(j[ok] - lo).to(device)])
-            curves[ok, si] = torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy()
+        # The first fusion layer is linear: its block and window halves are computed once each.
+        h = pair_hidden(model, vf, af, torch.from_numpy(b[ok]).to(device), torch.from_numpy(j[ok] - lo).to(device))
+        curves[ok] = torch.softmax(model.from_hidden(h).float(), dim=1)[:, 1].cpu().numpy()
     return curves
 
 
