@@ -190,3 +190,11 @@ def test_cli_train_and_eval(folder, cache, tmp_path, capsys):
     for r in res["methods"].values():
         assert r["pairs"] > 0 and np.isfinite(r["mae"]) and r["clip"]["clips"] == 4
     assert main(["train", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 1
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(next(folder.rglob("*.mpg")), one)
+    assert main(["train", str(one), "--out", str(tmp_path / "y"), "--cache", str(cache)]) == 1
+    assert "at least two" in capsys.readouterr().err
+    assert main(["train", str(folder), "--out", str(tmp_path / "z"), "--cache", str(cache),
+                 "--init", str(tmp_path / "no-model")]) == 1
+    assert "no C3 weights" in capsys.readouterr().err

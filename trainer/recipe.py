@@ -62,6 +62,9 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
         train_set, val_set = clips, None
     else:
         train_set, val_set = dataset.split_clips(clips, job.split_file)
+    if not train_set.clips or (val_set is not None and not val_set.clips):
+        raise ValueError(f"{job.source}: {len(clips.clips)} usable clip(s); at least two are needed, "
+                         f"one to train on and one to validate with")
     emit("log", {"message": f"{len(clips.clips)} clips ({len(clips.skipped)} skipped): "
                             f"{len(train_set.clips)} train, {len(val_set.clips) if val_set else 0} val, "
                             f"protocol {protocol}"})

@@ -234,7 +234,7 @@ def cmd_train(args) -> int:
 
     try:
         summary = run(job, on_event)
-    except (FileExistsError, FileNotFoundError, PermissionError, ValueError) as exc:
+    except (FileExistsError, FileNotFoundError, PermissionError, ValueError, WlosError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     unfinished = [k for k, st in summary["stages"].items() if not st["finished"]]
@@ -256,7 +256,7 @@ def cmd_eval(args) -> int:
         res = evaluate_folder(args.folder, model_dir=args.model, split_file=args.split_file,
                               protocol=args.protocol, methods=methods, cache_dir=args.cache,
                               workers=args.workers, device=args.device, progress=_DatasetBar())
-    except (FileNotFoundError, PermissionError, ValueError) as exc:
+    except (FileNotFoundError, PermissionError, ValueError, WlosError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(res, indent=1) if args.json else format_table(res))
