@@ -9,7 +9,6 @@ runs; with `resume`, finished stages are skipped and an interrupted one continue
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
