@@ -18,7 +18,7 @@ import numpy as np
 from wlos_app.core import estimators
 from wlos_app.core.analysis import estimate
 from wlos_app.core.estimators import MAX_SHIFT, SHIFTS
-from wlos_app.core.features import BLOCK, MFCC_PER_FRAME, ClipFeatures
+from wlos_app.core.features import MFCC_PER_FRAME, ClipFeatures
 
 from .dataset import ClipSet, pair_val_mask
 
@@ -28,24 +28,17 @@ CLIP_SHIFTS = (-6, -3, 0, 3, 6)
 def qmi_block_mae(clips: ClipSet, protocol: str, seed: int = 0) -> dict:
     """The paper's QMI baseline per block: 10 frames of flow against 19 shifted audio windows."""
     errs = []
+    wide = np.arange(-2 * MAX_SHIFT, 2 * MAX_SHIFT + 1)
     for c in clips.clips:
         visual, audio = estimators.qmi_signals(c.feats)
-        n_a = len(audio)
         t_all, d_all = c.pairs()
         if protocol == "pairs":
             m = pair_val_mask(c.name, t_all, d_all, seed)
             t_all, d_all = t_all[m], d_all[m]
         for t in np.unique(t_all):
-            ds = d_all[t_all == t]
             # QMI of the block against every window t + e, e = -18..18, computed once
-            es = np.arange(-2 * MAX_SHIFT, 2 * MAX_SHIFT + 1)
-            ok = (t + es >= 1) & (t + es + BLOCK <= n_a)
-            q = np.full(len(es), np.nan)
-            if ok.any():
-                x = estimators._standardise(visual[t:t + BLOCK])
-                ys = np.stack([audio[t + e:t + e + BLOCK] for e in es[ok]])
-                q[ok] = estimators.qmi_from_kernels(estimators._gauss(x), estimators._gauss(estimators._standardise(ys)))
-            for d in ds:
+            q = estimators.qmi_block_scores(visual, audio, int(t), wide)
+            for d in d_all[t_all == t]:
                 # the file's window t + s holds original window t - d + s
                 curve = q[(-d + SHIFTS) + 2 * MAX_SHIFT]
                 if np.isfinite(curve).any():

@@ -108,19 +108,25 @@ def qmi_from_kernels(kx: np.ndarray, ky: np.ndarray, w: np.ndarray | None = None
     return out
 
 
+def qmi_block_scores(visual: np.ndarray, audio: np.ndarray, t: int, offsets: np.ndarray) -> np.ndarray:
+    """QMI of block t's 10 visual samples against the audio of windows t + offsets (NaN where a
+    window leaves the audio). `visual`, `audio`: the per-frame signals of qmi_signals."""
+    ok = (t + offsets >= 1) & (t + offsets + BLOCK <= len(audio))
+    out = np.full(len(offsets), np.nan)
+    if ok.any():
+        x = _standardise(visual[t:t + BLOCK])
+        ys = np.stack([audio[t + e:t + e + BLOCK] for e in offsets[ok]])
+        out[ok] = qmi_from_kernels(_gauss(x), _gauss(_standardise(ys)))
+    return out
+
+
 def qmi_block_curves(feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
     """The paper's QMI baseline: per block, QMI of its 10 frames against each shifted audio window.
     (n_blocks, 19); NaN where the shifted window leaves the audio."""
     visual, audio = qmi_signals(feats)
-    n_a = len(audio)
     curves = np.full((len(starts), len(SHIFTS)), np.nan)
     for i, t in enumerate(starts):
-        x = _standardise(visual[t:t + BLOCK])
-        ok = [(t + d >= 1) and (t + d + BLOCK <= n_a) for d in SHIFTS]
-        if not any(ok):
-            continue
-        ys = np.stack([audio[t + d:t + d + BLOCK] for d, o in zip(SHIFTS, ok) if o])
-        curves[i, np.flatnonzero(ok)] = qmi_from_kernels(_gauss(x), _gauss(_standardise(ys)))
+        curves[i] = qmi_block_scores(visual, audio, int(t), SHIFTS)
     return curves
 
 
