@@ -117,10 +117,13 @@ class Clip:
     feats: ClipFeatures
     blocks: np.ndarray  # usable block starts (status ok)
 
-    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """(block start t, drift d) of every pair whose audio window t - d exists."""
-        t = np.repeat(self.blocks, len(SHIFTS))
-        d = np.tile(SHIFTS, len(self.blocks))
+    def pairs(self, blocks: np.ndarray | None = None, reach: int = MAX_SHIFT) -> tuple[np.ndarray, np.ndarray]:
+        """(block start t, drift d) of every pair of `blocks` (default: all usable ones) with
+        |d| <= reach whose audio window t - d exists, ordered by block then drift."""
+        blocks = self.blocks if blocks is None else blocks
+        drifts = np.arange(-reach, reach + 1)
+        t = np.repeat(blocks, len(drifts))
+        d = np.tile(drifts, len(blocks))
         ok = (t - d >= 0) & (t - d < self.feats.n_windows)
         return t[ok], d[ok]
 

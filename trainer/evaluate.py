@@ -6,7 +6,7 @@
 - Clip accuracy: every held-out clip's audio is moved by s frames (s = -6, -3, 0, +3, +6) and the
   whole engine (`wlos_app.core.analysis.estimate`: per-block evidence, then the clip offset) is
   run on it; exact = the rounded offset equals s, within 1 = |offset - s| <= 1 frame.
-- ms per block: the wall time of `estimate` for each method over the same clips, per usable block.
+- ms per block: the wall time of each method's per-block estimates over the same clips.
 """
 from __future__ import annotations
 
@@ -67,8 +67,8 @@ def shift_audio(f: ClipFeatures, s: int) -> ClipFeatures:
 
 def clip_accuracy(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int = 0) -> dict:
     """methods: name -> (method, nets) as `estimate` takes them. Returns per method: exact and
-    within-1 accuracy per shift and overall, and ms per block (shift 0 runs only)."""
-    res = {name: {"hits": {s: [0, 0, 0] for s in shifts}, "time": 0.0, "blocks": 0} for name in methods}
+    within-1 accuracy per shift and overall."""
+    res = {name: {"hits": {s: [0, 0, 0] for s in shifts}} for name in methods}
     for c in clips.clips:
         for s in shifts:
             f = shift_audio(c.feats, s)
@@ -77,12 +77,7 @@ def clip_accuracy(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int =
             if "ok" not in status:
                 continue
             for name, (method, nets) in methods.items():
-                t0 = time.perf_counter()
                 est = estimate(f, starts, status, method, nets, seed=seed)
-                dt = time.perf_counter() - t0
-                if s == 0:
-                    res[name]["time"] += dt
-                    res[name]["blocks"] += status.count("ok")
                 h = res[name]["hits"][s]
                 h[2] += 1
                 if np.isfinite(est.offset_grid):
@@ -96,7 +91,6 @@ def clip_accuracy(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int =
             "within1": sum(h[1] for h in r["hits"].values()) / max(1, n),
             "by_shift": {s: {"exact": h[0] / max(1, h[2]), "within1": h[1] / max(1, h[2]), "clips": h[2]}
                          for s, h in r["hits"].items()},
-            "ms_per_block": 1000 * r["time"] / max(1, r["blocks"]),
             "clips": n // max(1, len(shifts)),
         }
     return out

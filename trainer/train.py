@@ -108,7 +108,6 @@ class Batch:
     pw: torch.Tensor  # pair -> window row
     d: torch.Tensor  # pair drift label
     val: np.ndarray  # pair in the paper protocol's validation set
-    blk_id: np.ndarray  # (B, 2) clip index and global block start, for bookkeeping
 
 
 def segments(clips: ClipSet, seg_len: int, rng: np.random.Generator | None) -> list[Segment]:
@@ -140,18 +139,15 @@ class Batcher:
         C = len(segs)
         T = max(s.length for s in segs)
         flows = np.full((C, T, 32, 32), 0.5, np.float32)
-        mf, blk_seg, blk_t, win_seg, win_j, pb, pw, dd, val, ids = [], [], [], [], [], [], [], [], [], []
+        mf, blk_seg, blk_t, win_seg, win_j, pb, pw, dd, val = [], [], [], [], [], [], [], [], []
         nb = nw = 0
         for si, s in enumerate(segs):
             c = self.clips.clips[s.clip]
             f = c.feats
-            scale = f.flow_scale
-            v = f.flow[s.start:s.start + s.length]
-            if train and rng is not None:
-                scale *= float(np.exp(rng.uniform(-0.25, 0.25)))
-                if rng.random() < 0.5:
-                    v = v[:, :, ::-1]
-            flows[si, :s.length] = np.clip(v / (2 * scale) + 0.5, 0.0, 1.0)
+            augment = train and rng is not None
+            gain = float(np.exp(rng.uniform(-0.25, 0.25))) if augment else 1.0
+            v = f.visual_frames(s.start, s.start + s.length, gain)
+            flows[si, :s.length] = v[:, :, ::-1] if augment and rng.random() < 0.5 else v
             ts = c.blocks[(c.blocks >= max(s.start, 1)) & (c.blocks + BLOCK <= s.start + s.length)]
             if len(ts) == 0:
                 mf.append(np.zeros((AUDIO_WINDOW, 12), np.float32))
@@ -162,12 +158,7 @@ class Batcher:
             if train and rng is not None:
                 m = np.clip(m + rng.normal(0, 0.02, m.shape).astype(np.float32), 0, 1)
             mf.append(m)
-            # pairs: block t with window t - d for every drift d within `reach` whose window exists
-            drifts = np.arange(-reach, reach + 1)
-            t = np.repeat(ts, len(drifts))
-            d = np.tile(drifts, len(ts))
-            keep = (t - d >= j0) & (t - d <= j1)
-            t, d = t[keep], d[keep]
+            t, d = c.pairs(ts, reach)  # every window t - d lies in j0..j1
             bi = np.searchsorted(ts, t)
             pb.append(nb + bi)
             pw.append(nw + (t - d - j0))
@@ -181,7 +172,6 @@ class Batcher:
                 val.append(np.zeros(len(t), bool))
             blk_seg.append(np.full(len(ts), si))
             blk_t.append(ts - s.start)
-            ids.append(np.stack([np.full(len(ts), s.clip), ts], 1))
             win_seg.append(np.full(j1 - j0 + 1, si))
             win_j.append(np.arange(j1 - j0 + 1))
             nb += len(ts)
@@ -199,8 +189,7 @@ class Batcher:
             return torch.from_numpy(cat(x)).to(dev)
 
         return Batch(torch.from_numpy(flows).to(dev), torch.from_numpy(mfcc).to(dev), tt(blk_seg), tt(blk_t),
-                     tt(win_seg), tt(win_j), tt(pb), tt(pw), tt(dd), cat(val, bool),
-                     np.concatenate(ids) if ids else np.zeros((0, 2), np.int64))
+                     tt(win_seg), tt(win_j), tt(pb), tt(pw), tt(dd), cat(val, bool))
 
 
 def forward_pairs(net, b: Batch):
@@ -401,11 +390,13 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
     net.train()
     finished = False
     try:
+        plan_epoch, segs, order = None, [], []
         while step < total:
             epoch = step // steps_per_epoch
-            erng = np.random.default_rng([cfg.seed, epoch])
-            segs = segments(train_set, cfg.segment, erng)
-            order = erng.permutation(len(segs))
+            if epoch != plan_epoch:  # the epoch's segments and order depend only on seed and epoch
+                erng = np.random.default_rng([cfg.seed, epoch])
+                segs = segments(train_set, cfg.segment, erng)
+                order, plan_epoch = erng.permutation(len(segs)), epoch
             i = step % steps_per_epoch
             chunk = [segs[k] for k in order[i * cfg.clips_per_step:(i + 1) * cfg.clips_per_step]]
             srng = np.random.default_rng([cfg.seed, epoch, i])

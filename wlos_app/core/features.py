@@ -112,9 +112,10 @@ class ClipFeatures:
         """Audio windows j with a full 39x12 MFCC matrix."""
         return max(0, (len(self.mfcc) - AUDIO_WINDOW) // MFCC_PER_FRAME + 1)
 
-    def visual_frames(self, a: int, b: int) -> np.ndarray:
-        """(b - a, 32, 32) flows of frames a..b-1 scaled to [0, 1]."""
-        return np.clip(self.flow[a:b] / (2 * self.flow_scale) + 0.5, 0.0, 1.0).astype(np.float32)
+    def visual_frames(self, a: int, b: int, gain: float = 1.0) -> np.ndarray:
+        """(b - a, 32, 32) flows of frames a..b-1 scaled to [0, 1]; `gain` (training augmentation)
+        multiplies the motion before scaling."""
+        return np.clip(self.flow[a:b] * (gain / (2 * self.flow_scale)) + 0.5, 0.0, 1.0).astype(np.float32)
 
     def visual_block(self, t: int) -> np.ndarray:
         """(10, 32, 32) flows of block t scaled to [0, 1]."""
