@@ -9,6 +9,21 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def _null_sound_output() -> None:
+    """Give PortAudio an ALSA 'default' output that discards what it is sent, so the preview can be
+    tested on a machine without a sound card. Must run before sounddevice is first imported."""
+    alsa_conf = Path("/usr/share/alsa/alsa.conf")
+    if "ALSA_CONFIG_PATH" in os.environ or not alsa_conf.exists():
+        return
+    import tempfile
+    null = Path(tempfile.gettempdir()) / "wlos-tests-alsa-null.conf"
+    null.write_text("pcm.!default {\n  type null\n}\n")
+    os.environ["ALSA_CONFIG_PATH"] = f"{alsa_conf}:{null}"
+
+
+_null_sound_output()
 sys.path.insert(0, str(Path(__file__).parent))
 
 SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid_s1_sample"

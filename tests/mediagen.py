@@ -94,3 +94,22 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
             for p in a_s.encode():
                 c.mux(p)
     return out
+
+
+def measured_shift_s(source: media.Audio, exported: media.Audio) -> float:
+    """How much earlier the exported audio runs than the source, from cross-correlation.
+
+    Compares the mono signals over the first 2.5 s, searching +-0.4 s, and refines the peak with
+    a parabola so the result is not limited to whole samples.
+    """
+    rate = source.rate
+    n, w = int(2.5 * rate), int(0.4 * rate)
+    # The clips are about 3 s long: past its end the source is silence, as is the exported audio
+    # that was moved earlier.
+    x = np.pad(source.mono(), (0, n + 2 * w))
+    y = np.pad(media.resample(exported.mono(), exported.rate, rate), (0, n + 2 * w))
+    # Exported sample w + i should equal source sample w + i + shift: slide a window of y over x.
+    c = np.correlate(x[:n + 2 * w], y[w:w + n], mode="valid")
+    j = int(np.argmax(c))
+    frac = 0.5 * (c[j - 1] - c[j + 1]) / (c[j - 1] - 2 * c[j] + c[j + 1])
+    return (j + frac - w) / rate

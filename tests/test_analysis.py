@@ -161,3 +161,24 @@ def test_export_then_reanalyse_reads_near_zero(made, tmp_path):
     assert r.returncode == 1 and "exists" in r.stderr
     r = _cli("export", str(src), "-o", str(src), "--offset-ms", "120", "--force")
     assert r.returncode == 1 and src.exists()
+
+
+def test_audio_preview_plays_from_the_drift_corrected_place():
+    """The preview's sample feeder (no sound device needed): picture time t with drift d starts at
+    audio time t + d, with silence outside the clip."""
+    from wlos_app.core.playback import AudioPreview
+    rate = 1000
+    samples = np.arange(1, 2001, dtype=np.float32)[None].repeat(2, 0)  # 2 s, stereo, value = index + 1
+    p = AudioPreview(samples, rate)
+    p._pos = int(round((0.5 + 0.12) * rate))  # what start(0.5, 0.12) sets before opening the stream
+    out = np.empty((4, 2), np.float32)
+    p._fill(out, 4, None, None)
+    assert out[:, 0].tolist() == [621, 622, 623, 624]
+    p._pos = -2  # audio early by more than the position: silence first
+    p._fill(out, 4, None, None)
+    assert out[:, 1].tolist() == [0, 0, 1, 2]
+    p._pos = 1998
+    p._fill(out, 4, None, None)
+    assert out[:, 0].tolist() == [1999, 2000, 0, 0]
+    six = AudioPreview(np.zeros((6, 10), np.float32), rate)
+    assert six.samples.shape[0] == 1  # more than two channels are mixed down for the preview

@@ -97,3 +97,19 @@ def test_folder_and_missing(tmp_path):
         media.probe(str(tmp_path))
     with pytest.raises(MediaError, match="no such file"):
         media.probe(str(tmp_path / "nope.mp4"))
+
+
+@pytest.mark.parametrize("name", ["reader.mp4", "reader.mpg"])
+def test_frame_reader_gives_the_frame_shown_at_any_time(made, name):
+    """Random access for the video view: the same picture as decoding from the start, whether reached
+    by stepping forward, jumping back or jumping far ahead (a seek)."""
+    path = str(made(name, fps=30.0))
+    frames = list(media.iter_video_frames(path, "rgb24"))
+    times = np.array([f.t for f in frames])
+    with media.FrameReader(path) as reader:
+        assert reader.size == (frames[0].image.shape[1], frames[0].image.shape[0])
+        for t in [0.0, 0.02, 0.5, 0.51, 9.3, 2.0, 11.9, 0.1, 6.66, 100.0]:
+            i = max(0, int(np.searchsorted(times, t + 1e-6)) - 1)  # the last frame starting at or before t
+            tf, img = reader.frame_at(t)
+            assert tf == pytest.approx(times[i], abs=1e-6), t
+            assert np.abs(img.astype(int) - frames[i].image.astype(int)).mean() < 1.0, t

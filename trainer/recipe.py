@@ -20,7 +20,9 @@ from .train import TrainConfig, train
 
 STAGES = ("both", "c3", "wlos", "wlos-scratch")
 
-Event = Callable[[str, dict], None]  # (kind of event, details): "dataset", "step", "log", "stage"
+# (kind of event, details): "dataset" (done, total, message), "stage" (kind, init, resume),
+# "step" (step, total, loss, ...), "validation" (a history row with kind and total), "log" (message)
+Event = Callable[[str, dict], None]
 
 
 @dataclass
@@ -96,7 +98,8 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
         resume = job.resume and ckpt.exists()
         emit("stage", {"kind": cfg.kind, "init": stage_init, "resume": resume})
         res = train(cfg, train_set, val_set, out, init=stage_init, resume=resume, cancel=cancel,
-                    progress=lambda info: emit("step", info), log=lambda s: emit("log", {"message": s}))
+                    progress=lambda info: emit("step", info), log=lambda s: emit("log", {"message": s}),
+                    on_validation=lambda row: emit("validation", row))
         summary["stages"][cfg.kind] = {"finished": res.finished, "final": res.final}
         if not res.finished:
             break

@@ -36,6 +36,16 @@ from .dataset import ClipSet, pair_val_mask
 
 
 
+def preload() -> None:
+    """Import what the first optimiser step imports (torch._dynamo, sympy: ~800 modules, 1 s).
+    The GUI calls this behind its splash: imported from the training thread instead, single
+    module bodies hold the GIL long enough to stall the window for 150-250 ms."""
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([p])
+    p.sum().backward()
+    opt.step()
+
+
 def tune_malloc() -> None:
     """Stop glibc from handing large activation buffers back to the OS after every step: with
     the defaults, page faults made system time as large as compute time (4x slower)."""
@@ -305,9 +315,11 @@ def _make_net(kind: str, init: str | os.PathLike | None):
 
 def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir: str | os.PathLike,
           init: str | os.PathLike | None = None, resume: bool = False, progress: Progress | None = None,
-          cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = print) -> TrainResult:
+          cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = print,
+          on_validation: Callable[[dict], None] | None = None) -> TrainResult:
     """Train one network. Writes out_dir/checkpoint-<kind>.pt every `checkpoint_every_s` and when stopped
     (time limit, cancel, Ctrl-C), and out_dir/<kind>.pt (fp16) when the schedule completes.
+    `progress` gets a dict after every step, `on_validation` each validation row (as in history-<kind>.jsonl).
     With the "pairs" protocol val_set is ignored: validation is the held-out pairs of train_set.
     """
     tune_malloc()
@@ -385,6 +397,8 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
             f"loss {row['train_loss']} val MAE {m.get('mae', float('nan')):.3f}"
             + (f" (aux {m['mae_aux']:.3f})" if "mae_aux" in m else ""))
         losses.clear()
+        if on_validation:
+            on_validation({**row, "kind": cfg.kind, "total": total})
         return row
 
     net.train()

@@ -1,4 +1,5 @@
-"""`wlos-app`: analyse clips and export synced copies from the command line.
+"""`wlos-app`: the desktop window (no command, or clips to open), or a command line for
+analysis, export, training and evaluation.
 
 Exit status: 0 all clips done, 1 at least one clip failed (its reason is printed), 2 bad usage,
 130 interrupted.
@@ -16,6 +17,8 @@ from .errors import WlosError
 
 EPILOG = """drift and offsets: positive = audio late (audio lags the picture), in milliseconds
 and in the clip's own frames. Examples:
+  wlos-app                       (the desktop window)
+  wlos-app talk.mp4              (the window, with talk.mp4 open)
   wlos-app analyze talk.mp4 other.mov --json
   wlos-app export talk.mp4 -o talk.synced.mp4
   wlos-app export talk.mp4 -o out.mp4 --offset-ms -120
@@ -263,13 +266,28 @@ def cmd_eval(args) -> int:
     return 0
 
 
+COMMANDS = ("analyze", "export", "train", "eval")
+
+
+def gui_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wlos-app", description="Open the WLOS Sync window, with CLIPs queued for "
+                                "analysis. Commands: wlos-app {analyze,export,train,eval} --help.")
+    p.add_argument("clips", nargs="*", metavar="CLIP")
+    p.add_argument("--settings", metavar="INI", help="settings file (default: the user's WLOS Sync settings)")
+    p.add_argument("--smoke-test", action="store_true",
+                   help="analyse the CLIPs in the window, print the results and quit (exit 1 if any failed)")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first not in COMMANDS and not {"-h", "--help", "--version"} & set(argv):
+        args = gui_parser().parse_args(argv)
+        from .gui.app import run
+        return run(args.clips, args.settings, args.smoke_test)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        # The desktop window arrives with the GUI issue; until then the bare command explains itself.
-        parser.print_help()
-        return 0
     try:
         return {"analyze": cmd_analyze, "export": cmd_export, "train": cmd_train,
                 "eval": cmd_eval}[args.command](args)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -74,13 +74,17 @@ class AnalysisResult:
         """One line for people: 'audio is 120 ms late (3.0 frames at 25 fps), confidence 0.91'."""
         if not math.isfinite(self.offset_ms):
             return "no estimate"
-        ms = self.offset_ms
-        if abs(ms) < 20:
-            words = f"in sync ({ms:+.0f} ms)"
-        else:
-            words = f"audio is {abs(ms):.0f} ms {'late' if ms > 0 else 'early'}"
-        return (f"{words} ({self.offset_frames:+.1f} frames at {self.fps:g} fps), "
+        return (f"{self.verdict()} ({self.offset_frames:+.1f} frames at {self.fps:g} fps), "
                 f"confidence {self.confidence:.2f} [{self.method}, {self.n_used}/{len(self.starts)} blocks]")
+
+    def verdict(self) -> str:
+        """The offset in words: 'audio is 120 ms late', 'audio is 40 ms early', 'in sync (+8 ms)'."""
+        ms = self.offset_ms
+        if not math.isfinite(ms):
+            return "no estimate"
+        if abs(ms) < 20:  # half a frame at 25 fps: below what the estimate resolves
+            return f"in sync ({ms:+.0f} ms)"
+        return f"audio is {abs(ms):.0f} ms {'late' if ms > 0 else 'early'}"
 
     @property
     def n_used(self) -> int:
@@ -293,6 +297,31 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
                 [sync.peak(row) if s == "ok" else np.nan for row, s in zip(block_curves[m], status)], np.float32)
             result = Estimate(m, est.offset, est.confidence, drift, block_curves, clip_curves)
     return result
+
+
+def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
+    """Load what the first analysis would otherwise load: libraries, the landmark model, the
+    networks, and librosa's compiled MFCC code. Yields a message before each step.
+
+    The GUI runs this on its main thread behind a splash screen. Done inside a worker instead, the
+    same steps hold Python's GIL in single calls of 0.1-0.8 s (dlib reading its 100 MB model,
+    extension modules initialising), and the window would stall during the first analysis.
+    """
+    cfg = cfg or AnalysisConfig()
+    yield "loading libraries"
+    import librosa.feature  # noqa: F401  (librosa loads its submodules lazily)
+    import soxr  # noqa: F401
+    from . import models  # noqa: F401  (torch)
+    yield "loading the face landmark model"
+    from .face import _dlib_models
+    _dlib_models()
+    yield "loading the networks"
+    method = resolve_method(cfg)
+    for kind in {method, *cfg.curves} & {"wlos", "c3"}:
+        _network(kind, cfg.model_dir, cfg.device)
+    yield "preparing the audio features"
+    from .features import mfcc
+    mfcc(np.zeros(1600, np.float32), cfg.features)
 
 
 def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,

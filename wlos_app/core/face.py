@@ -174,7 +174,6 @@ class FaceTracker:
             self.timings[stage] += time.perf_counter() - t0
 
     def _detect(self, img: np.ndarray, roi: np.ndarray | None = None) -> np.ndarray | None:
-        import dlib
         h, w = img.shape[:2]
         x0 = y0 = 0
         if roi is not None:

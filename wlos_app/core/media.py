@@ -288,3 +288,95 @@ def resample(x: np.ndarray, rate: int, target: int = ANALYSIS_SR) -> np.ndarray:
         return x.astype(np.float32, copy=False)
     import soxr
     return soxr.resample(x, rate, target).astype(np.float32)
+
+
+class FrameReader:
+    """Random access to a clip's pictures for display: `frame_at(t)` is the frame shown at time t
+    (seconds from the analysis origin), as RGB, shrunk so its longer side is at most `max_side`.
+
+    Reading forward decodes on from where it is, so playback costs one decode per frame; a jump
+    back, or more than `seek_ahead_s` forward, seeks to the keyframe before t. Not thread-safe:
+    one thread owns a reader (the GUI's decoder thread).
+    """
+
+    def __init__(self, path: str, max_side: int = 1280, seek_ahead_s: float = 2.0):
+        self.info = probe(path)
+        if self.info.video is None:
+            raise MediaError(f"{path}: has no video stream")
+        v = self.info.video
+        scale = min(1.0, max_side / max(v.width, v.height, 1))
+        self.size = (max(2, int(round(v.width * scale / 2)) * 2), max(2, int(round(v.height * scale / 2)) * 2))
+        self.report = DecodeReport()
+        self._path, self._seek_ahead = path, seek_ahead_s
+        self._c = _open(path)
+        self._vs = self._c.streams.video[0]
+        self._vs.thread_type = "AUTO"
+        self._frames: Iterator | None = None
+        self._cur: tuple[float, av.VideoFrame] | None = None
+        self._next: tuple[float, av.VideoFrame] | None = None
+        self._last_t: float | None = None
+
+    def close(self) -> None:
+        self._c.close()
+
+    def __enter__(self) -> "FrameReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _restart(self, t: float) -> None:
+        # Land a second early: some demuxers (MPEG-PS) seek to just after the keyframe, and the
+        # frames of that first, broken GOP would be missing or wrong.
+        target = t + self.info.origin_s - 1.0
+        if target > 0.5:
+            try:
+                self._c.seek(int(target / self._vs.time_base), stream=self._vs, backward=True)
+            except (av.error.FFmpegError, OSError):
+                self._c.close()  # an unseekable file: read it again from the start
+                self._c = _open(self._path)
+                self._vs = self._c.streams.video[0]
+        else:
+            self._c.close()  # seeking to 0 is unreliable in some demuxers (mpeg-ps); reopening is not
+            self._c = _open(self._path)
+            self._vs = self._c.streams.video[0]
+            self._vs.thread_type = "AUTO"
+        self._frames = _decode_stream(self._c, self._vs, self.report)
+        self._cur = self._next = self._last_t = None
+
+    def _pull(self) -> tuple[float, av.VideoFrame] | None:
+        if self._next is None:
+            for f in self._frames:
+                if f.pts is not None:
+                    t = float(f.time) - self.info.origin_s
+                elif self._last_t is not None:  # as iter_video_frames: one nominal period on
+                    t = self._last_t + 1.0 / (self.info.video.fps or 25.0)
+                else:
+                    continue
+                if self._last_t is not None and t <= self._last_t - 1e-6:
+                    continue
+                self._last_t = t
+                self._next = (t, f)
+                break
+        return self._next
+
+    def frame_at(self, t: float) -> tuple[float, np.ndarray]:
+        """(the frame's own time, (h, w, 3) uint8 RGB). Before the first frame, the first frame."""
+        if (self._frames is None or self._cur is None or t < self._cur[0] - 1e-6
+                or t > self._cur[0] + self._seek_ahead):
+            self._restart(t)
+            first = self._pull()
+            if first is None or first[0] > t + 1e-6:
+                # The seek landed after t (past the end, or a demuxer that seeks inexactly):
+                # decode from the start instead. Slow on a long file, but right.
+                self._restart(0.0)
+        while True:
+            nxt = self._pull()
+            if nxt is None or (self._cur is not None and nxt[0] > t + 1e-6):
+                break
+            self._cur, self._next = nxt, None
+        if self._cur is None:
+            raise MediaError(f"{self._path}: no decodable picture")
+        tf, frame = self._cur
+        w, h = self.size
+        return tf, frame.reformat(width=w, height=h, format="rgb24").to_ndarray()

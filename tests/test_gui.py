@@ -1,0 +1,342 @@
+"""The desktop window, driven with pytest-qt on real GRID clips (offscreen Qt, a null ALSA output).
+
+Each test gets its own settings file. Like the app (which preloads behind its splash), the
+session preloads the libraries and models once before the first window opens.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("PySide6")
+pytest.importorskip("pytestqt")
+
+from PySide6.QtCore import QElapsedTimer, QMimeData, QPoint, QPointF, QSettings, Qt, QTimer, QUrl  # noqa: E402
+from PySide6.QtGui import QDragEnterEvent, QDropEvent  # noqa: E402
+from PySide6.QtTest import QTest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from mediagen import measured_shift_s  # noqa: E402
+from wlos_app.core import media  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+STALL_LIMIT_MS = 100
+
+
+@pytest.fixture(scope="session")
+def preloaded(qapp):
+    from wlos_app.gui.app import preload
+    from wlos_app.core.analysis import AnalysisConfig
+    preload(qapp, None, AnalysisConfig(curves=("c3", "qmi")))
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, settings, preloaded):
+    from wlos_app.gui.main_window import MainWindow
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.resize(1280, 860)
+    win.show()
+    qtbot.waitExposed(win)
+    qtbot.wait(200)  # the first paint of a new window (fonts, pyqtgraph axes) is not analysis
+    yield win
+    win.close()
+    assert win.pool.activeThreadCount() == 0
+
+
+class Heartbeat:
+    """A 10 ms QTimer; `worst_ms` is the longest gap between two beats, i.e. the longest time
+    the event loop could not run (plus the 10 ms interval itself)."""
+
+    def __init__(self, interval_ms: int = 10):
+        self.interval = interval_ms
+        self.timer = QTimer()
+        self.timer.setInterval(interval_ms)
+        self.timer.timeout.connect(self._beat)
+        self.clock = QElapsedTimer()
+        self.worst_ms = 0
+        self.beats = 0
+
+    def __enter__(self):
+        self.clock.start()
+        self.last = 0
+        self.timer.start()
+        return self
+
+    def _beat(self) -> None:
+        now = self.clock.elapsed()
+        self.worst_ms = max(self.worst_ms, now - self.last)
+        self.last = now
+        self.beats += 1
+
+    def __exit__(self, *exc):
+        self.timer.stop()
+        self._beat()
+
+
+def drop(win, paths) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, enter)
+    assert enter.isAccepted()
+    ev = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                    Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(win, ev)
+
+
+def analysed(qtbot, win, path, timeout=120_000):
+    path = os.path.abspath(str(path))
+    qtbot.waitUntil(lambda: path in win.clips and win.clips[path].status not in ("queued", "analysing"),
+                    timeout=timeout)
+    return win.clips[path]
+
+
+def test_drop_analyse_and_plots(qtbot, window, grid_clip, settings):
+    with Heartbeat() as hb:
+        drop(window, [grid_clip])
+        st = analysed(qtbot, window, grid_clip)
+    print(f"\nworst event-loop stall while analysing: {hb.worst_ms} ms over {hb.beats} beats")
+    assert st.status == "done", st.error
+    assert hb.worst_ms < STALL_LIMIT_MS
+
+    res = window.result
+    assert res is not None and res.method == "wlos"
+    assert "ms" in window.headline.text() and ("late" in window.headline.text() or "early" in window.headline.text()
+                                               or "sync" in window.headline.text())
+    # One point per usable block; the line has every block (NaN where skipped).
+    px, py = window.drift_plot.points.getData()
+    assert len(px) == res.n_used == int(np.isfinite(res.drift).sum())
+    assert len(window.drift_plot.line.getData()[0]) == len(res.starts)
+    np.testing.assert_allclose(py, res.drift[np.isfinite(res.drift)] * res.fps / 25.0, atol=1e-5)
+    # The curves plot: C3 and QMI, 19 shifts each, for the block and the clip.
+    assert window.curve_plot.methods == ["c3", "qmi"]
+    window.seek(1.2)
+    for items in (window.curve_plot.block_items, window.curve_plot.clip_items):
+        for item in items.values():
+            x, y = item.getData()
+            assert len(x) == len(y) == 19
+    # The picture arrives with its overlays and the lip crop.
+    qtbot.waitUntil(lambda: window.frame_time == pytest.approx(1.2), timeout=10_000)
+    assert window.video.landmarks.shape == (68, 2) and np.isfinite(window.video.landmarks).all()
+    assert window.lips.crop is not None and window.lips.crop.shape == (32, 32)
+    assert window.lips.flow is not None and 0.0 <= window.lips.flow.min() <= window.lips.flow.max() <= 1.0
+    assert window.shift.value() == pytest.approx(res.offset_ms, abs=0.5)
+    assert settings.value("recent", [], list)[0] == str(grid_clip)
+
+
+def test_click_on_drift_plot_seeks(qtbot, window, grid_clip):
+    window.open_paths([str(grid_clip)])
+    assert analysed(qtbot, window, grid_clip).status == "done"
+    qtbot.wait(200)  # let the plot lay out
+    px, py = window.drift_plot.points.getData()
+    i = len(px) * 2 // 3
+    vb = window.drift_plot.getPlotItem().vb
+    pos = window.drift_plot.mapFromScene(vb.mapViewToScene(QPointF(px[i], py[i])))
+    QTest.mouseClick(window.drift_plot.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+    qtbot.waitUntil(lambda: abs(window.position - px[i]) < 0.05, timeout=5000)
+    assert window.drift_plot.cursor.value() == pytest.approx(window.position)
+    assert window.scrub.value() == pytest.approx(window.position * 1000, abs=1)
+    # Frame stepping moves by one of the clip's frames.
+    window.step(1)
+    assert window.position == pytest.approx(round(px[i] * 25) / 25 + 0.04, abs=1e-6)
+
+
+def test_preview_plays_on_a_null_device_and_stops(qtbot, window, grid_clip):
+    window.open_paths([str(grid_clip)])
+    assert analysed(qtbot, window, grid_clip).status == "done"
+    window.seek(0.0)
+    window.play_button.click()
+    assert window.playing
+    assert window.audio_preview is not None and window.audio_preview.active, window.messages
+    qtbot.waitUntil(lambda: window.position > 0.3, timeout=5000)
+    window.original.setChecked(True)  # switching to the original audio restarts the sound, still playing
+    assert window.audio_preview.active
+    window.play_button.click()
+    assert not window.playing and not window.audio_preview.active
+    assert window.messages == []
+
+
+def test_missing_sound_device_is_a_message_not_a_crash(qtbot, window, grid_clip, settings):
+    settings.setValue("audio/device", "no such sound card")
+    window.open_paths([str(grid_clip)])
+    assert analysed(qtbot, window, grid_clip).status == "done"
+    window.play()
+    assert window.messages and window.messages[0][0] == "No sound"
+    assert "no such sound card" in window.messages[0][1]
+    qtbot.waitUntil(lambda: window.position > 0.2, timeout=5000)  # the picture plays on
+    window.pause()
+
+
+def test_export_dialog_writes_the_requested_lag_and_reopens(qtbot, window, grid_clip, tmp_path):
+    src = tmp_path / "talk.mpg"
+    shutil.copy(grid_clip, src)
+    window.open_paths([str(src)])
+    res = analysed(qtbot, window, src).result
+    window.open_export()
+    dlg = window.export_dialog
+    assert dlg is not None and dlg.drift.value() == pytest.approx(res.offset_ms, abs=0.051)  # 0.1 ms steps
+    assert dlg.path.text() == str(tmp_path / "talk.synced.mpg")
+    dlg.container.setCurrentText(".mkv")
+    assert dlg.path.text() == str(tmp_path / "talk.synced.mkv")
+    dlg.export_button.click()
+    qtbot.waitUntil(lambda: dlg.result_path is not None, timeout=60_000)
+    out = dlg.result_path
+    lag = measured_shift_s(media.read_audio(str(src)), media.read_audio(out))
+    assert lag == pytest.approx(dlg.drift.value() / 1000.0, abs=1e-3)
+    assert src.exists() and os.path.getsize(src) == os.path.getsize(grid_clip)  # the source is untouched
+
+    dlg.open_button.click()  # the exported file opens and is analysed: it should now read about 0
+    st = analysed(qtbot, window, out)
+    assert st.status == "done"
+    assert abs(st.result.offset_ms) < 40, st.result.summary()
+
+
+def test_export_refuses_an_existing_file_without_replace(qtbot, window, grid_clip, tmp_path):
+    src = tmp_path / "talk.mpg"
+    shutil.copy(grid_clip, src)
+    window.open_paths([str(src)])
+    analysed(qtbot, window, src)
+    (tmp_path / "talk.synced.mpg").write_bytes(b"keep me")
+    window.open_export()
+    dlg = window.export_dialog
+    dlg.export_button.click()
+    assert "exists" in dlg.status.text() and dlg.worker is None
+    assert (tmp_path / "talk.synced.mpg").read_bytes() == b"keep me"
+    dlg.path.setText(str(src))
+    dlg.export_button.click()
+    assert "never overwritten" in dlg.status.text()
+    dlg.reject()
+
+
+def test_trainer_tab_trains_on_two_clips_and_the_app_switches(qtbot, window, sample_clips, tmp_path, settings,
+                                                              monkeypatch):
+    monkeypatch.setenv("WLOS_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for c in sample_clips[:2]:
+        shutil.copy(c, folder)
+    settings.setValue("trainer/workers", 1)
+    t = window.trainer
+    window.tabs.setCurrentWidget(t)
+    t.folder.setText(str(folder))
+    t.out.setText(str(tmp_path / "model"))
+    t.init.setCurrentIndex(t.init.findData("default"))
+    t.epochs_c3.setValue(2)
+    t.epochs_wlos.setValue(2)
+    with Heartbeat() as hb:
+        t.start_button.click()
+        assert t.busy
+        qtbot.waitUntil(lambda: not t.busy, timeout=300_000)
+    print(f"\nworst event-loop stall while training: {hb.worst_ms} ms over {hb.beats} beats")
+    assert hb.worst_ms < STALL_LIMIT_MS
+    assert t.use_button.isEnabled(), t.log.toPlainText()
+    assert t.dataset_bar.value() == 1000 and t.train_bar.value() == 1000
+    for kind in ("c3", "wlos"):
+        loss, mae = t.curves[kind]
+        assert len(loss.getData()[0]) == 2 and len(mae.getData()[0]) == 2  # one step and one validation per epoch
+    assert (tmp_path / "model" / "wlos.pt").exists() and (tmp_path / "model" / "c3.pt").exists()
+
+    window.open_paths([str(sample_clips[2])])
+    analysed(qtbot, window, sample_clips[2])
+    t.use_button.click()
+    assert window.model_dir == str(tmp_path / "model")
+    assert settings.value("model/dir") == str(tmp_path / "model")
+    assert "model" in window.model_label.text()
+    st = analysed(qtbot, window, sample_clips[2])  # switching re-analyses the clip on view
+    assert st.status == "done" and st.model_dir == str(tmp_path / "model")
+    t.shipped_button.click()
+    assert window.model_dir is None
+    analysed(qtbot, window, sample_clips[2])
+
+
+def test_cancel_mid_analysis_leaves_no_thread_running(qtbot, window, sample_clips):
+    window.open_paths([str(p) for p in sample_clips[:3]])
+    first = os.path.abspath(str(sample_clips[0]))
+    qtbot.waitUntil(lambda: window.clips[first].status == "analysing" and window.clips[first].progress > 0,
+                    timeout=30_000)
+    window.cancel_button.click()
+    qtbot.waitUntil(lambda: window.analysing is None, timeout=30_000)
+    assert window.pool.waitForDone(5000)
+    assert window.pool.activeThreadCount() == 0
+    assert all(window.clips[os.path.abspath(str(p))].status == "cancelled" for p in sample_clips[:3])
+    assert window.messages == []  # cancelling is not an error
+    assert not window.progress.isVisible()
+
+
+def test_closing_mid_analysis_cancels_and_joins(qtbot, settings, preloaded, grid_clip):
+    from wlos_app.gui.main_window import MainWindow
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.show()
+    win.open_paths([str(grid_clip)])
+    qtbot.waitUntil(lambda: win.analysing is not None and win.clips[win.analysing[0]].progress > 0, timeout=30_000)
+    decoder = win.decoder
+    win.close()
+    assert win.pool.activeThreadCount() == 0
+    assert win.decoder is None and decoder.isFinished()
+
+
+def test_bad_inputs_get_a_dialog(qtbot, window, tmp_path):
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    novideo = tmp_path / "nothing_here"
+    novideo.mkdir()
+    window.open_paths([str(tmp_path / "missing.mp4"), str(novideo)])
+    assert len(window.messages) == 1
+    assert "no such file" in window.messages[0][1] and "no video files" in window.messages[0][1]
+    window.open_paths([str(text), str(empty)])
+    analysed(qtbot, window, text)
+    analysed(qtbot, window, empty)
+    texts = "\n".join(m[1] for m in window.messages[1:])
+    assert window.clips[str(text)].status == "failed" and "not a readable video" in texts
+    assert window.clips[str(empty)].status == "failed" and "empty" in texts
+    assert text.read_text() == "not a video"  # nothing touched the input
+
+
+def test_layout_overlays_and_recent_files_are_remembered(qtbot, settings, preloaded, grid_clip):
+    from wlos_app.gui.main_window import MainWindow
+    win = MainWindow(settings)
+    qtbot.addWidget(win)
+    win.resize(760, 640)  # the offscreen screen is 800x800
+    win.show()
+    win.overlay_boxes["landmarks"].setChecked(False)
+    win.open_paths([str(grid_clip)])
+    analysed(qtbot, win, grid_clip)
+    win.close()
+
+    again = MainWindow(settings)
+    qtbot.addWidget(again)
+    assert again.overlay_boxes["landmarks"].isChecked() is False and again.video.show_landmarks is False
+    assert again.overlay_boxes["box"].isChecked() is True
+    assert (again.size().width(), again.size().height()) == (760, 640)
+    assert [a.text() for a in again.recent_menu.actions()] == [str(grid_clip)]
+    assert settings.value("last_dir") == str(grid_clip.parent)
+    again.close()
+
+
+def test_command_line_opens_the_window_and_analyses(tmp_path, grid_clip):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    cmd = [sys.executable, "-m", "wlos_app", "--smoke-test", "--settings", str(tmp_path / "s.ini")]
+    ok = subprocess.run(cmd + [str(grid_clip)], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert ok.returncode == 0, ok.stderr
+    assert str(grid_clip) in ok.stdout and "confidence" in ok.stdout
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("text")
+    fail = subprocess.run(cmd + [str(bad)], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert fail.returncode == 1
+    assert "not a readable video" in fail.stdout + fail.stderr

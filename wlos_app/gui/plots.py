@@ -1,0 +1,152 @@
+"""pyqtgraph plots of a result: drift per block over time, and the sliding-window curves.
+
+Both use the clip's own frames on the drift axis (positive = audio late), like the headline.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+
+from ..core import estimators
+
+pg.setConfigOptions(antialias=True, background="#18181c", foreground="#c8c8d0")
+
+_COLOURS = {"wlos": "#ffc828", "c3": "#50c8ff", "qmi": "#ff6aa0"}
+_NAMES = {"wlos": "WLOS", "c3": "C\u00b3", "qmi": "QMI"}
+
+
+def method_name(method: str) -> str:
+    return _NAMES.get(method, method)
+
+
+class DriftPlot(pg.PlotWidget):
+    """Per-block drift against time, the clip estimate as a line, and a cursor at the video
+    position. Clicking anywhere in the plot asks to seek to that time (`seekRequested`)."""
+
+    seekRequested = Signal(float)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumHeight(120)
+        self.setLabel("bottom", "time", units="s")
+        self.setLabel("left", "drift (frames)")
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setMouseEnabled(x=True, y=False)
+        self.points = pg.ScatterPlotItem(size=6, pen=None)
+        self.line = pg.PlotCurveItem(pen=pg.mkPen("#ffc82860", width=1), connect="finite")
+        self.addItem(self.line)
+        self.addItem(self.points)
+        self.estimate = pg.InfiniteLine(angle=0, movable=False,
+                                        pen=pg.mkPen("#ffffff", width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ff5050", width=1.5))
+        self.addItem(self.estimate)
+        self.addItem(self.cursor)
+        self.estimate.hide()
+        self.scene().sigMouseClicked.connect(self._clicked)
+        self.x = np.zeros(0)
+
+    def show_result(self, times: np.ndarray, drift: np.ndarray, estimate: float, confidence: float,
+                    method: str, max_drift: float) -> None:
+        """times: block centres (s); drift and estimate in the clip's frames; NaN = skipped block."""
+        ok = np.isfinite(drift)
+        self.x = times
+        colour = _COLOURS.get(method, "#ffc828")
+        self.points.setData(times[ok], drift[ok], brush=pg.mkBrush(colour))
+        self.line.setData(times, np.where(ok, drift, np.nan))
+        title = f"drift per block ({method_name(method)})"
+        if np.isfinite(estimate):
+            self.estimate.setPos(estimate)
+            self.estimate.show()
+            title += f" \u00b7 <span style='color:#fff'>- - clip {estimate:+.1f} frames, confidence {confidence:.2f}</span>"
+        else:
+            self.estimate.hide()
+        self.setTitle(title, color="#c8c8d0", size="10pt")
+        self.setYRange(-max_drift - 0.5, max_drift + 0.5, padding=0)
+        if len(times):
+            self.setXRange(0, float(times[-1]) + 0.5, padding=0.01)
+
+    def clear_result(self) -> None:
+        self.points.setData([], [])
+        self.line.setData([], [])
+        self.estimate.hide()
+        self.x = np.zeros(0)
+
+    def set_cursor(self, t: float) -> None:
+        self.cursor.setPos(t)
+
+    def _clicked(self, ev) -> None:
+        vb = self.getPlotItem().vb
+        if not vb.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        self.seekRequested.emit(max(0.0, float(vb.mapSceneToView(ev.scenePos()).x())))
+
+
+class CurvePlot(pg.PlotWidget):
+    """Sliding-window evidence over the 19 shifts: each method's curve for the block under the
+    cursor (solid) and for the whole clip (dashed), each scaled to 0..1 so that methods with
+    different units share an axis; where a curve peaks is what matters."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setMinimumHeight(120)
+        self.setLabel("bottom", "drift (frames)")
+        self.setLabel("left", "relative score")
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.setMouseEnabled(x=False, y=False)
+        self.setYRange(-0.05, 1.1, padding=0)
+        self.addLegend(offset=(10, 10))
+        self.block_drift = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(_COLOURS["wlos"], width=1.5),
+                                           label="WLOS", labelOpts={"position": 0.95, "color": _COLOURS["wlos"]})
+        self.addItem(self.block_drift)
+        self.block_drift.hide()
+        self.setTitle("correlation curves", color="#c8c8d0", size="10pt")
+        self.shifts = np.asarray(estimators.SHIFTS, float)
+        # Items are made once and only fed new data: creating plot and legend items is what makes
+        # pyqtgraph slow, and a result arrives while the window must stay responsive.
+        self.block_items: dict[str, pg.PlotDataItem] = {}
+        self.clip_items: dict[str, pg.PlotDataItem] = {}
+        for m in ("c3", "qmi"):
+            c = _COLOURS[m]
+            self.block_items[m] = self.plot([], [], pen=pg.mkPen(c, width=2), symbol="o", symbolSize=4,
+                                            symbolBrush=c, symbolPen=None, name=f"{method_name(m)} block")
+            self.clip_items[m] = self.plot([], [], pen=pg.mkPen(c, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                           name=f"{method_name(m)} clip")
+        self.methods: list[str] = []
+
+    def set_methods(self, methods, shifts_frames: np.ndarray) -> None:
+        """Which methods' curves the result has, and the shifts in the clip's frames."""
+        self.clear_curves()
+        self.methods = [m for m in methods if m in self.block_items]
+        self.shifts = shifts_frames
+        self.setXRange(float(shifts_frames[0]) - 0.5, float(shifts_frames[-1]) + 0.5, padding=0)
+
+    def clear_curves(self) -> None:
+        for item in [*self.block_items.values(), *self.clip_items.values()]:
+            item.setData([], [])
+        self.methods = []
+        self.block_drift.hide()
+
+    def show_clip(self, curves: dict[str, np.ndarray]) -> None:
+        for m, item in self.clip_items.items():
+            c = curves.get(m) if m in self.methods else None
+            item.setData(self.shifts, _unit(c)) if c is not None else item.setData([], [])
+
+    def show_block(self, curves: dict[str, np.ndarray | None], wlos_drift: float | None) -> None:
+        for m, item in self.block_items.items():
+            c = curves.get(m) if m in self.methods else None
+            if c is None or not np.all(np.isfinite(c)):
+                item.setData([], [])
+            else:
+                item.setData(self.shifts, _unit(c))
+        if wlos_drift is not None and np.isfinite(wlos_drift):
+            self.block_drift.setPos(wlos_drift)
+            self.block_drift.show()
+        else:
+            self.block_drift.hide()
+
+
+def _unit(c: np.ndarray) -> np.ndarray:
+    c = np.asarray(c, float)
+    lo, hi = np.nanmin(c), np.nanmax(c)
+    return (c - lo) / (hi - lo) if hi > lo else np.full_like(c, 0.5)
