@@ -439,9 +439,8 @@ class MainWindow(QMainWindow):
         st = self.clips[path]
         st.result, st.audio = res
         st.status = "done"
+        # The headline lists the warnings; the status line says the newest news once.
         self.status_label.setText(f"{os.path.basename(path)}: {st.result.summary()}")
-        for w in st.result.warnings:
-            self.status_label.setText(f"{os.path.basename(path)}: {w}")
         if path == self.current:
             self._show_clip(path)
 

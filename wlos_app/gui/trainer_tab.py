@@ -226,8 +226,10 @@ class TrainerTab(QWidget):
             self.dataset_label.setText(f"features: {info['done']}/{info['total']} clips")
         elif kind == "stage":
             name = _NAME[info["kind"]]
-            start = "scratch" if not info["init"] else ("the shipped model" if "resources" in str(info["init"])
-                                                        else info["init"])
+            from ..core.paths import resources_dir
+            init = info["init"]
+            start = "scratch" if not init else (
+                "the shipped model" if os.path.samefile(init, resources_dir()) else init)
             self._append(f"{name}: {'resuming' if info['resume'] else 'training'} from {start}")
         elif kind == "step":
             self._steps[info["kind"]].append((info["step"], info["loss"]))
