@@ -35,11 +35,16 @@ def concat(paths) -> tuple[list[tuple[float, np.ndarray]], np.ndarray, int]:
 
 def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float = 0.0,
                audio_start_s: float = 0.0, video_codec: str = "libx264", audio_codec: str | None = None,
-               with_audio: bool = True, with_video: bool = True) -> Path:
+               with_audio: bool = True, with_video: bool = True, rotation: int = 0, channels: int = 1,
+               audio_rate: int | None = None, jitter_ms: float = 0.0, seed: int = 0) -> Path:
     """Encode frames (re-timed to `fps` by nearest timestamp) and audio.
 
     audio_delay_s > 0 shifts the sound later inside the audio stream (zeros before, end trimmed);
     audio_start_s > 0 starts the audio stream later than the video on the container's clock.
+    rotation: store the picture turned by -rotation degrees with a display matrix saying
+    "turn it by rotation" (as phones do); channels: copies of the mono sound (5.1 = 6);
+    audio_rate: resample the sound to this rate; jitter_ms: variable frame rate, each frame
+    stamped up to this far from its regular time (millisecond clock).
     """
     out = Path(out)
     ext = out.suffix.lower()
@@ -50,22 +55,36 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
         if with_video:
             rate_q = Fraction(fps).limit_denominator(1001)
             vs = c.add_stream(video_codec, rate=rate_q)
-            h, w = frames[0][1].shape[:2]
+            quarter = (rotation // 90) % 4
+            h, w = np.rot90(frames[0][1], -quarter).shape[:2]
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
             if video_codec == "libx264":
                 vs.options = {"preset": "ultrafast"}
+            if rotation:
+                vs.set_display_rotation(rotation)
+            if jitter_ms:
+                vs.time_base = Fraction(1, 1000)
+            rng = np.random.default_rng(seed)
+        layout = {1: "mono", 2: "stereo", 6: "5.1"}[channels]
         if with_audio:
-            ar = 48000 if audio_codec == "libopus" else rate
+            ar = 48000 if audio_codec == "libopus" else (audio_rate or rate)
             a_s = c.add_stream(audio_codec, rate=ar)
-            a_s.layout = "mono"
+            a_s.layout = layout
         times = np.array([t for t, _ in frames])
+        last_pts = 0
         if with_video:
             n_out = int(np.floor(duration * fps + 1e-6))
             for k in range(n_out):
                 i = int(np.argmin(np.abs(times - k / fps)))
-                vf = av.VideoFrame.from_ndarray(frames[i][1], format="rgb24")
-                vf.pts = k
-                vf.time_base = Fraction(1) / rate_q
+                img = np.ascontiguousarray(np.rot90(frames[i][1], -quarter)) if quarter else frames[i][1]
+                vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+                if jitter_ms:
+                    pts = int(round(1000 * k / fps + rng.uniform(-jitter_ms, jitter_ms)))
+                    vf.pts, vf.time_base = max(pts, last_pts + 1 if k else 0), Fraction(1, 1000)
+                    last_pts = vf.pts
+                else:
+                    vf.pts = k
+                    vf.time_base = Fraction(1) / rate_q
                 for p in vs.encode(vf):
                     c.mux(p)
             for p in vs.encode():
@@ -85,7 +104,8 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
                 chunk = mono[i:i + fs]
                 if len(chunk) < fs:
                     chunk = np.pad(chunk, (0, fs - len(chunk)))
-                af = av.AudioFrame.from_ndarray(chunk[None].astype(np.float32), format="flt", layout="mono")
+                af = av.AudioFrame.from_ndarray(np.repeat(chunk[None], channels, 0).astype(np.float32), format="fltp",
+                                                layout=layout)
                 af.sample_rate = ar
                 af.pts = start + i
                 af.time_base = Fraction(1, ar)

@@ -9,6 +9,7 @@ export never leaves a half-written file where the user expects the result.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import secrets
 from fractions import Fraction
@@ -25,9 +26,21 @@ from . import media
 log = logging.getLogger(__name__)
 
 
+# Video codecs each container carries when the picture is copied as it is (None: any). Checked
+# before anything is written; outside these, FFmpeg either fails late with "Invalid argument" or,
+# worse, writes a file without its picture (H.264 into MPEG-PS). AVI is left to codecs without
+# frame reordering: for MPEG-1/2 its readers stamp every frame after the first one frame late, and
+# H.264 from MP4 would need its bitstream rewritten.
+_MP4_VIDEO = frozenset({"h264", "hevc", "mpeg4", "mpeg1video", "mpeg2video", "av1", "vp9", "mjpeg"})
+_MOV_VIDEO = frozenset({"h264", "hevc", "mpeg4", "mpeg1video", "mpeg2video", "av1", "mjpeg", "prores", "dnxhd",
+                        "rawvideo", "png", "qtrle"})
+_AVI_VIDEO = frozenset({"mjpeg", "rawvideo", "mpeg4", "msmpeg4v2", "msmpeg4v3", "huffyuv", "ffv1", "h263"})
+
+
 class _Target(NamedTuple):
     format: str  # FFmpeg muxer
     codec: str  # audio encoder the muxer accepts and PyAV's FFmpeg ships
+    video: frozenset | None  # video codecs it can hold as they are; None = any
     # Whether a player times the audio by its packet timestamps. Those say that the first
     # decoded samples are the encoder's priming (padding) and come before the first real one;
     # AVI drops them and plays the priming at time 0, which would make the audio late.
@@ -35,17 +48,42 @@ class _Target(NamedTuple):
 
 
 _TARGETS: dict[str, _Target] = {
-    ".mp4": _Target("mp4", "aac"),
-    ".m4v": _Target("mp4", "aac"),
-    ".mov": _Target("mov", "aac"),
-    ".mkv": _Target("matroska", "aac"),
-    ".webm": _Target("webm", "libopus"),
-    ".avi": _Target("avi", "libmp3lame", timed_audio=False),
-    ".mpg": _Target("mpeg", "mp2"),
-    ".mpeg": _Target("mpeg", "mp2"),
+    ".mp4": _Target("mp4", "aac", _MP4_VIDEO),
+    ".m4v": _Target("mp4", "aac", _MP4_VIDEO),
+    ".mov": _Target("mov", "aac", _MOV_VIDEO),
+    ".mkv": _Target("matroska", "aac", None),
+    ".webm": _Target("webm", "libopus", frozenset({"vp8", "vp9", "av1"})),
+    ".avi": _Target("avi", "libmp3lame", _AVI_VIDEO, timed_audio=False),
+    ".mpg": _Target("mpeg", "mp2", frozenset({"mpeg1video", "mpeg2video"})),
+    ".mpeg": _Target("mpeg", "mp2", frozenset({"mpeg1video", "mpeg2video"})),
 }
 
+
+def containers_for(video_codec: str) -> list[str]:
+    """The output extensions that can carry this video codec as it is."""
+    return [ext for ext, t in _TARGETS.items() if t.video is None or video_codec in t.video]
+
+
+def check_container(dst: str, video_codec: str) -> None:
+    """Refuse, before writing anything, a container that cannot carry the source's picture."""
+    target = _target(dst)
+    if target.video is not None and video_codec not in target.video:
+        ok = [e for e in containers_for(video_codec) if e != ".m4v"]
+        raise ExportError(f"{os.path.splitext(dst)[1].lower()} cannot carry this clip's {video_codec} video "
+                          f"without re-encoding it; export to {' or '.join(ok[:3])} instead")
+
 _OPUS_RATE = 48000  # Opus encodes at 48 kHz only (or its integer divisions); use the full rate
+
+
+def _encoder_rate(codec: str, rate: int) -> int:
+    """The sample rate to encode at: the source's when the encoder takes it, else the lowest
+    rate it takes above the source's (MP2 has no 8 kHz), else its highest."""
+    if codec == "libopus":
+        return _OPUS_RATE
+    rates = sorted(av.Codec(codec, "w").audio_rates or [])
+    if not rates or rate in rates:
+        return rate
+    return next((r for r in rates if r > rate), rates[-1])
 _BLOCK = 1024  # samples per frame handed to an encoder that takes any frame size
 
 
@@ -55,13 +93,15 @@ def supported_extensions() -> list[str]:
 
 def export_synced(src: str, dst: str, offset_s: float, force: bool = False,
                   progress: Callable[[float], None] | None = None,
-                  cancel: Callable[[], bool] | None = None) -> dict:
+                  cancel: Callable[[], bool] | None = None, audio: media.Audio | None = None) -> dict:
     """Copy `src` to `dst` with the audio moved earlier by `offset_s` seconds (later if negative).
 
     `offset_s` is the drift as measured: positive means the audio lags the picture. The output
     audio keeps the source's length, rate and channels; the video packets are copied unchanged.
     Raises ExportError (or MediaError for an unreadable source) with a one-line message, and
     Cancelled when `cancel()` turns true; in every failure case `dst` is left as it was.
+    `audio`: the source's sound as the analysis decoded it (AnalysisResult.audio), to spare a
+    second decode.
     """
     target = _target(dst)
     _check_paths(src, dst, force)
@@ -70,17 +110,24 @@ def export_synced(src: str, dst: str, offset_s: float, force: bool = False,
         raise ExportError(f"{src}: has no video stream; there is no picture to sync the audio to")
     if info.audio is None:
         raise ExportError(f"{src}: has no audio stream; there is nothing to shift")
+    check_container(dst, info.video.codec)
+    if target.format not in ("mp4", "mov") and _hidden_preroll(src):
+        raise ExportError(f"{src}: its video starts with frames an MP4 edit list hides (they are needed to decode "
+                          f"the first picture); {os.path.splitext(dst)[1].lower()} cannot hide them and would "
+                          f"show them without sound: export to .mp4 or .mov")
     if progress:
         progress(0.0)
 
-    audio = media.read_audio(src, info)
+    audio = audio if audio is not None else media.read_audio(src, info)
     _check_cancel(cancel)
+    if not math.isfinite(offset_s) or abs(offset_s) >= audio.duration_s:
+        raise ExportError(f"{src}: a shift of {offset_s * 1000:+.0f} ms is at least as long as the audio "
+                          f"({audio.duration_s:.2f} s): nothing of the sound would be left")
     shifted, k = _shift(audio.samples, offset_s, audio.rate)
-    rate = audio.rate
-    if target.codec == "libopus" and rate != _OPUS_RATE:
+    rate = _encoder_rate(target.codec, audio.rate)
+    if rate != audio.rate:
         import soxr
-        shifted = np.ascontiguousarray(soxr.resample(shifted.T, rate, _OPUS_RATE).T, np.float32)
-        rate = _OPUS_RATE
+        shifted = np.ascontiguousarray(soxr.resample(shifted.T, audio.rate, rate).T, np.float32)
 
     folder = os.path.dirname(os.path.abspath(dst))
     stem, ext = os.path.splitext(os.path.basename(dst))
@@ -121,8 +168,7 @@ def _check_cancel(cancel: Callable[[], bool] | None) -> None:
 
 
 def _check_paths(src: str, dst: str, force: bool) -> None:
-    if not os.path.isfile(src):
-        raise MediaError(f"{src}: no such file")
+    media.check_file(src)  # missing, a folder, unreadable, empty: the same words as analyze
     # realpath catches symlinks and relative spellings; samefile also catches hard links.
     if os.path.realpath(src) == os.path.realpath(dst) or (
             os.path.exists(dst) and os.path.samefile(src, dst)):
@@ -161,9 +207,8 @@ def _write(src: str, tmp: str, target: _Target, audio: np.ndarray, rate: int,
         try:
             vout = out.add_stream_from_template(vin)
         except ValueError:
-            raise ExportError(f"{target.format} cannot hold {vin.codec_context.name} video, "
-                              f"which is copied without re-encoding; export to .mkv instead"
-                              ) from None
+            raise ExportError(f"{target.format} cannot hold {vin.codec_context.name} video as it is; "
+                              f"export to .mkv instead") from None
         if not target.timed_audio:
             # AVI times every frame by its position, one per tick: the tick must be the frame
             # period, or a finer clock is filled with empty frames that players mistime.
@@ -196,22 +241,11 @@ def _write(src: str, tmp: str, target: _Target, audio: np.ndarray, rate: int,
         audio_packets = _encode(aout, audio, pts0)
         pending = next(audio_packets, None)
         duration = max(info.duration_s, 1e-3)
-        last_dts = None
+        rate = vin.average_rate or vin.guessed_rate
+        period = max(1, round(1 / (rate * tb))) if rate else 1  # one frame in output ticks
         n = 0
-        for packet in inp.demux(vin):
-            if packet.dts is None:  # demuxer flush packet, no data
-                continue
+        for packet in _monotonic(_video_packets(inp, vin, tb, v0, period)):
             _check_cancel(cancel)
-            packet.rescale_ts(AVRational(tb))
-            packet.dts -= v0
-            if packet.pts is not None:
-                packet.pts -= v0
-            # MPEG-PS demuxing gives the first two frames the same dts (the first frame's dts is
-            # guessed from its pts); strict muxers such as mp4 reject that. Nudge it by one tick,
-            # as the ffmpeg command line does; the packet data is untouched.
-            if last_dts is not None and packet.dts <= last_dts:
-                packet.dts = last_dts + 1
-            last_dts = packet.dts
             t = _time(packet)
             # Interleave: audio due before this picture goes first, so the muxer need not
             # buffer a whole stream.
@@ -230,6 +264,71 @@ def _write(src: str, tmp: str, target: _Target, audio: np.ndarray, rate: int,
     if n == 0:
         raise ExportError(f"{src}: the video stream holds no packets")
     return n
+
+
+def _hidden_preroll(src: str) -> bool:
+    """Whether the first video packets come before the stream's start (an edit list hides them)."""
+    with av.open(src, "r", metadata_errors="ignore") as inp:
+        vin = inp.streams.video[0]
+        for packet in inp.demux(vin):
+            if packet.pts is None:
+                continue
+            return packet.pts < (vin.start_time or 0)
+    return False
+
+
+def _video_packets(inp, vin, tb, v0: int, period: int) -> Iterator[av.Packet]:
+    """The source's video packets in the output time base, starting at 0, each with a duration
+    (MPEG-PS leaves it 0, and an mp4 then ends a frame early and reads 25.34 fps)."""
+    last = None
+    for packet in inp.demux(vin):
+        if packet.size == 0:  # demuxer flush packet, no data
+            continue
+        if packet.dts is None:  # a damaged container lost its stamp: keep the bytes, one frame on
+            if last is None:
+                continue  # nothing to place it after: FFmpeg would drop it too
+            packet.time_base = tb
+            packet.dts, packet.pts = last + period, None
+        else:
+            packet.rescale_ts(AVRational(tb))
+            packet.dts -= v0
+            if packet.pts is not None:
+                packet.pts -= v0
+        if not packet.duration:
+            packet.duration = period
+        last = packet.dts
+        yield packet
+
+
+def _monotonic(packets: Iterator[av.Packet], look: int = 8) -> Iterator[av.Packet]:
+    """Strictly increasing dts, as every muxer wants. MPEG-PS demuxing gives the first two frames
+    the same dts (the first is guessed from its pts); the decode-order timeline really starts a
+    frame earlier, so the earlier packets are moved back (never a later one forward, which would
+    delay every frame after it by a tick; in AVI a tick is a whole frame). The first `look`
+    packets are held to do that; later ties (damaged streams) move forward by one tick."""
+    held: list[av.Packet] = []
+    last = None
+    for p in packets:
+        if len(held) < look:
+            held.append(p)
+            continue
+        if held:
+            yield from _settle(held)
+            last = held[-1].dts
+            held = []
+        if last is not None and p.dts <= last:
+            p.dts = last + 1
+        last = p.dts
+        yield p
+    yield from _settle(held)
+
+
+def _settle(held: list[av.Packet]) -> list[av.Packet]:
+    """Move earlier packets' dts back until they increase strictly (a frame per step)."""
+    for i in range(len(held) - 2, -1, -1):
+        if held[i].dts >= held[i + 1].dts:
+            held[i].dts = held[i + 1].dts - (held[i + 1].duration or 1)
+    return held
 
 
 def _priming(cc, channels: int) -> int:
@@ -280,8 +379,14 @@ def _time(packet: av.Packet) -> float:
     return float(ts * packet.time_base)
 
 
-def _layout(channels: int) -> str | av.AudioLayout:
-    return {1: "mono", 2: "stereo"}.get(channels) or av.AudioLayout(channels)
+# FFmpeg's default layout for each channel count (what `ffmpeg -ac N` picks).
+_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "quad", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+def _layout(channels: int) -> str:
+    if channels not in _LAYOUTS:
+        raise ExportError(f"the audio has {channels} channels; at most 8 can be exported")
+    return _LAYOUTS[channels]
 
 
 def _remove_quietly(path: str) -> None:

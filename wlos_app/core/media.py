@@ -80,7 +80,8 @@ class DecodeReport:
     messages: list[str] = field(default_factory=list)
 
 
-def _check_file(path: str) -> None:
+def check_file(path: str) -> None:
+    """Raise MediaError with a plain reason when `path` cannot be a readable media file."""
     if not os.path.exists(path):
         raise MediaError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -92,7 +93,7 @@ def _check_file(path: str) -> None:
 
 
 def _open(path: str) -> av.container.InputContainer:
-    _check_file(path)
+    check_file(path)
     try:
         return av.open(path, mode="r", metadata_errors="ignore")
     except av.error.FFmpegError as exc:
@@ -111,6 +112,9 @@ def probe(path: str) -> MediaInfo:
     """Read the container's header. Raises MediaError for anything that is not a media file."""
     with _open(path) as c:
         vinfo = ainfo = None
+        for kind, streams in (("video", c.streams.video), ("audio", c.streams.audio)):
+            if streams and streams[0].codec_context is None:  # a damaged header, or a codec FFmpeg lacks
+                raise MediaError(f"{path}: its {kind} stream cannot be decoded (damaged, or an unknown codec)")
         if c.streams.video:
             vs = c.streams.video[0]
             cc = vs.codec_context
@@ -167,8 +171,16 @@ def iter_video_frames(path: str, fmt: str = "gray", report: DecodeReport | None 
             if last_t is not None and t <= last_t - 1e-6:
                 continue  # out-of-order duplicate after a damaged GOP: keep time monotonic
             last_t = t
-            yield Frame(n, t, _gray(frame) if fmt == "gray" else np.ascontiguousarray(frame.to_ndarray(format=fmt)))
+            img = _gray(frame) if fmt == "gray" else np.ascontiguousarray(frame.to_ndarray(format=fmt))
+            yield Frame(n, t, upright(img, frame))
             n += 1
+
+
+def upright(img: np.ndarray, frame: av.VideoFrame) -> np.ndarray:
+    """The picture as a player shows it: phones store video sideways with a display-matrix
+    rotation, and the face stage needs faces upright (dlib finds none lying on their side)."""
+    quarter = int(round((frame.rotation or 0) / 90.0)) % 4
+    return img if quarter == 0 else np.ascontiguousarray(np.rot90(img, quarter))
 
 
 def _gray(frame: av.VideoFrame) -> np.ndarray:
@@ -210,10 +222,16 @@ def sample_on_grid(frames: Iterator[Frame], fps: float = 25.0) -> Iterator[tuple
             k += 1
 
 
-def _to_float_planar(frame: av.AudioFrame) -> np.ndarray:
-    """(channels, samples) float32 in [-1, 1] from any PCM sample format."""
-    a = frame.to_ndarray()
+def _to_float_planar(frame: av.AudioFrame) -> np.ndarray | None:
+    """(channels, samples) float32 in [-1, 1] from any PCM sample format; None for a frame whose
+    buffers do not hold what its header says (a damaged file: reading it crashed the process)."""
     nch = len(frame.layout.channels)
+    planes = frame.planes
+    per_plane = frame.samples * frame.format.bytes * (1 if frame.format.is_planar else nch)
+    if (frame.samples <= 0 or nch <= 0 or not planes or (frame.format.is_planar and len(planes) != nch)
+            or any(p.buffer_size < per_plane for p in planes)):
+        return None
+    a = frame.to_ndarray()
     if not frame.format.is_planar:
         a = a.reshape(-1, nch).T
     if a.dtype == np.uint8:
@@ -247,14 +265,20 @@ def read_audio(path: str, info: MediaInfo | None = None, report: DecodeReport | 
     if info.audio is None:
         raise MediaError(f"{path}: has no audio stream")
     origin = info.origin_s
-    chunks: list[tuple[int, np.ndarray]] = []
     rate = info.audio.sample_rate
     nch = None
     expected = None  # sample position where the next frame would go if contiguous
+    # Samples go straight into one buffer sized from the header (grown if the header was short):
+    # collecting frames and joining them would hold a long recording twice.
+    buf: np.ndarray | None = None
+    end = 0
     with _open(path) as c:
         a = c.streams.audio[0]
         for frame in _decode_stream(c, a, report):
             data = _to_float_planar(frame)
+            if data is None:
+                report.bad_packets += 1
+                continue
             if frame.sample_rate != rate:
                 import soxr  # rare: a stream that changes rate mid-way; bring it to the first rate
                 data = soxr.resample(data.T, frame.sample_rate, rate).T.astype(np.float32)
@@ -268,18 +292,23 @@ def read_audio(path: str, info: MediaInfo | None = None, report: DecodeReport | 
                     pos = expected
             else:
                 pos = expected if expected is not None else 0
-            chunks.append((pos, data))
             expected = pos + data.shape[1]
-    if not chunks:
+            if pos < 0:  # before the video's first frame: dropped
+                data, pos = data[:, -pos:], 0
+            if data.shape[1] == 0:
+                continue
+            stop = pos + data.shape[1]
+            if buf is None:
+                buf = np.zeros((nch, max(stop, int((info.duration_s + 1.0) * rate))), np.float32)
+            elif stop > buf.shape[1]:
+                grown = np.zeros((nch, max(stop, 2 * buf.shape[1])), np.float32)
+                grown[:, :end] = buf[:, :end]
+                buf = grown
+            buf[:, pos:stop] = data
+            end = max(end, stop)
+    if buf is None:
         raise MediaError(f"{path}: the audio stream holds no decodable samples")
-    end = max(p + d.shape[1] for p, d in chunks)
-    out = np.zeros((nch, max(end, 0)), np.float32)
-    for pos, d in chunks:
-        if pos < 0:
-            d = d[:, -pos:]
-            pos = 0
-        out[:, pos:pos + d.shape[1]] = d
-    return Audio(out, rate)
+    return Audio(buf[:, :end] if end == buf.shape[1] else buf[:, :end].copy(), rate)
 
 
 def resample(x: np.ndarray, rate: int, target: int = ANALYSIS_SR) -> np.ndarray:
@@ -378,5 +407,5 @@ class FrameReader:
         if self._cur is None:
             raise MediaError(f"{self._path}: no decodable picture")
         tf, frame = self._cur
-        w, h = self.size
-        return tf, frame.reformat(width=w, height=h, format="rgb24").to_ndarray()
+        w, h = self.size  # as stored: scaled first, then turned upright
+        return tf, upright(frame.reformat(width=w, height=h, format="rgb24").to_ndarray(), frame)

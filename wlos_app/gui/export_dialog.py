@@ -7,15 +7,27 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
                                QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout)
 
-from ..core.export import export_synced, supported_extensions
+from ..core import media
+from ..core.export import containers_for, export_synced, supported_extensions
 from ..errors import Cancelled, reason
 from .workers import Worker
 
 
-def default_output(src: str, ext: str | None = None) -> str:
+def usable_extensions(src: str) -> list[str]:
+    """The containers that can carry the clip's picture as it is (all, if it cannot be probed)."""
+    try:
+        info = media.probe(src)
+    except Exception:  # the export itself will say what is wrong with the file
+        return supported_extensions()
+    return containers_for(info.video.codec) if info.video else supported_extensions()
+
+
+def default_output(src: str, ext: str | None = None, allowed: list[str] | None = None) -> str:
     """talk.mp4 -> talk.synced.mp4 beside it; never the source itself."""
     stem, src_ext = os.path.splitext(src)
-    ext = ext or (src_ext.lower() if src_ext.lower() in supported_extensions() else ".mp4")
+    allowed = allowed or supported_extensions()
+    fallback = ".mp4" if ".mp4" in allowed else allowed[0]
+    ext = ext or (src_ext.lower() if src_ext.lower() in allowed else fallback)
     return f"{stem}.synced{ext}"
 
 
@@ -51,8 +63,10 @@ class ExportDialog(QDialog):
         form.addRow("Drift to undo:", row)
 
         self.container = QComboBox()
-        self.container.addItems(supported_extensions())
-        self.path = QLineEdit(default_output(src))
+        # Only containers that can carry this picture without re-encoding it.
+        self.allowed = usable_extensions(src)
+        self.container.addItems(self.allowed)
+        self.path = QLineEdit(default_output(src, allowed=self.allowed))
         self.container.setCurrentText(os.path.splitext(self.path.text())[1])
         self.container.currentTextChanged.connect(self._container_changed)
         self.path.textChanged.connect(self._path_changed)
@@ -95,13 +109,13 @@ class ExportDialog(QDialog):
 
     def _path_changed(self, path: str) -> None:
         ext = os.path.splitext(path)[1].lower()
-        if ext in supported_extensions() and ext != self.container.currentText():
+        if ext in self.allowed and ext != self.container.currentText():
             self.container.blockSignals(True)
             self.container.setCurrentText(ext)
             self.container.blockSignals(False)
 
     def _browse(self) -> None:
-        filters = "Video (" + " ".join(f"*{e}" for e in supported_extensions()) + ")"
+        filters = "Video (" + " ".join(f"*{e}" for e in self.allowed) + ")"
         path, _ = QFileDialog.getSaveFileName(self, "Export synced video", self.path.text(), filters)
         if path:
             self.path.setText(path)
