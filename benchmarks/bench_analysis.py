@@ -78,6 +78,16 @@ def main() -> int:
     ms = {m: 1000 * np.mean([r[m] for r in rows]) / nblocks for m in ("wlos", "c3", "qmi")}
     print(f"| {ms['wlos']:.2f} | {ms['c3']:.2f} | {ms['qmi']:.2f} | {ms['c3'] / ms['wlos']:.1f} | "
           f"{wall:.3f} s | {dur / wall:.1f}x |")
+
+    print("\nWhole analysis by method, seconds per clip (mean), against WLOS (the default before fusion):\n")
+    print("| method | estimator ms per block | whole analysis | x real time | / WLOS analysis |")
+    print("|---|---|---|---|---|")
+    walls = {}
+    for method in ("wlos", "fusion", "c3", "qmi"):
+        rows, wall, dur, nblocks = run(clips, analysis.AnalysisConfig(method=method, model_dir=model_dir))
+        walls[method] = wall
+        est = 1000 * np.mean([r[method] for r in rows]) / nblocks
+        print(f"| {method} | {est:.2f} | {wall:.3f} s | {dur / wall:.1f}x | {wall / walls['wlos']:.2f} |")
     return 0
 
 

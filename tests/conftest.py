@@ -26,22 +26,34 @@ def _null_sound_output() -> None:
 _null_sound_output()
 sys.path.insert(0, str(Path(__file__).parent))
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "grid_s1_sample"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SAMPLE = SHARED / "grid_s1_sample"
+UNSEEN = SHARED / "unseen_dev"
 
 
-def _need_sample() -> Path:
-    clips = sorted(SAMPLE.glob("*.mpg")) if SAMPLE.is_dir() else []
-    if len(clips) < 4:
-        msg = f"GRID sample clips not found in {SAMPLE}"
+def _need(folder: Path, pattern: str, at_least: int) -> Path:
+    clips = sorted(folder.glob(pattern)) if folder.is_dir() else []
+    if len(clips) < at_least:
+        msg = f"shared clips not found in {folder}"
         if os.environ.get("WLOS_REQUIRE_SHARED") == "1":
             pytest.fail(msg + " (WLOS_REQUIRE_SHARED=1)")
         pytest.skip(msg)
-    return SAMPLE
+    return folder
+
+
+def _need_sample() -> Path:
+    return _need(SAMPLE, "*.mpg", 4)
 
 
 @pytest.fixture(scope="session")
 def sample_dir() -> Path:
     return _need_sample()
+
+
+@pytest.fixture(scope="session")
+def unseen_dir() -> Path:
+    """Two speakers who are not in GRID (never trained on): six CREMA-D clips and an interview."""
+    return _need(UNSEEN, "*.*", 7)
 
 
 @pytest.fixture(scope="session")

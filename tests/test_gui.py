@@ -113,7 +113,7 @@ def test_drop_analyse_and_plots(qtbot, window, grid_clip, settings):
     assert hb.worst_ms < STALL_LIMIT_MS
 
     res = window.result
-    assert res is not None and res.method == "wlos"
+    assert res is not None and res.method == "fusion"
     assert "ms" in window.headline.text() and ("late" in window.headline.text() or "early" in window.headline.text()
                                                or "sync" in window.headline.text())
     # One point per usable block; the line has every block (NaN where skipped).
@@ -248,6 +248,10 @@ def test_trainer_tab_trains_on_two_clips_and_the_app_switches(qtbot, window, sam
         loss, mae = t.curves[kind]
         assert len(loss.getData()[0]) == 2 and len(mae.getData()[0]) == 2  # one step and one validation per epoch
     assert (tmp_path / "model" / "wlos.pt").exists() and (tmp_path / "model" / "c3.pt").exists()
+    # what the fine-tune changed on the folder's held-out clip, before and after, is on screen
+    assert "held-out" in t.gain_label.text() and "before" in t.gain_label.text(), t.gain_label.text()
+    # too few held-out clips to calibrate: the run kept the shipped calibration
+    assert (tmp_path / "model" / "calibration.json").exists()
 
     window.open_paths([str(sample_clips[2])])
     analysed(qtbot, window, sample_clips[2])

@@ -41,6 +41,25 @@ def test_c3_sliding_window_equals_running_the_whole_network_19_times():
                 assert fast[i, si] == pytest.approx(torch.softmax(logits, 1)[0, 1].item(), abs=1e-5)
 
 
+def test_pairs_in_chunks_equal_all_at_once(monkeypatch):
+    """Long clips run their pairs in chunks of blocks (memory); the answers must not change."""
+    torch.manual_seed(0)
+    feats = _fake_features()
+    starts = np.arange(1, 41)
+    c3, wlos = models.C3().eval(), models.WLOS().eval()
+    wlos.drift_from = "classifier"
+    whole = estimators.c3_curves(c3, feats, starts), estimators.wlos_posteriors(wlos, feats, starts)
+    monkeypatch.setattr(estimators, "PAIR_CHUNK", 7)
+    parts = estimators.c3_curves(c3, feats, starts), estimators.wlos_posteriors(wlos, feats, starts)
+    for a, b in zip(whole, parts):
+        np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+        np.testing.assert_allclose(np.nan_to_num(a), np.nan_to_num(b), atol=1e-6)
+    # WLOS asked with window t + 0 is the paper's WLOS on block t
+    d = estimators.wlos_drifts(wlos, feats, starts)
+    expected = (np.exp(parts[1][:, estimators.MAX_SHIFT]) * estimators.SHIFTS).sum(1)
+    np.testing.assert_allclose(d, expected, atol=1e-4)
+
+
 def test_weights_round_trip_fp16_and_clear_errors(tmp_path):
     torch.manual_seed(1)
     net = models.WLOS().eval()
@@ -106,3 +125,44 @@ def test_wlos_clip_offset_ignores_outlier_blocks_and_confidence_tracks_agreement
     assert noise.confidence < 0.5
     few = sync.from_drifts(drifts[:12], starts[:12])  # two 10-frame units of evidence
     assert few.confidence <= 2 / sync.FULL_EVIDENCE_UNITS + 1e-9
+
+
+def test_calibration_fit_recovers_a_known_rate():
+    """Logistic fit on cases whose right-rate is a known function of the agreement."""
+    from wlos_app.core import calibration
+    rng = np.random.default_rng(0)
+    agree = rng.uniform(0, 1, 4000)
+    p_true = 1 / (1 + np.exp(-(8 * agree - 4)))
+    right = rng.uniform(0, 1, 4000) < p_true
+    X = np.stack([agree, np.zeros(4000), np.zeros(4000), np.zeros(4000)], 1)
+    w, b = calibration.fit(X, right, ridge_per_case=1e-5)
+    cal = calibration.Calibration("x", list(w), b)
+    for a in (0.1, 0.5, 0.9):
+        assert cal.probability({"agreement": a, "units": 1}) == pytest.approx(1 / (1 + np.exp(-(8 * a - 4))), abs=0.05)
+    # the default shrinkage pulls confident answers towards the middle, never past it
+    w2, b2 = calibration.fit(X, right)
+    shrunk = calibration.Calibration("x", list(w2), b2)
+    assert 0.5 < shrunk.probability({"agreement": 0.9, "units": 1}) < cal.probability({"agreement": 0.9, "units": 1})
+
+
+def test_fusion_weights_and_standardised_sum():
+    from wlos_app.core import sync
+    a = sync.Evidence(np.arange(19.0), np.tile(np.arange(19.0), (3, 1)))
+    b = sync.Evidence(-np.arange(19.0) * 100, np.tile(-np.arange(19.0), (3, 1)))
+    # b is 100 times larger, but standardised it weighs what its weight says: equal weights cancel
+    fused = sync.fuse({"c3": a, "qmi": b}, {"c3": 1.0, "qmi": 1.0})
+    np.testing.assert_allclose(fused.curve, 0.0, atol=1e-9)
+    assert sync.peak(sync.fuse({"c3": a, "qmi": b}, {"c3": 1.0, "qmi": 0.5}).curve) == 9.0
+    z = sync.standardise(np.array([1.0, np.nan, 3.0]))
+    assert z[1] == z.min() and np.isfinite(z).all()
+
+
+def test_wlos_rows_read_each_window_as_a_vote_for_d_plus_k():
+    """A WLOS that says "window t + k is 2 - k frames off" for every k votes for D = 2."""
+    from wlos_app.core import sync
+    logp = np.full((1, 19, 19), np.log(1e-3))
+    for ik, k in enumerate(range(-9, 10)):
+        d = 2 - k
+        if abs(d) <= 9:
+            logp[0, ik, d + 9] = 0.0
+    assert sync.peak(sync.wlos_rows(logp)[0]) == 2.0

@@ -52,9 +52,9 @@ def test_cache_is_reused_and_an_interrupted_build_resumes(folder, tmp_path, monk
     calls = []
     real = dataset._extract_to_cache
 
-    def counting(path, out, cfg):
+    def counting(path, out, cfg, transform=None):
         calls.append(path)
-        return real(path, out, cfg)
+        return real(path, out, cfg, transform)
     monkeypatch.setattr(dataset, "_extract_to_cache", counting)
     with pytest.raises(Cancelled):
         dataset.build(folder, cache_dir=tmp_path, workers=1, cancel=lambda: len(calls) >= 2)
@@ -68,6 +68,49 @@ def test_cache_is_reused_and_an_interrupted_build_resumes(folder, tmp_path, monk
     calls.clear()
     dataset.build(folder, cache_dir=tmp_path, workers=1)
     assert calls == []  # everything from the cache, skip records included
+
+
+def test_augmented_copies_are_cached_beside_their_clip(folder, cache, monkeypatch):
+    aug = dataset.build(folder, cache_dir=cache, workers=2, augmented=1)
+    assert len(aug.clips) == 8
+    assert sorted(c.version for c in aug.clips) == [0] * 4 + [1] * 4
+    by_name = {}
+    for c in aug.clips:
+        by_name.setdefault(c.name, []).append(c)
+    assert all(len(v) == 2 for v in by_name.values())
+    for clean, copy in by_name.values():
+        assert not np.array_equal(clean.feats.flow, copy.feats.flow)  # another camera, another flow
+    # a copy is a fixed augmentation: the same clip and version always draw the same one
+    key = dataset.content_key(aug.clips[0].path)
+    assert dataset.augmentation_for(key, 1, 1.0) == dataset.augmentation_for(key, 1, 1.0)
+    assert dataset.augmentation_for(key, 1, 1.0) != dataset.augmentation_for(key, 2, 1.0)
+    calls = []
+    monkeypatch.setattr(dataset, "_extract_to_cache", lambda *a: calls.append(a))
+    again = dataset.build(folder, cache_dir=cache, workers=1, augmented=1)
+    assert calls == [] and len(again.clips) == 8
+    tr, va = dataset.split_clips(again)  # a clip and its copies stay on one side
+    assert not {c.name for c in tr.clips} & {c.name for c in va.clips}
+    assert len(va.versions([0]).clips) == len({c.name for c in va.clips})
+
+
+def test_rank_loss_rewards_the_in_sync_window():
+    pb = torch.tensor([0, 0, 0, 1, 1, 1])
+    d = torch.tensor([-1, 0, 1, -1, 0, 1])
+    good = torch.tensor([0.0, 3.0, 0.0, 0.0, 3.0, 0.0])
+    assert T.rank_loss(good, pb, d) < T.rank_loss(torch.zeros(6), pb, d) < T.rank_loss(-good, pb, d)
+    # a speaker whose every score is higher changes nothing: only the comparison counts
+    assert T.rank_loss(good + 5.0, pb, d) == pytest.approx(float(T.rank_loss(good, pb, d)))
+    assert float(T.rank_loss(torch.zeros(6), pb, d)) == pytest.approx(np.log(3))
+
+
+def test_training_keeps_the_best_validation_when_asked(clipset, tmp_path):
+    cfg = T.TrainConfig(kind="c3", epochs=3, val_every=1, threads=2, rank_weight=1.0, select_by="other_mae")
+    other = dataset.ClipSet(clipset.clips[:2])
+    res = T.train(cfg, clipset, clipset, tmp_path, log=None, extra_val={"other": other})
+    assert all("other_mae" in h for h in res.history)
+    best = min(res.history, key=lambda h: h["other_mae"])
+    meta = models.load("c3", tmp_path, "cpu").meta
+    assert meta["selected"]["step"] == best["step"] and res.final["step"] == best["step"]
 
 
 def test_parallel_build_matches_serial(folder, clipset, tmp_path):

@@ -18,7 +18,7 @@ import json
 import os
 import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -73,12 +73,13 @@ def content_key(path: str | os.PathLike) -> str:
     return h.hexdigest()[:20]
 
 
-def _extract_to_cache(path: str, out: str, analysis_cfg) -> tuple[str, str | None]:
-    """Worker: features of one clip into `out` (.npz), or a skip record (.skip) with the reason."""
+def _extract_to_cache(path: str, out: str, analysis_cfg, transform=None) -> tuple[str, str | None]:
+    """Worker: features of one clip (augmented by `transform`, if given) into `out` (.npz), or a
+    skip record (.skip) with the reason."""
     from wlos_app.core.analysis import extract
     from wlos_app.errors import WlosError, reason
     try:
-        ex = extract(path, analysis_cfg)
+        ex = extract(path, replace(analysis_cfg, keep_audio=False), transform=transform)
     except WlosError as exc:
         _write_atomic(out[:-4] + ".skip", str(exc).encode())
         return path, str(exc)
@@ -116,6 +117,7 @@ class Clip:
     path: str
     feats: ClipFeatures
     blocks: np.ndarray  # usable block starts (status ok)
+    version: int = 0  # 0: the clip as recorded; 1, 2, ...: augmented copies (trainer.augment)
 
     def pairs(self, blocks: np.ndarray | None = None, reach: int = MAX_SHIFT) -> tuple[np.ndarray, np.ndarray]:
         """(block start t, drift d) of every pair of `blocks` (default: all usable ones) with
@@ -141,30 +143,55 @@ class ClipSet:
         keep = set(names)
         return ClipSet([c for c in self.clips if c.name in keep], [], self.cache_dir)
 
+    def versions(self, which: Iterable[int]) -> "ClipSet":
+        """Only the given versions of each clip (0 = as recorded)."""
+        keep = set(which)
+        return ClipSet([c for c in self.clips if c.version in keep], self.skipped, self.cache_dir)
+
+
+def augmentation_for(key: str, version: int, strength: float, every_part: bool = False):
+    """The augmentation of copy `version` of the clip with content key `key`: always the same."""
+    from .augment import Augmentation
+    rng = np.random.default_rng([zlib.crc32(key.encode()), version, int(round(strength * 100)), int(every_part)])
+    return Augmentation.draw(rng, strength, every_part)
+
 
 def build(source: str | os.PathLike | list, analysis_cfg=None, cache_dir: str | os.PathLike | None = None,
           workers: int | None = None, progress: Progress | None = None,
-          cancel: Callable[[], bool] | None = None) -> ClipSet:
+          cancel: Callable[[], bool] | None = None, augmented: int = 0, strength: float = 1.0,
+          every_part: bool = False, include_clean: bool = True) -> ClipSet:
     """Features of every clip in `source` (a folder, a file, or a list of files), from the cache
     where present, computed in `workers` processes where not. Clips that cannot be used are listed
     in `skipped` with their reason. Raises Cancelled when `cancel()` turns true (finished clips stay
-    cached)."""
+    cached).
+
+    augmented: also this many augmented copies of every clip (versions 1..augmented, each with
+    its own fixed random `trainer.augment.Augmentation` of `strength`), cached like the clips."""
     from wlos_app.core.analysis import AnalysisConfig
+    from .augment import AUG_VERSION
     cfg = analysis_cfg or AnalysisConfig()
     paths = [Path(p) for p in source] if isinstance(source, list) else find_clips(source)
     folder = Path(cache_dir or default_cache_dir()) / settings_key(cfg)
     folder.mkdir(parents=True, exist_ok=True)
-    targets = [(str(p), str(folder / f"{content_key(p)}.npz")) for p in paths]
-    todo = [(p, out) for p, out in targets if not (os.path.exists(out) or os.path.exists(out[:-4] + ".skip"))]
+    targets = []  # (path, cache file, version, transform)
+    tag = f"aug{AUG_VERSION}-s{strength:g}" + ("-all" if every_part else "")
+    for p in paths:
+        key = content_key(p)
+        if include_clean:
+            targets.append((str(p), str(folder / f"{key}.npz"), 0, None))
+        for v in range(1, augmented + 1):
+            targets.append((str(p), str(folder / f"{key}.{tag}-v{v}.npz"), v,
+                            augmentation_for(key, v, strength, every_part)))
+    todo = [t for t in targets if not (os.path.exists(t[1]) or os.path.exists(t[1][:-4] + ".skip"))]
     total, done = len(targets), len(targets) - len(todo)
     if progress:
         progress(done, total, f"{done} of {total} clips cached")
     workers = workers or max(1, min(len(todo), (os.cpu_count() or 2)))
     if todo and workers == 1:
-        for p, out in todo:
+        for p, out, _, aug in todo:
             if cancel and cancel():
                 raise Cancelled("dataset build cancelled")
-            _extract_to_cache(p, out, cfg)
+            _extract_to_cache(p, out, cfg, aug)
             done += 1
             if progress:
                 progress(done, total, Path(p).name)
@@ -172,7 +199,7 @@ def build(source: str | os.PathLike | list, analysis_cfg=None, cache_dir: str | 
         import multiprocessing as mp
         # spawn: the caller may be a Qt process with threads, where fork is unsafe.
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
-            futures = [pool.submit(_extract_to_cache, p, out, cfg) for p, out in todo]
+            futures = [pool.submit(_extract_to_cache, p, out, cfg, aug) for p, out, _, aug in todo]
             try:
                 for fut in as_completed(futures):
                     p, _ = fut.result()
@@ -187,17 +214,18 @@ def build(source: str | os.PathLike | list, analysis_cfg=None, cache_dir: str | 
                 raise
 
     clips, skipped = [], []
-    for p, out in targets:
+    for p, out, version, _ in targets:
+        label = p if version == 0 else f"{p} (augmented copy {version})"
         if os.path.exists(out):
             feats = _load_features(Path(out), cfg.features)
             starts = feats.block_starts()
             ok = np.array([feats.block_status(int(t)) == "ok" for t in starts], bool)
             if ok.any():
-                clips.append(Clip(Path(p).stem, p, feats, starts[ok]))
+                clips.append(Clip(Path(p).stem, p, feats, starts[ok], version))
             else:
-                skipped.append((p, "no block with a face and speech"))
+                skipped.append((label, "no block with a face and speech"))
         else:
-            skipped.append((p, Path(out[:-4] + ".skip").read_text(errors="replace")))
+            skipped.append((label, Path(out[:-4] + ".skip").read_text(errors="replace")))
     return ClipSet(clips, skipped, str(folder))
 
 

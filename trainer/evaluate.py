@@ -119,3 +119,46 @@ def block_ms(clips: ClipSet, methods: dict, repeats: int = 1) -> dict:
                 blocks += len(used)
         out[name] = 1000 * total / max(1, blocks)
     return out
+
+
+def shift_scores(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int = 0, calibrations=None) -> dict:
+    """Every clip with its audio moved by each shift, through `estimate` for each method
+    (name -> (method, nets)). Per method:
+    - relative: |offset(s) - offset(0) - s| <= 1, fair where the source itself may be off;
+    - absolute: |offset(s) - s| <= 1, for sources known to be in sync;
+    - (clip, shift, confidence, relative right, absolute right, quality) of every case, for
+      reliability checks (quality: what a calibration reads, to refit without re-running);
+    - ms: estimator wall time per block (all usable blocks, all shifts)."""
+    rows = {name: [] for name in methods}
+    timing = {name: [0.0, 0] for name in methods}
+    for c in clips.clips:
+        for name, (method, nets) in methods.items():
+            got = {}
+            for s in shifts:
+                f = shift_audio(c.feats, s)
+                starts = f.block_starts()
+                status = [f.block_status(int(t)) for t in starts]
+                if "ok" not in status:
+                    continue
+                t0 = time.perf_counter()
+                est = estimate(f, starts, status, method, nets, seed=seed, calibrations=calibrations)
+                timing[name][0] += time.perf_counter() - t0
+                timing[name][1] += sum(x == "ok" for x in status)
+                got[s] = (est.offset_grid, est.confidence, est.quality)
+            if 0 not in got:
+                continue
+            o0 = got[0][0]
+            for s, (o, conf, quality) in got.items():
+                rel = bool(np.isfinite(o) and np.isfinite(o0) and abs(o - o0 - s) <= 1.0)
+                ab = bool(np.isfinite(o) and abs(o - s) <= 1.0)
+                rows[name].append((c.name, s, conf, rel, ab, quality))
+    out = {}
+    for name, r in rows.items():
+        rel = np.array([x[3] for x in r], bool)
+        ab = np.array([x[4] for x in r], bool)
+        out[name] = {"cases": len(r), "clips": len({x[0] for x in r}),
+                     "relative": float(rel.mean()) if len(r) else float("nan"),
+                     "absolute": float(ab.mean()) if len(r) else float("nan"),
+                     "ms_per_block": 1000 * timing[name][0] / max(1, timing[name][1]),
+                     "cases_detail": r}
+    return out

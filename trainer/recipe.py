@@ -35,6 +35,11 @@ class TrainJob:
     cache_dir: str | None = None
     workers: int | None = None
     resume: bool = False  # continue an interrupted run in `out`; without it `out` must hold no run
+    # Augmented copies of every training clip (trainer.augment: other cameras, voices, rooms),
+    # cached beside the clips. With copies, each validation clip also gets one copy with every
+    # augmentation at once ("other": the nearest to an unseen speaker that one speaker gives),
+    # and each stage keeps the weights that validate best on it.
+    augment: int = 0
     c3: TrainConfig = field(default_factory=lambda: TrainConfig(kind="c3", epochs=6))
     wlos: TrainConfig = field(default_factory=lambda: TrainConfig(kind="wlos", epochs=10))
 
@@ -51,9 +56,12 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
     if job.stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
     emit = on_event or (lambda kind, info: None)
+
+    def progress(done, total, msg):
+        emit("dataset", {"done": done, "total": total, "message": msg})
+
     clips = dataset.build(job.source, cache_dir=job.cache_dir, workers=job.workers, cancel=cancel,
-                          progress=lambda done, total, msg: emit("dataset", {"done": done, "total": total,
-                                                                            "message": msg}))
+                          progress=progress, augmented=job.augment)
     for path, why in clips.skipped:
         emit("log", {"message": f"skipped {path}: {why}"})
     if not clips.clips:
@@ -66,9 +74,17 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
     if not train_set.clips or (val_set is not None and not val_set.clips):
         raise ValueError(f"{job.source}: {len(clips.clips)} usable clip(s); at least two are needed, "
                          f"one to train on and one to validate with")
-    emit("log", {"message": f"{len(clips.clips)} clips ({len(clips.skipped)} skipped): "
-                            f"{len(train_set.clips)} train, {len(val_set.clips) if val_set else 0} val, "
-                            f"protocol {protocol}"})
+    extra_val = {}
+    if val_set is not None:
+        val_set = val_set.versions([0])
+        if job.augment:
+            paths = sorted({c.path for c in val_set.clips})
+            extra_val["other"] = dataset.build(paths, cache_dir=job.cache_dir, workers=job.workers, cancel=cancel,
+                                               progress=progress, augmented=1, every_part=True,
+                                               include_clean=False)
+    emit("log", {"message": f"{len({c.name for c in clips.clips})} clips ({len(clips.skipped)} skipped), "
+                            f"{len(clips.clips)} with augmented copies: {len(train_set.clips)} train, "
+                            f"{len(val_set.clips) if val_set else 0} val, protocol {protocol}"})
     out = Path(job.out)
     out.mkdir(parents=True, exist_ok=True)
     init = _init_dir(job.init)
@@ -97,16 +113,71 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
             continue
         resume = job.resume and ckpt.exists()
         emit("stage", {"kind": cfg.kind, "init": stage_init, "resume": resume})
+        if extra_val and not cfg.select_by:
+            cfg.select_by = "other_mae"
         res = train(cfg, train_set, val_set, out, init=stage_init, resume=resume, cancel=cancel,
                     progress=lambda info: emit("step", info), log=lambda s: emit("log", {"message": s}),
-                    on_validation=lambda row: emit("validation", row))
+                    on_validation=lambda row: emit("validation", row), extra_val=extra_val)
         summary["stages"][cfg.kind] = {"finished": res.finished, "final": res.final}
         if not res.finished:
             break
+    if all(st["finished"] for st in summary["stages"].values()) and summary["stages"]:
+        summary["calibration"] = _calibrate(out, val_set, extra_val, init, job, emit)
+        if val_set is not None and val_set.clips:
+            summary["gain"] = gain(val_set, init or str(resources_dir()), str(out))
+            g = summary["gain"]
+            emit("gain", g)
+            emit("log", {"message": f"held-out clips, audio moved -6..+6 frames, answers within a frame: "
+                                    f"{g['before']['absolute']:.2f} before ({g['before']['method']}), "
+                                    f"{g['after']['absolute']:.2f} after ({g['after']['method']})"})
     with open(out / "summary.json", "w") as fh:
         json.dump({**summary, "job": {k: v for k, v in asdict(job).items() if k not in ("c3", "wlos")}}, fh,
                   indent=1, default=str)
     return summary
+
+
+def gain(clips, before_dir: str, after_dir: str) -> dict:
+    """What a training run changed where it counts: each model's default estimator on the run's
+    held-out clips with their audio moved by -6..+6 frames (trainer.evaluate.shift_scores)."""
+    from wlos_app.core import calibration
+    from wlos_app.core.analysis import NETWORKS_OF, AnalysisConfig, resolve_method
+    from wlos_app.core.models import load
+    from .evaluate import shift_scores
+
+    def score(model_dir: str) -> dict:
+        method = resolve_method(AnalysisConfig(model_dir=model_dir))
+        nets = {k: load(k, model_dir) for k in NETWORKS_OF[method]}
+        r = shift_scores(clips, {method: (method, nets)}, calibrations=calibration.load(model_dir))[method]
+        return {"model": model_dir, "method": method, "absolute": r["absolute"], "relative": r["relative"],
+                "cases": r["cases"]}
+
+    return {"clips": len(clips.clips), "before": score(before_dir), "after": score(after_dir)}
+
+
+# Fewer held-out clips than this give too few cases for a fit of their own; the run then keeps
+# the calibration of the model it started from.
+MIN_CALIBRATION_CLIPS = 20
+
+
+def _calibrate(out: Path, val_set, extra_val: dict, init: str | None, job: TrainJob, emit: Event) -> dict:
+    """Fit the new model's confidence on its held-out clips (trainer.calibrate)."""
+    import shutil
+    from wlos_app.core import calibration
+    from .calibrate import calibrate_model
+    sets = {"held-out": val_set, **extra_val} if val_set is not None else {}
+    n = sum(len(s.clips) for s in sets.values())
+    if n >= MIN_CALIBRATION_CLIPS:
+        emit("log", {"message": f"calibrating the confidence on {n} held-out clips"})
+        rel = calibrate_model(str(out), sets, job.c3.device or job.wlos.device,
+                              progress=lambda d, t: emit("dataset", {"done": d, "total": t,
+                                                                     "message": "calibrating"}))
+        return {"fitted": True, "check": rel}
+    src = Path(init or "") / calibration.FILENAME
+    if init and src.exists():
+        shutil.copyfile(src, out / calibration.FILENAME)
+        emit("log", {"message": f"{n} held-out clips are too few to calibrate on; kept {src}"})
+        return {"fitted": False, "copied_from": str(src)}
+    return {"fitted": False}
 
 
 def _finished(ckpt: Path) -> bool:

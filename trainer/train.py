@@ -3,7 +3,10 @@
 A step takes `clips_per_step` clip segments and trains on every pair of every usable block in them
 (up to 19 per block), computing each block's visual branch and each audio window's audio branch
 once (see wlos_app.core.models.sequence). Losses:
-- C3: cross-entropy, in-sync and drifted pairs weighted to half the loss each (balanced);
+- C3: cross-entropy, in-sync and drifted pairs weighted to half the loss each (balanced), plus
+  `rank_weight` x a multi-way term: for each block, a softmax over the C3 scores of all its audio
+  windows must pick the in-sync one. The sliding window only ever compares windows of one block,
+  so this trains what it uses; a speaker whose scores all sit higher or lower cannot lower it;
 - WLOS: SmoothL1 on the drift plus `aux_weight` x cross-entropy of a 19-way drift classifier.
 
 Validation metrics (per pair, "MAE per block" in the paper's words):
@@ -71,6 +74,10 @@ class TrainConfig:
     schedule: str = "cosine"  # "cosine" to 0 over the run, or "constant"
     warmup_steps: int = 50
     aux_weight: float = 0.5  # WLOS: weight of the 19-way drift classification loss
+    rank_weight: float = 0.0  # C3: weight of the multi-way (which window is in sync) loss; paper: 0
+    # Keep the weights of the validation with the lowest value of this history key (e.g.
+    # "other_mae": the MAE on the "other speakers" validation set) instead of the last ones.
+    select_by: str = ""
     augment: bool = True  # flip crops left-right, jitter flow gain, MFCC noise
     seed: int = 0
     val_every: float = 1.0  # epochs between validations
@@ -78,6 +85,13 @@ class TrainConfig:
     max_minutes: float = 0.0  # stop (with a checkpoint) after this long; 0 = no limit
     device: str | None = None
     threads: int = 0  # torch threads; 0 = all cores
+
+    @classmethod
+    def fine_tune(cls, **kw) -> "TrainConfig":
+        """Adapting a trained model to a folder of one speaker: a third of the learning rate, so
+        the few new clips move the weights without erasing what they knew (README: measured),
+        and C3's multi-way loss, as the shipped C3 was trained."""
+        return cls(**{"lr": 3e-4, "warmup_steps": 10, "rank_weight": 1.0, **kw})
 
     @classmethod
     def paper_sgd(cls, **kw) -> "TrainConfig":
@@ -211,7 +225,8 @@ def forward_pairs(net, b: Batch):
     return net.from_hidden(sequence.pair_hidden(net, vf, af, b.pb, b.pw))
 
 
-def loss_of(net, out, d: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+def loss_of(net, out, d: torch.Tensor, cfg: TrainConfig, pb: torch.Tensor | None = None) -> torch.Tensor:
+    """The training loss of a batch's pairs; pb (pair -> block row) is needed for rank_weight."""
     if net.kind == "wlos":
         reg, aux = out
         loss = F.smooth_l1_loss(reg, d.float())
@@ -222,7 +237,23 @@ def loss_of(net, out, d: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
     n_pos = target.sum().clamp(min=1)
     n_neg = (1 - target).sum().clamp(min=1)
     w = torch.where(target == 1, 0.5 / n_pos, 0.5 / n_neg)
-    return (F.cross_entropy(out, target, reduction="none") * w).sum()
+    loss = (F.cross_entropy(out, target, reduction="none") * w).sum()
+    if cfg.rank_weight and pb is not None and len(d):
+        loss = loss + cfg.rank_weight * rank_loss(out[:, 1] - out[:, 0], pb, d)
+    return loss
+
+
+def rank_loss(score: torch.Tensor, pb: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """Mean over blocks of -log softmax(score over the block's pairs)[its in-sync pair]."""
+    n = int(pb.max()) + 1
+    top = torch.full((n,), -1e30, dtype=score.dtype, device=score.device)
+    top = top.scatter_reduce(0, pb, score.detach(), reduce="amax")
+    total = torch.zeros(n, dtype=score.dtype, device=score.device).index_add(0, pb, torch.exp(score - top[pb]))
+    lse = top + torch.log(total)
+    sync = d == 0
+    if not bool(sync.any()):
+        return score.sum() * 0.0
+    return (lse[pb[sync]] - score[sync]).mean()
 
 
 @torch.no_grad()
@@ -316,11 +347,14 @@ def _make_net(kind: str, init: str | os.PathLike | None):
 def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir: str | os.PathLike,
           init: str | os.PathLike | None = None, resume: bool = False, progress: Progress | None = None,
           cancel: Callable[[], bool] | None = None, log: Callable[[str], None] | None = print,
-          on_validation: Callable[[dict], None] | None = None) -> TrainResult:
+          on_validation: Callable[[dict], None] | None = None,
+          extra_val: dict[str, ClipSet] | None = None) -> TrainResult:
     """Train one network. Writes out_dir/checkpoint-<kind>.pt every `checkpoint_every_s` and when stopped
     (time limit, cancel, Ctrl-C), and out_dir/<kind>.pt (fp16) when the schedule completes.
     `progress` gets a dict after every step, `on_validation` each validation row (as in history-<kind>.jsonl).
     With the "pairs" protocol val_set is ignored: validation is the held-out pairs of train_set.
+    extra_val: more validation sets (name -> clips), reported as <name>_mae and <name>_within1;
+    `cfg.select_by` may name one of those keys.
     """
     tune_malloc()
     log = log or (lambda s: None)
@@ -362,10 +396,12 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
         return cfg.lr * warm
 
     step, history, elapsed_before = 0, [], 0.0
+    best: dict = {}  # the selected validation: {"value", "step", "net"} (select_by)
     if state:
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         step, history, elapsed_before = state["step"], state["history"], state["elapsed"]
+        best = state.get("best") or {}
         torch.set_rng_state(state["torch_rng"])
         log(f"resumed {cfg.kind} at step {step}/{total}")
 
@@ -382,20 +418,29 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
         tmp = ckpt_path.with_suffix(".partial")
         torch.save({"config": asdict(cfg), "net": net.state_dict(), "opt": opt.state_dict(), "step": step,
                     "history": history, "elapsed": elapsed(), "torch_rng": torch.get_rng_state(), "total": total,
-                    "finished": step >= total}, tmp)
+                    "finished": step >= total, "best": best}, tmp)
         os.replace(tmp, ckpt_path)
 
     def validate(pairs_per_s: float):
         m = evaluate(net, val_set, cfg.protocol, cfg.seed, device=device) if val_set and val_set.clips else {}
+        for name, clips in (extra_val or {}).items():
+            if clips.clips:
+                e = evaluate(net, clips, "clip", cfg.seed, device=device)
+                m[f"{name}_mae"], m[f"{name}_within1"] = e["mae"], e.get("within1")
         row = {"step": step, "epoch": round(step / steps_per_epoch, 3), "minutes": round(elapsed() / 60, 2),
                "train_loss": round(float(np.mean(losses)), 4) if losses else None,
                "pairs_per_s": round(pairs_per_s, 1), **m}
         history.append(row)
+        value = row.get(cfg.select_by) if cfg.select_by else None
+        if value is not None and math.isfinite(value) and (not best or value < best["value"]):
+            best.clear()
+            best.update(value=value, step=step, net={k: v.detach().cpu().clone() for k, v in net.state_dict().items()})
         with open(out / f"history-{cfg.kind}.jsonl", "a") as fh:
             fh.write(json.dumps(row) + "\n")
         log(f"[{cfg.kind}] step {step}/{total} epoch {row['epoch']:.2f} {row['minutes']:.1f} min "
             f"loss {row['train_loss']} val MAE {m.get('mae', float('nan')):.3f}"
-            + (f" (aux {m['mae_aux']:.3f})" if "mae_aux" in m else ""))
+            + (f" (aux {m['mae_aux']:.3f})" if "mae_aux" in m else "")
+            + "".join(f" {k[:-4]} MAE {v:.3f}" for k, v in m.items() if k.endswith("_mae") and v is not None))
         losses.clear()
         if on_validation:
             on_validation({**row, "kind": cfg.kind, "total": total})
@@ -428,7 +473,7 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
             outp = forward_pairs(net, b)
-            loss = loss_of(net, outp, b.d, cfg)
+            loss = loss_of(net, outp, b.d, cfg, b.pb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -459,7 +504,14 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
     final = history[-1] if history else {}
     if finished:
         meta = {"config": asdict(cfg), "steps": step, "minutes": round(elapsed() / 60, 2),
-                "train_clips": len(train_set.clips), "val": {k: v for k, v in final.items() if k != "step"}}
+                "train_clips": len({c.name for c in train_set.clips}),
+                "train_copies": len(train_set.clips), "val": {k: v for k, v in final.items() if k != "step"}}
+        if best:
+            net.load_state_dict(best["net"])
+            final = next(r for r in history if r["step"] == best["step"])
+            meta["val"] = {k: v for k, v in final.items() if k != "step"}
+            meta["selected"] = {"by": cfg.select_by, "step": best["step"], "value": round(best["value"], 4)}
+            log(f"[{cfg.kind}] kept the weights of step {best['step']} ({cfg.select_by} {best['value']:.3f})")
         if cfg.kind == "wlos" and "mae_by_drift_from" in final:
             # Read the drift from whichever output validated best (three candidates, so choosing on
             # the validation pairs hardly biases the reported MAE; the card says so).

@@ -27,12 +27,33 @@ and in the clip's own frames. Examples:
   wlos-app eval ~/clips/ --model ft/"""
 
 
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} is not at least 1")
+    return v
+
+
+def _finite_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return v
+
+
 def _analysis_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", default="auto", choices=["auto", "wlos", "c3", "qmi"],
-                   help="estimator (auto: WLOS when its weights are installed, else QMI)")
+    p.add_argument("--method", default="auto", choices=["auto", "fusion", "wlos", "c3", "qmi"],
+                   help="estimator (auto: fusion of C3, WLOS asked with every window, and QMI, when the "
+                        "weights are installed; wlos, c3, qmi: the paper's methods)")
     p.add_argument("--model", metavar="DIR", help="folder holding wlos.pt / c3.pt (default: shipped weights)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="where the networks run (default: CUDA if available)")
-    p.add_argument("--stride", type=int, default=1, help="grid frames between block starts (default 1)")
+    p.add_argument("--stride", type=_positive_int, default=1, help="grid frames between block starts (default 1)")
     p.add_argument("--tracker", choices=["landmarks", "kcf"], default="landmarks",
                    help="face tracking between detections (default: landmarks)")
 
@@ -50,14 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--curves", default="", metavar="M[,M]",
                    help="also compute these sliding-window curves (qmi, c3) for every block")
     a.add_argument("--block-curves", action="store_true", help="include per-block curves in the JSON")
+    a.add_argument("--summary-only", "--no-blocks", action="store_true", dest="summary_only",
+                   help="JSON without the per-block list (one short line per clip, also for long clips)")
     _analysis_args(a)
 
     e = sub.add_parser("export", help="write a copy with the audio moved by the drift; picture not re-encoded")
     e.add_argument("clip", metavar="CLIP")
     e.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (.mp4 .mov .m4v .mkv .webm .avi .mpg)")
     g = e.add_mutually_exclusive_group()
-    g.add_argument("--offset-frames", type=float, metavar="N", help="drift to correct, in the clip's frames")
-    g.add_argument("--offset-ms", type=float, metavar="M", help="drift to correct, in milliseconds")
+    g.add_argument("--offset-frames", type=_finite_float, metavar="N", help="drift to correct, in the clip's frames")
+    g.add_argument("--offset-ms", type=_finite_float, metavar="M", help="drift to correct, in milliseconds")
     e.add_argument("--force", action="store_true", help="replace OUT if it exists (never the source)")
     _analysis_args(e)
 
@@ -79,11 +102,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the paper's optimiser (SGD lr 1e-4, momentum 0.9, decay 1e-5) instead of Adam")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any training setting, e.g. lr=3e-4 clips_per_step=16 (both stages)")
+    t.add_argument("--augment", type=int, default=0, metavar="N",
+                   help="also train on N augmented copies of every clip (other cameras, voices, rooms; cached), "
+                        "and keep the weights that validate best on augmented validation clips")
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     t.add_argument("--max-minutes", type=float, default=0, help="stop each stage after this long (resumable)")
     t.add_argument("--cache", metavar="DIR", help="feature cache (default ~/.cache/wlos-sync/features)")
     t.add_argument("--workers", type=int, help="feature extraction processes (default: one per core)")
     t.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
+
+    c = sub.add_parser("calibrate", help="fit a model folder's confidence on held-out in-sync clips",
+                       description="Every clip under FOLDER is taken as in sync and as unseen by the model. "
+                                   "Shifted copies, copies shifted beyond the range and mismatched sound "
+                                   "give cases; half the clips fit each method's calibration, the other half "
+                                   "check it. Writes DIR/calibration.json.")
+    c.add_argument("folder", metavar="FOLDER")
+    c.add_argument("--model", metavar="DIR", required=True, help="model folder (wlos.pt, c3.pt) to calibrate")
+    c.add_argument("--split-file", metavar="TSV", help="use only the clips this table marks val")
+    c.add_argument("--other", action="store_true",
+                   help="add one augmented 'other speaker' copy of every clip (trainer.augment)")
+    c.add_argument("--methods", default="", metavar="M[,M]",
+                   help="refit only these methods, keeping the others' fits (default: all)")
+    c.add_argument("--cases", metavar="FILE",
+                   help="keep the estimated cases in FILE; when FILE exists, only refit from it")
+    c.add_argument("--json", action="store_true", help="print the check half's reliability as JSON")
+    c.add_argument("--cache", metavar="DIR", help="feature cache (default ~/.cache/wlos-sync/features)")
+    c.add_argument("--workers", type=int, help="feature extraction processes (default: one per core)")
+    c.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
 
     v = sub.add_parser("eval", help="MAE per block, clip accuracy and speed of each method on in-sync clips")
     v.add_argument("folder", metavar="FOLDER")
@@ -99,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_device(device: str | None) -> None:
+    if device == "cuda":
+        import torch
+        if not torch.cuda.is_available():
+            raise WlosError(f"--device cuda: no CUDA device here (torch {torch.__version__}); use --device cpu")
+
+
 def _config(args):
     from .core.analysis import AnalysisConfig
     from .core.face import FaceConfig
@@ -107,6 +159,7 @@ def _config(args):
     for c in curves:
         if c not in ("qmi", "c3"):
             raise WlosError(f"--curves takes qmi and/or c3, not {c!r}")
+    _check_device(args.device)
     return AnalysisConfig(method=args.method, curves=curves, model_dir=args.model, device=args.device,
                           face=FaceConfig(tracker=args.tracker), features=FeatureConfig(stride=args.stride))
 
@@ -132,8 +185,10 @@ def _fail(path: str, exc: BaseException) -> str:
 
 
 def cmd_analyze(args) -> int:
+    from dataclasses import replace
+
     from .core.analysis import analyze
-    cfg = _config(args)
+    cfg = replace(_config(args), keep_audio=False)  # only the numbers are printed
     failed = 0
     for path in args.clips:
         try:
@@ -148,7 +203,10 @@ def cmd_analyze(args) -> int:
             print(f"error: {msg}", file=sys.stderr, flush=True)
             continue
         if args.json:
-            print(json.dumps(res.to_json(per_block_curves=args.block_curves)), flush=True)
+            out = res.to_json(per_block_curves=args.block_curves and not args.summary_only)
+            if args.summary_only:
+                out.pop("blocks", None)
+            print(json.dumps(out), flush=True)
         else:
             print(f"{path}: {res.summary()}", flush=True)
         for w in res.warnings:
@@ -161,6 +219,7 @@ def cmd_export(args) -> int:
     from .core.export import export_synced
     path = args.clip
     try:
+        audio = None
         if args.offset_ms is not None:
             offset_s = args.offset_ms / 1000.0
         elif args.offset_frames is not None:
@@ -174,8 +233,8 @@ def cmd_export(args) -> int:
             if not math.isfinite(res.offset_ms):
                 raise WlosError(f"{path}: no drift estimate to apply; give --offset-ms")
             print(f"{path}: {res.summary()}", file=sys.stderr)
-            offset_s = res.offset_ms / 1000.0
-        out = export_synced(path, args.output, offset_s, force=args.force)
+            offset_s, audio = res.offset_ms / 1000.0, res.audio
+        out = export_synced(path, args.output, offset_s, force=args.force, audio=audio)
     except Exception as exc:
         if os.environ.get("WLOS_DEBUG"):
             raise
@@ -205,7 +264,7 @@ class _DatasetBar:
 def cmd_train(args) -> int:
     from trainer.recipe import TrainJob, run
     from trainer.train import TrainConfig
-    maker = TrainConfig.paper_sgd if args.paper_sgd else TrainConfig
+    maker = TrainConfig.paper_sgd if args.paper_sgd else TrainConfig.fine_tune if args.init else TrainConfig
     c3, wlos = maker(kind="c3", epochs=6.0), maker(kind="wlos", epochs=10.0)
     try:
         pairs = dict(kv.split("=", 1) for kv in args.set)
@@ -222,7 +281,8 @@ def cmd_train(args) -> int:
     if args.epochs_c3 is not None:
         c3.epochs = args.epochs_c3
     job = TrainJob(args.folder, args.out, stage=args.stage, init=args.init, split_file=args.split_file,
-                   cache_dir=args.cache, workers=args.workers, resume=args.resume, c3=c3, wlos=wlos)
+                   cache_dir=args.cache, workers=args.workers, resume=args.resume, c3=c3, wlos=wlos,
+                   augment=args.augment)
     bar = _DatasetBar()
 
     def on_event(kind: str, info: dict) -> None:
@@ -266,7 +326,37 @@ def cmd_eval(args) -> int:
     return 0
 
 
-COMMANDS = ("analyze", "export", "train", "eval")
+def cmd_calibrate(args) -> int:
+    from trainer import dataset
+    from trainer.calibrate import calibrate_model
+    bar = _DatasetBar()
+    try:
+        clips = dataset.build(args.folder, cache_dir=args.cache, workers=args.workers, progress=bar)
+        if args.split_file:
+            _, clips = dataset.split_clips(clips, args.split_file)
+        sets = {"held-out": clips}
+        if args.other:
+            sets["other"] = dataset.build(sorted({c.path for c in clips.clips}), cache_dir=args.cache,
+                                          workers=args.workers, progress=bar, augmented=1, every_part=True,
+                                          include_clean=False)
+        if sum(len(s.clips) for s in sets.values()) < 2:
+            raise WlosError(f"{args.folder}: at least two usable clips are needed")
+        only = tuple(m for m in args.methods.split(",") if m)
+        res = calibrate_model(args.model, sets, args.device, progress=lambda d, t: bar(d, t, "calibrating"),
+                              only=only, cases_file=args.cases)
+    except (FileNotFoundError, PermissionError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(res, indent=1))
+    else:
+        for m, r in res.items():
+            print(f"{m}: {r['cases']} check cases, ECE {r['ece']:.3f}, reliable (conf >= 0.8) "
+                  f"{r['reliable_share']}, right when reliable {r['right_when_reliable']}")
+    return 0
+
+
+COMMANDS = ("analyze", "export", "train", "calibrate", "eval")
 
 
 def gui_parser() -> argparse.ArgumentParser:
@@ -288,8 +378,15 @@ def main(argv: list[str] | None = None) -> int:
         return run(args.clips, args.settings, args.smoke_test)
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM (kill, a closing terminal, a batch system) takes the same way out as Ctrl-C, so
+    # temporary files are removed and the exit status says "interrupted".
+    import signal
+
+    def _terminate(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, _terminate)
     try:
-        return {"analyze": cmd_analyze, "export": cmd_export, "train": cmd_train,
+        return {"analyze": cmd_analyze, "export": cmd_export, "train": cmd_train, "calibrate": cmd_calibrate,
                 "eval": cmd_eval}[args.command](args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -6,18 +6,21 @@ internally and reported in milliseconds and in the clip's own frames.
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 
 from ..errors import Cancelled, NoFaceError, NoSpeechError, TooShortError
-from . import estimators, media, sync
+from . import calibration, estimators, media, sync
 from .face import FaceConfig, FaceTrack, track_face
 from .features import BLOCK, ClipFeatures, FeatureConfig, clip_features
 
-METHODS = ("wlos", "c3", "qmi")
+METHODS = ("fusion", "wlos", "c3", "qmi")
+# The trained networks each method runs.
+NETWORKS_OF = {"fusion": ("c3", "wlos"), "wlos": ("wlos",), "c3": ("c3",), "qmi": ()}
 MIN_FRAMES = BLOCK + 2 * estimators.MAX_SHIFT + 1  # one block with all 19 shifts inside the clip
 
 Progress = Callable[[float, str], None]
@@ -34,6 +37,9 @@ class AnalysisConfig:
     face: FaceConfig = field(default_factory=FaceConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     seed: int = 0  # bootstrap seed of the confidence
+    # Keep the decoded sound in the result (AnalysisResult.audio) for preview and export; a batch
+    # that only reads the numbers drops it at once (a 10-minute stereo clip is 200 MB of it).
+    keep_audio: bool = True
 
 
 @dataclass
@@ -52,6 +58,13 @@ class AnalysisResult:
     features: ClipFeatures
     timings: dict[str, float]
     warnings: list[str]
+    calibrated: bool = False  # confidence is a calibrated P(within one frame)
+    audio: media.Audio | None = None  # the decoded sound (preview and export need not decode it again)
+
+    @property
+    def reliable(self) -> bool:
+        """Worth acting on: confidence (P(within one frame)) at or above calibration.RELIABLE."""
+        return math.isfinite(self.offset_ms) and self.confidence >= calibration.RELIABLE
 
     @property
     def fps(self) -> float:
@@ -75,7 +88,8 @@ class AnalysisResult:
         if not math.isfinite(self.offset_ms):
             return "no estimate"
         return (f"{self.verdict()} ({self.offset_frames:+.1f} frames at {self.fps:g} fps), "
-                f"confidence {self.confidence:.2f} [{self.method}, {self.n_used}/{len(self.starts)} blocks]")
+                f"confidence {self.confidence:.2f}{'' if self.reliable else ' - UNRELIABLE'} "
+                f"[{self.method}, {self.n_used}/{len(self.starts)} blocks]")
 
     def verdict(self) -> str:
         """The offset in words: 'audio is 120 ms late', 'audio is 40 ms early', 'in sync (+8 ms)'."""
@@ -111,6 +125,8 @@ class AnalysisResult:
             "offset_frames": num(self.offset_frames),
             "offset_ms": num(self.offset_ms, 1),
             "confidence": num(self.confidence),
+            "confidence_calibrated": self.calibrated,
+            "reliable": self.reliable,
             "summary": self.summary(),
             "n_blocks": len(self.starts),
             "n_valid_blocks": self.n_used,
@@ -129,12 +145,24 @@ class AnalysisResult:
 
 
 def resolve_method(cfg: AnalysisConfig) -> str:
+    """"auto" is the estimator that is right most often on faces it never saw (fusion, see
+    README), or what the model folder's weights allow."""
     if cfg.method == "auto":
         from .models import weights_path
-        return "wlos" if weights_path("wlos", cfg.model_dir).exists() else "qmi"
+        have = {k for k in ("c3", "wlos") if weights_path(k, cfg.model_dir).exists()}
+        if cfg.model_dir is not None and not have:
+            # A model folder that was asked for and holds nothing: never fall back in silence.
+            from ..errors import WeightsError
+            why = "no such folder" if not os.path.isdir(cfg.model_dir) else "holds no weights (wlos.pt, c3.pt)"
+            raise WeightsError(f"model folder {cfg.model_dir}: {why}; train one with `wlos-app train`")
+        return next(m for m in ("fusion", "wlos", "c3", "qmi") if set(NETWORKS_OF[m]) <= have)
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; use one of {', '.join(METHODS)}")
     return cfg.method
+
+
+def needed_networks(method: str, curves: tuple[str, ...] = ()) -> set[str]:
+    return {k for m in (method, *curves) for k in NETWORKS_OF[m]}
 
 
 _networks: dict = {}
@@ -181,9 +209,18 @@ class Extracted:
     starts: np.ndarray
     status: list[str]
     warnings: list[str]
+    audio: media.Audio | None  # as decoded, at its own rate and channels; None unless cfg.keep_audio
 
 
-def _extract(path: str, cfg: AnalysisConfig, st: _Stages) -> Extracted:
+class Transform(Protocol):
+    """Changes a clip before the face stage and the features (the trainer's augmentations)."""
+
+    def frames(self, frames: Iterator[media.Frame]) -> Iterator[media.Frame]: ...
+
+    def audio(self, audio16k: np.ndarray) -> np.ndarray: ...
+
+
+def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform | None = None) -> Extracted:
     info = media.probe(path)
     if info.video is None:
         raise media.MediaError(f"{path}: has no video stream")
@@ -193,13 +230,18 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages) -> Extracted:
     st.report(0.0, "decoding audio")
     audio = media.read_audio(path, info, report)
     audio16k = media.resample(audio.mono(), audio.rate)
+    if not cfg.keep_audio:
+        audio = None
+    if transform is not None:
+        audio16k = transform.audio(audio16k)
     st.done("decode_audio")
 
     expected = max(1.0, (info.duration_s or 1.0) * 25.0)
     decode_time = [0.0]
 
     def grid_images():
-        it = media.sample_on_grid(media.iter_video_frames(path, "gray", report, info))
+        frames = media.iter_video_frames(path, "gray", report, info)
+        it = media.sample_on_grid(frames if transform is None else transform.frames(frames))
         while True:
             t0 = time.perf_counter()
             try:
@@ -241,14 +283,15 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages) -> Extracted:
         warnings.append(f"{report.bad_packets} packet(s) could not be decoded and were skipped")
     if face.faces_seen > 1:
         warnings.append(f"{face.faces_seen} faces in view; analysed the {face.selection}")
-    return Extracted(path, info, face, feats, starts, status, warnings)
+    return Extracted(path, info, face, feats, starts, status, warnings, audio)
 
 
 def extract(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,
-            cancel: Callable[[], bool] | None = None) -> Extracted:
+            cancel: Callable[[], bool] | None = None, transform: Transform | None = None) -> Extracted:
     """Decode, track and compute features; raises a WlosError subclass for unusable input.
-    The trainer builds its dataset with this, so training sees exactly what analysis sees."""
-    return _extract(path, cfg or AnalysisConfig(), _Stages(progress, cancel))
+    The trainer builds its dataset with this, so training sees exactly what analysis sees;
+    `transform` (an augmentation) changes the decoded picture and sound before the face stage."""
+    return _extract(path, cfg or AnalysisConfig(), _Stages(progress, cancel), transform)
 
 
 @dataclass
@@ -259,12 +302,16 @@ class Estimate:
     drift: np.ndarray  # (n_blocks,) per-block drift of `method`, NaN where skipped
     curves: dict[str, np.ndarray]
     clip_curves: dict[str, np.ndarray]
+    quality: dict = field(default_factory=dict)  # what the calibration reads (sync.quality)
+    calibrated: bool = False  # confidence from a fitted calibration (else bootstrap agreement)
 
 
 def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method: str, nets: dict,
-             curves: tuple[str, ...] = (), seed: int = 0, on_done: Callable[[str], None] | None = None) -> Estimate:
+             curves: tuple[str, ...] = (), seed: int = 0, on_done: Callable[[str], None] | None = None,
+             calibrations: dict | None = None) -> Estimate:
     """Per-block evidence of `method` (and the extra `curves`) and the clip offset from it.
-    nets: kind -> loaded network, for the methods that need one."""
+    nets: kind -> loaded network, for the methods that need one; calibrations: method ->
+    calibration.Calibration, which turns the evidence into P(within one frame)."""
     ok = np.array([s == "ok" for s in status], bool)
     used = starts[ok]
     block_curves: dict[str, np.ndarray] = {}
@@ -286,6 +333,14 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
             d = np.full(len(starts), np.nan, np.float32)
             d[ok] = estimators.wlos_drifts(nets["wlos"], feats, used)
             est = sync.from_drifts(d[ok], used, seed)
+        elif m == "fusion":
+            if "c3" not in block_curves:
+                block_curves["c3"] = np.full((len(starts), len(estimators.SHIFTS)), np.nan, np.float32)
+                block_curves["c3"][ok] = estimators.c3_curves(nets["c3"], feats, used)
+            est, fused_rows = _fusion(feats, used, block_curves["c3"][ok], nets, seed)
+            c = np.full((len(starts), len(estimators.SHIFTS)), np.nan)
+            c[ok] = fused_rows
+            block_curves["fusion"] = c
         else:
             raise ValueError(f"unknown method {m!r}")
         if est.curve is not None:
@@ -295,8 +350,28 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
         if m == method:
             drift = d if d is not None else np.array(
                 [sync.peak(row) if s == "ok" else np.nan for row, s in zip(block_curves[m], status)], np.float32)
-            result = Estimate(m, est.offset, est.confidence, drift, block_curves, clip_curves)
+            cal = (calibrations or {}).get(m)
+            conf = round(cal.probability(est.quality), 3) if cal and np.isfinite(est.offset) else est.confidence
+            result = Estimate(m, est.offset, conf, drift, block_curves, clip_curves, est.quality, cal is not None)
     return result
+
+
+def _fusion(feats: ClipFeatures, used: np.ndarray, c3_curves: np.ndarray, nets: dict, seed: int):
+    """The default estimator: the C3 sliding window and WLOS asked with every window (and QMI
+    over the clip, if given a weight), each standardised and weighted by sync.FUSION_WEIGHTS.
+    Returns the clip estimate and per-block fused curves."""
+    w = sync.FUSION_WEIGHTS
+    counts, n_units = sync.boot_counts(used, seed)
+    rows = {"c3": sync.c3_rows(c3_curves)}
+    if w.get("wlos"):
+        rows["wlos"] = sync.wlos_rows(estimators.wlos_posteriors(nets["wlos"], feats, used))
+    parts = {k: sync.block_mean(r, counts) for k, r in rows.items()}
+    if w.get("qmi"):
+        parts["qmi"] = sync.Evidence(*estimators.qmi_pooled(feats, used, boot_counts=counts))
+    est = sync.from_evidence(sync.fuse(parts), n_units, len(used))
+    # Do the parts agree on the answer? (calibration: independent estimators rarely share an error)
+    est.quality["parts_agree"] = float(np.mean([abs(sync.peak(p.curve) - est.offset) <= 1.0 for p in parts.values()]))
+    return est, sum(w[k] * sync.standardise(r) for k, r in rows.items())
 
 
 def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
@@ -317,7 +392,7 @@ def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
     _dlib_models()
     yield "loading the networks"
     method = resolve_method(cfg)
-    for kind in {method, *cfg.curves} & {"wlos", "c3"}:
+    for kind in needed_networks(method, cfg.curves):
         _network(kind, cfg.model_dir, cfg.device)
     yield "preparing the audio features"
     from .features import mfcc
@@ -331,11 +406,13 @@ def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | N
     method = resolve_method(cfg)
     st = _Stages(progress, cancel)
     # Load networks first: a missing weights file should fail before minutes of decoding.
-    nets = {m: _network(m, cfg.model_dir, cfg.device) for m in {method, *cfg.curves} & {"wlos", "c3"}}
+    nets = {k: _network(k, cfg.model_dir, cfg.device) for k in needed_networks(method, cfg.curves)}
     st.done("load_models")
     ex = _extract(path, cfg, st)
     st.report(0.9, f"estimating drift ({method})")
-    est = estimate(ex.features, ex.starts, ex.status, method, nets, cfg.curves, cfg.seed, on_done=st.done)
+    est = estimate(ex.features, ex.starts, ex.status, method, nets, cfg.curves, cfg.seed, on_done=st.done,
+                   calibrations=calibration.load(cfg.model_dir))
     st.report(1.0, "done")
     return AnalysisResult(path, ex.info, method, est.offset_grid, est.confidence, ex.starts, ex.status, est.drift,
-                          est.curves, est.clip_curves, ex.face, ex.features, st.timings, ex.warnings)
+                          est.curves, est.clip_curves, ex.face, ex.features, st.timings, ex.warnings,
+                          est.calibrated, ex.audio)

@@ -29,34 +29,66 @@ def wlos_drifts(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
         return model.fuse(vf, af).float().cpu().numpy()
 
 
-def c3_curves(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
-    """P(in sync) for each block and shift, (n_blocks, 19); NaN where the window leaves the audio.
+# Blocks handled at once when pairing blocks with windows: bounds memory on long clips (per
+# 250 blocks: their visual and audio features 2 MB, 19 C3 pairs each, 20 MB of hidden layer),
+# where a 10-minute clip at once took 1.1 GB.
+PAIR_CHUNK = 250
+
+
+def _pair_outputs(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray, head, width: tuple,
+                  fill: float = np.nan) -> np.ndarray:
+    """`head(hidden)` (a numpy array per pair, shape `width`) for every block t in `starts` with
+    audio window t + k, k in `shifts`, where that window exists; (n_blocks, n_shifts, *width),
+    `fill` elsewhere.
 
     Each block's visual features and each audio window's features are computed once (over the
     clip's whole sequence, see models.sequence), and so are the two halves of the first fusion
-    layer; per pair only a sum and the last layer run, instead of the whole network 19 times.
-    """
+    layer; per pair only a sum and the rest of the head run, instead of the whole network."""
     import torch
 
     from .models.sequence import block_features, pair_hidden, window_features
-    curves = np.full((len(starts), len(SHIFTS)), np.nan, np.float32)
-    if len(starts) == 0:
-        return curves
-    lo = max(0, int(starts.min()) - MAX_SHIFT)
-    hi = min(feats.n_windows, int(starts.max()) + MAX_SHIFT + 1)
-    if hi <= lo:
-        return curves
+    out = np.full((len(starts), len(shifts), *width), fill, np.float32)
     device = next(model.parameters()).device
-    b, s = np.meshgrid(np.arange(len(starts)), np.arange(len(SHIFTS)), indexing="ij")
-    j = starts[b] + SHIFTS[s]
-    ok = (j >= lo) & (j < hi)
+    order = np.argsort(starts, kind="stable")  # neighbouring blocks share their windows
     with torch.inference_mode():
-        vf = block_features(model.visual, feats, starts)
-        af = window_features(model.audio, feats, np.arange(lo, hi))
-        # The first fusion layer is linear: its block and window halves are computed once each.
-        h = pair_hidden(model, vf, af, torch.from_numpy(b[ok]).to(device), torch.from_numpy(j[ok] - lo).to(device))
-        curves[ok] = torch.softmax(model.from_hidden(h).float(), dim=1)[:, 1].cpu().numpy()
-    return curves
+        for a in range(0, len(order), PAIR_CHUNK):
+            rows = order[a:a + PAIR_CHUNK]
+            st = starts[rows]
+            lo = max(0, int(st.min()) + int(shifts.min()))
+            hi = min(feats.n_windows, int(st.max()) + int(shifts.max()) + 1)
+            b, s = np.meshgrid(np.arange(len(rows)), np.arange(len(shifts)), indexing="ij")
+            j = st[b] + shifts[s]
+            ok = (j >= lo) & (j < hi)
+            if hi <= lo or not ok.any():
+                continue
+            vf = block_features(model.visual, feats, st)
+            af = window_features(model.audio, feats, np.arange(lo, hi))
+            # The first fusion layer is linear: its block and window halves are computed once each.
+            h = pair_hidden(model, vf, af, torch.from_numpy(b[ok]).to(device), torch.from_numpy(j[ok] - lo).to(device))
+            chunk = np.full((len(rows), len(shifts), *width), fill, np.float32)
+            chunk[ok] = head(h)
+            out[rows] = chunk
+    return out
+
+
+def c3_curves(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray = SHIFTS) -> np.ndarray:
+    """P(in sync) for each block and shift, (n_blocks, n_shifts); NaN where the window leaves the audio."""
+    import torch
+
+    def head(h):
+        return torch.softmax(model.from_hidden(h).float(), dim=1)[:, 1].cpu().numpy()
+    return _pair_outputs(model, feats, starts, shifts, head, ())
+
+
+def wlos_posteriors(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray = SHIFTS) -> np.ndarray:
+    """WLOS's 19-way drift classifier asked about every block t with every audio window t + k:
+    log P(pair is d frames off), (n_blocks, n_shifts, 19) over d = -9..9; NaN where the window
+    leaves the audio. Window t + k being d off says the clip is d + k off."""
+    import torch
+
+    def head(h):
+        return torch.log_softmax(model.from_hidden(h)[1].float(), dim=1).cpu().numpy()
+    return _pair_outputs(model, feats, starts, shifts, head, (model.n_shifts,))
 
 
 def qmi_signals(feats: ClipFeatures) -> tuple[np.ndarray, np.ndarray]:
@@ -96,15 +128,13 @@ def qmi_from_kernels(kx: np.ndarray, ky: np.ndarray, w: np.ndarray | None = None
         vm = kx.mean() * ky.mean(axis=(1, 2))
         vc = (kx.mean(1)[None] * ky.mean(2)).mean(1)
         return vj + vm - 2 * vc
-    W = w.sum(1, keepdims=True)  # (B, 1)
+    W = w.sum(1)  # (B,)
     kxw = w @ kx  # (B, N): sum_j w_j kx_ij
-    out = np.empty((w.shape[0], ky.shape[0]))
-    for s in range(ky.shape[0]):
-        kyw = w @ ky[s]
-        vj = np.einsum("bi,ij,bj->b", w, kx * ky[s], w) / W[:, 0] ** 2
-        vm = (kxw * w).sum(1) * (kyw * w).sum(1) / W[:, 0] ** 4
-        vc = (w * kxw * kyw).sum(1) / W[:, 0] ** 3
-        out[:, s] = vj + vm - 2 * vc
+    kyw = np.matmul(w[None], ky)  # (S, B, N), one BLAS product per shift
+    vj = (np.matmul(w[None], kx[None] * ky) * w[None]).sum(2) / W ** 2
+    vm = (kxw * w).sum(1) * (kyw * w[None]).sum(2) / W ** 4
+    vc = (w[None] * kxw[None] * kyw).sum(2) / W ** 3
+    out = (vj + vm - 2 * vc).T  # (B, S)
     return out
 
 

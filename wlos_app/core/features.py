@@ -71,13 +71,27 @@ def vertical_flow(crops: np.ndarray, valid: np.ndarray, cfg: FeatureConfig) -> t
     return flow, ok
 
 
+MFCC_CHUNK = 6000  # MFCC frames (60 s) whose spectrogram is computed at once: bounds memory
+
+
 def mfcc(audio16k: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
-    """(frames, 12) MFCCs 1..12, 100 frames per second, frame m covering samples 160m..160m+255."""
+    """(frames, 12) MFCCs 1..12, 100 frames per second, frame m covering samples 160m..160m+255.
+
+    The same as librosa.feature.mfcc over the whole signal, but its mel spectrogram is made a
+    minute at a time (frames do not overlap chunk ends: no centering), so a long recording's
+    spectrogram temporaries stay small; the dB conversion, which clips relative to the loudest
+    frame, still sees the whole clip."""
     import librosa
     if len(audio16k) < N_FFT:
         return np.zeros((0, N_MFCC), np.float32)
-    m = librosa.feature.mfcc(y=audio16k.astype(np.float32), sr=SR, n_mfcc=N_MFCC + 1, n_fft=N_FFT,
-                             hop_length=HOP, window="hamming", center=False, n_mels=cfg.n_mels)
+    y = audio16k.astype(np.float32, copy=False)
+    n = 1 + (len(y) - N_FFT) // HOP
+    mel = np.concatenate([
+        librosa.feature.melspectrogram(y=y[HOP * m0: HOP * (min(n, m0 + MFCC_CHUNK) - 1) + N_FFT], sr=SR,
+                                       n_fft=N_FFT, hop_length=HOP, window="hamming", center=False,
+                                       n_mels=cfg.n_mels)
+        for m0 in range(0, n, MFCC_CHUNK)], axis=1)
+    m = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC + 1)
     return m[1:].T.astype(np.float32)
 
 
@@ -142,12 +156,21 @@ class ClipFeatures:
         return "ok"
 
 
+def _percentile_in_place(a: np.ndarray, q: float) -> float:
+    """np.percentile(a, q) (linear interpolation) without the copy it makes: `a` is reordered.
+    A 10-minute clip's flow is 61 MB; np.percentile would briefly hold it twice more."""
+    x = (len(a) - 1) * q / 100.0
+    lo, hi = int(np.floor(x)), int(np.ceil(x))
+    a.partition([lo, hi])
+    return float(a[lo] + (a[hi] - a[lo]) * (x - lo))
+
+
 def clip_features(crops: np.ndarray, crop_valid: np.ndarray, audio16k: np.ndarray,
                   cfg: FeatureConfig | None = None) -> ClipFeatures:
     """Flow, MFCC and per-frame power for a clip whose crops are on the 25 fps grid."""
     cfg = cfg or FeatureConfig()
     flow, ok = vertical_flow(crops, crop_valid, cfg)
-    scale = float(np.percentile(np.abs(flow[ok]), 99)) if ok.any() else 1.0
+    scale = _percentile_in_place(np.abs(flow[ok]).ravel(), 99) if ok.any() else 1.0
     scale = max(scale, 0.05)  # a still face: do not blow sensor noise up to full range
 
     n_audio_frames = len(audio16k) // SAMPLES_PER_FRAME

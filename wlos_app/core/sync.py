@@ -16,7 +16,7 @@ of the answer.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,6 +33,10 @@ class ClipEstimate:
     confidence: float
     curve: np.ndarray | None  # (19,) the clip's curve for sliding-window methods
     n_blocks: int
+    # What the calibration reads (calibration.py): agreement of the bootstrap redraws, margin of
+    # the curve's peak over the best candidate 2+ frames away, independent 10-frame units, whether
+    # the peak sits at the edge of the search range.
+    quality: dict = field(default_factory=dict)
 
 
 def peak(curve: np.ndarray) -> float:
@@ -59,12 +63,115 @@ def _boot_counts(starts: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
     return unit_counts[:, unit].astype(np.float64), n_units
 
 
-def _confidence(boot: np.ndarray, offset: float, n_units: int) -> float:
+def _agreement(boot: np.ndarray, offset: float) -> float:
     boot = boot[np.isfinite(boot)]
     if not len(boot) or not np.isfinite(offset):
         return 0.0
-    agree = float(np.mean(np.abs(boot - offset) <= 1.0))
-    return round(agree * min(1.0, n_units / FULL_EVIDENCE_UNITS), 3)
+    return float(np.mean(np.abs(boot - offset) <= 1.0))
+
+
+def _confidence(boot: np.ndarray, offset: float, n_units: int) -> float:
+    return round(_agreement(boot, offset) * min(1.0, n_units / FULL_EVIDENCE_UNITS), 3)
+
+
+def boot_counts(starts: np.ndarray, seed: int = 0) -> tuple[np.ndarray, int]:
+    """(N_BOOT, n_blocks) draw counts of each block under resampling of 10-frame units, and the
+    number of units; one draw serves every estimator of a clip."""
+    return _boot_counts(starts, seed)
+
+
+# --- several estimators on one scale ------------------------------------------------------------
+
+@dataclass
+class Evidence:
+    """One estimator's clip curve over the candidate shifts (higher = more likely) and the same
+    curve for each bootstrap redraw of the clip's blocks."""
+
+    curve: np.ndarray  # (S,)
+    boot: np.ndarray  # (N_BOOT, S)
+
+
+def block_mean(rows: np.ndarray, counts: np.ndarray) -> Evidence:
+    """Mean over blocks of per-block curves (NaN = that shift's window is missing), for the clip
+    and for each redraw (counts: (N_BOOT, n_blocks) from boot_counts)."""
+    filled = np.where(np.isfinite(rows), rows, 0.0)
+    present = np.isfinite(rows).astype(np.float64)
+
+    def mean(w: np.ndarray) -> np.ndarray:
+        num, den = w @ filled, w @ present
+        return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
+
+    return Evidence(mean(np.ones(len(rows))), mean(counts))
+
+
+def c3_rows(curves: np.ndarray) -> np.ndarray:
+    """C3's P(in sync) per block and shift as log-odds: a confident "no" counts as much as a
+    confident "yes", where averaged probabilities would let a few confident blocks decide."""
+    p = np.clip(curves.astype(np.float64), 1e-4, 1 - 1e-4)
+    return np.log(p / (1 - p))
+
+
+def wlos_rows(logp: np.ndarray) -> np.ndarray:
+    """WLOS queried with every window (estimators.wlos_posteriors, (n, 19 windows, 19 drifts))
+    to per-block log-likelihoods of each clip drift D: the mean over windows k of
+    log P(window t + k is D - k off). A speaker for whom WLOS reads every window a little late
+    shifts all 19 answers alike, and the windows still agree only at the true D."""
+    n, K, nd = logp.shape
+    half = nd // 2
+    rows = np.full((n, len(SHIFTS)), np.nan)
+    for i, D in enumerate(SHIFTS):
+        k = np.arange(K) - K // 2
+        d = D - k
+        use = np.abs(d) <= half
+        vals = logp[:, np.flatnonzero(use), (d[use] + half)]
+        with np.errstate(invalid="ignore"):
+            rows[:, i] = np.nanmean(np.where(np.isfinite(vals), vals, np.nan), axis=1) if use.any() else np.nan
+    return rows
+
+
+def standardise(x: np.ndarray) -> np.ndarray:
+    """Each curve (last axis) to mean 0, s.d. 1 over its finite shifts; missing shifts get the
+    curve's minimum, so they never win."""
+    x = np.asarray(x, np.float64)
+    fin = np.isfinite(x)
+    cnt = np.maximum(fin.sum(-1, keepdims=True), 1)
+    mu = np.where(fin, x, 0.0).sum(-1, keepdims=True) / cnt
+    sd = np.sqrt((np.where(fin, x - mu, 0.0) ** 2).sum(-1, keepdims=True) / cnt) + 1e-9
+    z = (x - mu) / sd
+    low = np.where(fin, z, np.inf).min(-1, keepdims=True)
+    return np.where(fin, z, np.where(np.isfinite(low), low, 0.0))
+
+
+# The default estimator's parts and weights (README, "Faces never trained on", has the
+# measurements behind them). QMI ("qmi") can take part too; measured, it lowered the accuracy on
+# degraded sound, so it weighs nothing by default.
+FUSION_WEIGHTS = {"c3": 1.0, "wlos": 0.5}
+
+
+def fuse(parts: dict[str, Evidence], weights: dict[str, float] | None = None) -> Evidence:
+    """Standardised curves, weighted and summed: whatever its scale, each estimator weighs what
+    FUSION_WEIGHTS gives it."""
+    w = weights or FUSION_WEIGHTS
+    return Evidence(sum(w[k] * standardise(p.curve) for k, p in parts.items()),
+                    sum(w[k] * standardise(p.boot) for k, p in parts.items()))
+
+
+def from_evidence(ev: Evidence, n_units: int, n_blocks: int) -> ClipEstimate:
+    offset = peak(ev.curve)
+    boot = np.array([peak(c) for c in ev.boot])
+    return ClipEstimate(offset, _confidence(boot, offset, n_units), ev.curve, n_blocks,
+                        quality(ev.curve, offset, boot, n_units))
+
+
+def quality(curve: np.ndarray, offset: float, boot: np.ndarray, n_units: int) -> dict:
+    """What the calibration reads of a clip's evidence (see ClipEstimate.quality)."""
+    if not np.isfinite(offset):
+        return {"agreement": 0.0, "margin": 0.0, "units": n_units, "edge": 1.0}
+    z = standardise(curve)
+    far = np.abs(SHIFTS - offset) >= 2.0
+    margin = float(z.max() - z[far].max()) if far.any() else 0.0
+    return {"agreement": _agreement(boot, offset), "margin": margin, "units": n_units,
+            "edge": float(abs(offset) >= MAX_SHIFT - 0.5)}
 
 
 def _mode(drifts: np.ndarray) -> float:
@@ -84,7 +191,9 @@ def from_drifts(drifts: np.ndarray, starts: np.ndarray, seed: int = 0) -> ClipEs
     offset = _mode(d)
     counts, n_units = _boot_counts(starts[ok], seed)
     boot = np.array([_mode(np.repeat(d, c.astype(int))) for c in counts])
-    return ClipEstimate(offset, _confidence(boot, offset, n_units), None, len(d))
+    density = np.exp(-0.5 * ((SHIFTS[:, None] - d[None]) / 0.5) ** 2).sum(1)
+    return ClipEstimate(offset, _confidence(boot, offset, n_units), None, len(d),
+                        quality(density, offset, boot, n_units))
 
 
 def from_curves(curves: np.ndarray, starts: np.ndarray, seed: int = 0) -> ClipEstimate:
@@ -104,7 +213,8 @@ def from_curves(curves: np.ndarray, starts: np.ndarray, seed: int = 0) -> ClipEs
     offset = peak(curve)
     counts, n_units = _boot_counts(starts, seed)
     boot = np.array([peak(c) for c in mean_curve(counts)])
-    return ClipEstimate(offset, _confidence(boot, offset, n_units), curve, len(rows))
+    return ClipEstimate(offset, _confidence(boot, offset, n_units), curve, len(rows),
+                        quality(curve, offset, boot, n_units))
 
 
 def from_qmi(feats, starts: np.ndarray, seed: int = 0) -> ClipEstimate:
@@ -116,4 +226,5 @@ def from_qmi(feats, starts: np.ndarray, seed: int = 0) -> ClipEstimate:
     curve, boot_curves = qmi_pooled(feats, starts, boot_counts=counts)
     offset = peak(curve)
     boot = np.array([peak(c) for c in boot_curves])
-    return ClipEstimate(offset, _confidence(boot, offset, n_units), curve, len(starts))
+    return ClipEstimate(offset, _confidence(boot, offset, n_units), curve, len(starts),
+                        quality(curve, offset, boot, n_units))

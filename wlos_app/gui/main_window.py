@@ -393,11 +393,9 @@ class MainWindow(QMainWindow):
         cfg, model_dir = self.analysis_config(), self.model_dir
 
         def job(progress, cancel):
-            from ..core import media
             from ..core.analysis import analyze
             result = analyze(path, cfg, progress, cancel)
-            progress(1.0, "decoding audio for the preview")
-            return result, media.read_audio(path, result.info)
+            return result, result.audio  # decoded once, by the analysis
 
         w = Worker(job, f"analysis of {os.path.basename(path)}")
         st = self.clips[path]
@@ -572,8 +570,11 @@ class MainWindow(QMainWindow):
                          f"\u00b7 {method_name(r.method)} \u00b7 {r.n_used}/{len(r.starts)} blocks \u00b7 {name}")
             else:
                 big, small = "No estimate", name
+            if math.isfinite(r.offset_ms) and not r.reliable:
+                # Say so where the number is read: a wrong answer must not look like a right one.
+                big += " \u2014 unreliable"
             warn = "".join(f"<br><span style='color:#fa0'>\u26a0 {w}</span>" for w in r.warnings)
-            colour = "#7ddc7d" if abs(r.offset_ms) < 20 else "#ffc828"
+            colour = "#9a9aa8" if not r.reliable else "#7ddc7d" if abs(r.offset_ms) < 20 else "#ffc828"
             self.headline.setText(f"<span style='font-size:20pt; color:{colour}'><b>{big}</b></span><br>"
                                   f"<span style='color:#aab'>{small}</span>{warn}")
         elif st.status == "analysing":

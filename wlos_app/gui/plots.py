@@ -13,7 +13,7 @@ from ..core import estimators
 pg.setConfigOptions(antialias=True, background="#18181c", foreground="#c8c8d0")
 
 _COLOURS = {"wlos": "#ffc828", "c3": "#50c8ff", "qmi": "#ff6aa0"}
-_NAMES = {"wlos": "WLOS", "c3": "C\u00b3", "qmi": "QMI"}
+_NAMES = {"fusion": "fusion", "wlos": "WLOS", "c3": "C\u00b3", "qmi": "QMI"}
 
 
 def method_name(method: str) -> str:

@@ -26,6 +26,15 @@ def default_model_root() -> str:
     return os.path.join(base, "models")
 
 
+def gain_text(g: dict) -> str:
+    """The recipe's before/after on the held-out clips, in words."""
+    b, a = g["before"], g["after"]
+    arrow = "\u2191" if a["absolute"] > b["absolute"] else "\u2193" if a["absolute"] < b["absolute"] else "="
+    return (f"<b>On this folder's {g['clips']} held-out clip(s)</b> (audio moved by \u22126\u2026+6 frames): "
+            f"right within a frame <b>{b['absolute']:.0%}</b> before \u2192 <b>{a['absolute']:.0%}</b> after "
+            f"{arrow} <span style='color:#889'>({b['method']} \u2192 {a['method']}, {a['cases']} answers)</span>")
+
+
 class TrainerTab(QWidget):
     useModel = Signal(object)  # a model folder, or None for the shipped model
     message = Signal(str, str)  # title, text: the window shows it as a dialog
@@ -109,6 +118,9 @@ class TrainerTab(QWidget):
         self.log.setMaximumHeight(140)
 
         self.model_label = QLabel()
+        # What the run gained on the folder's own held-out clips (recipe's "gain" event).
+        self.gain_label = QLabel()
+        self.gain_label.setWordWrap(True)
         self.use_button, self.shipped_button = QPushButton("Use this model"), QPushButton("Use the shipped model")
         self.use_button.setEnabled(False)
         self.use_button.clicked.connect(lambda: self.useModel.emit(self.trained_dir))
@@ -123,6 +135,7 @@ class TrainerTab(QWidget):
         lay.addLayout(progress)
         lay.addLayout(plots, 1)
         lay.addWidget(self.log)
+        lay.addWidget(self.gain_label)
         lay.addLayout(model_row)
 
         self._refresh = QTimer(self)  # redraw at most 4 times a second, however fast steps come
@@ -170,9 +183,11 @@ class TrainerTab(QWidget):
             return
         self.settings.setValue("trainer/folder", folder)
         workers = self.settings.value("trainer/workers", 0, int) or None
-        job = TrainJob(folder, out, stage="both", init=self.init.currentData(), workers=workers,
-                       c3=TrainConfig(kind="c3", epochs=self.epochs_c3.value()),
-                       wlos=TrainConfig(kind="wlos", epochs=self.epochs_wlos.value()))
+        init = self.init.currentData()
+        make = TrainConfig.fine_tune if init else TrainConfig
+        job = TrainJob(folder, out, stage="both", init=init, workers=workers,
+                       c3=make(kind="c3", epochs=self.epochs_c3.value()),
+                       wlos=make(kind="wlos", epochs=self.epochs_wlos.value()))
         self._steps, self._val = {"c3": [], "wlos": []}, {"c3": [], "wlos": []}
         self._dirty = True
         self._redraw()
@@ -189,6 +204,7 @@ class TrainerTab(QWidget):
         self.start_button.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self._append(f"training on {folder} \u2192 {out}")
+        self.gain_label.clear()
         self._refresh.start()
         self.busyChanged.emit(True)
         self.thread.start()
@@ -242,6 +258,8 @@ class TrainerTab(QWidget):
                 self._dirty = True
         elif kind == "log":
             self._append(info["message"])
+        elif kind == "gain":
+            self.gain_label.setText(gain_text(info))
 
     def _redraw(self) -> None:
         if not self._dirty:

@@ -1,0 +1,132 @@
+"""Fit each method's confidence calibration (wlos_app.core.calibration) on held-out clips.
+
+The cases are made from clips the networks did not train on (a model's validation clips, and
+their "other speaker" augmented copies), so what the confidence promises is measured on evidence
+the networks never fitted:
+- each clip with its audio moved by every shift in CAL_SHIFTS (right when within one frame);
+- each clip moved beyond the search range (BEYOND): any answer is wrong, as it would be for a
+  real clip whose drift is larger than the range;
+- each clip's picture with another clip's sound: no answer can be right.
+Half of the clips (by a hash of their name) fit the calibration, the other half check it; the
+reliability of the check half is what the model card reports.
+"""
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from wlos_app.core import calibration
+from wlos_app.core.analysis import estimate
+from wlos_app.core.features import ClipFeatures
+
+from .dataset import ClipSet
+from .evaluate import shift_audio
+
+CAL_SHIFTS = (-8, -4, -2, 0, 2, 4, 8)
+BEYOND = (-14, 14)
+
+
+def mismatched(video: ClipFeatures, audio: ClipFeatures) -> ClipFeatures:
+    """The picture of one clip with the sound of another."""
+    n = min(video.n_frames, len(audio.power_db))
+    return replace(video, flow=video.flow[:n], flow_valid=video.flow_valid[:n], mfcc=audio.mfcc,
+                   power_db=audio.power_db, speech_level_db=audio.speech_level_db)
+
+
+def cases(clips: ClipSet, methods: dict, seed: int = 0,
+          progress: Callable[[int, int], None] | None = None) -> dict[str, list[tuple[str, str, dict, bool]]]:
+    """methods: name -> (method, nets). Returns per method a list of (clip name, case, quality, right)."""
+    out: dict[str, list] = {name: [] for name in methods}
+    cl = clips.clips
+    for i, c in enumerate(cl):
+        variants = [(f"shift {s:+d}", shift_audio(c.feats, s), s) for s in (*CAL_SHIFTS, *BEYOND)]
+        if len(cl) > 1:
+            other = cl[(i + 1) % len(cl)]
+            if other.name == c.name and len(cl) > 2:
+                other = cl[(i + 2) % len(cl)]
+            variants.append(("mismatched audio", mismatched(c.feats, other.feats), None))
+        for case, f, s in variants:
+            starts = f.block_starts()
+            status = [f.block_status(int(t)) for t in starts]
+            if "ok" not in status:
+                continue
+            for name, (method, nets) in methods.items():
+                est = estimate(f, starts, status, method, nets, seed=seed)
+                right = s is not None and np.isfinite(est.offset_grid) and abs(est.offset_grid - s) <= 1.0
+                out[name].append((c.name, case, est.quality, bool(right)))
+        if progress:
+            progress(i + 1, len(cl))
+    return out
+
+
+def fit_half(name: str) -> bool:
+    """Which half of the clips fits the calibration (the other half checks it)."""
+    return zlib.crc32(name.encode()) % 2 == 0
+
+
+def fit_methods(found: dict[str, list], fitted_on: str) -> dict[str, calibration.Calibration]:
+    cals = {}
+    for method, rows in found.items():
+        fit_rows = [r for r in rows if fit_half(r[0])] or rows
+        if not fit_rows:
+            continue
+        names = calibration.feature_names(fit_rows[0][2])
+        X = np.array([calibration.feature_vector(q, names) for _, _, q, _ in fit_rows])
+        y = np.array([ok for *_, ok in fit_rows], float)
+        if len(set(y)) < 2:
+            continue  # all right or all wrong: nothing to fit
+        w, b = calibration.fit(X, y)
+        cals[method] = calibration.Calibration(method, [round(float(v), 5) for v in w], round(b, 5),
+                                               fitted_on, len(fit_rows), names)
+    return cals
+
+
+def reliability(rows: list, cal: calibration.Calibration | None, bins: int = 10) -> dict:
+    """Predicted confidence against the observed rate of right answers, on the check half."""
+    check = [r for r in rows if not fit_half(r[0])]
+    p = np.array([cal.probability(q) if cal else q.get("agreement", 0.0) for _, _, q, _ in check])
+    y = np.array([ok for *_, ok in check], float)
+    edges = np.linspace(0, 1, bins + 1)
+    table = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
+        if m.any():
+            table.append({"from": round(lo, 2), "to": round(hi, 2), "n": int(m.sum()),
+                          "mean_confidence": round(float(p[m].mean()), 3), "right": round(float(y[m].mean()), 3)})
+    high = p >= calibration.RELIABLE
+    return {"cases": int(len(y)), "bins": table,
+            "ece": round(float(sum(b["n"] * abs(b["mean_confidence"] - b["right"]) for b in table) / max(1, len(y))), 4),
+            "reliable_share": round(float(high.mean()), 3) if len(y) else None,
+            "right_when_reliable": round(float(y[high].mean()), 3) if high.any() else None}
+
+
+def calibrate_model(model_dir: str, sets: dict[str, ClipSet], device: str | None = None,
+                    progress: Callable[[int, int], None] | None = None, seed: int = 0,
+                    only: tuple[str, ...] = (), cases_file: str | None = None) -> dict:
+    """Fit and write model_dir/calibration.json for every method its weights allow (or those in
+    `only`, keeping the others' fits), from the held-out clip sets given (name -> clips).
+    Returns {method: reliability on the check half}."""
+    from wlos_app.core.analysis import NETWORKS_OF
+    from wlos_app.core.models import load, weights_path
+    have = {k for k in ("c3", "wlos") if weights_path(k, model_dir).exists()}
+    nets = {k: load(k, model_dir, device) for k in have}
+    methods = {m: (m, {k: nets[k] for k in NETWORKS_OF[m]}) for m in NETWORKS_OF
+               if set(NETWORKS_OF[m]) <= have and (not only or m in only)}
+    allclips = ClipSet([c for s in sets.values() for c in s.clips])
+    if cases_file and os.path.exists(cases_file):  # refit only: the estimates are what they were
+        found = {m: [tuple(r) for r in rows] for m, rows in json.loads(Path(cases_file).read_text()).items()
+                 if m in methods}
+    else:
+        found = cases(allclips, methods, seed, progress)
+        if cases_file:
+            Path(cases_file).write_text(json.dumps(found))
+    desc = " + ".join(f"{len(s.clips)} {name} clips" for name, s in sets.items())
+    cals = fit_methods(found, f"{desc}; shifts {list(CAL_SHIFTS)}, beyond {list(BEYOND)}, mismatched audio")
+    calibration.save({**(calibration.load(model_dir) if only else {}), **cals}, model_dir)
+    return {m: reliability(rows, cals.get(m)) for m, rows in found.items()}
