@@ -36,7 +36,7 @@ def concat(paths) -> tuple[list[tuple[float, np.ndarray]], np.ndarray, int]:
 def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float = 0.0,
                audio_start_s: float = 0.0, video_codec: str = "libx264", audio_codec: str | None = None,
                with_audio: bool = True, with_video: bool = True, rotation: int = 0, channels: int = 1,
-               audio_rate: int | None = None, jitter_ms: float = 0.0, seed: int = 0) -> Path:
+               audio_rate: int | None = None, jitter_ms: float = 0.0, seed: int = 0, drift_s=None) -> Path:
     """Encode frames (re-timed to `fps` by nearest timestamp) and audio.
 
     audio_delay_s > 0 shifts the sound later inside the audio stream (zeros before, end trimmed);
@@ -44,7 +44,8 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
     rotation: store the picture turned by -rotation degrees with a display matrix saying
     "turn it by rotation" (as phones do); channels: copies of the mono sound (5.1 = 6);
     audio_rate: resample the sound to this rate; jitter_ms: variable frame rate, each frame
-    stamped up to this far from its regular time (millisecond clock).
+    stamped up to this far from its regular time (millisecond clock); drift_s: a function of time
+    (s) giving the drift there (see drifted), applied before audio_delay_s.
     """
     out = Path(out)
     ext = out.suffix.lower()
@@ -91,6 +92,8 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
                 c.mux(p)
         if with_audio:
             mono = audio.mean(0)
+            if drift_s is not None:
+                mono = drifted(mono, rate, drift_s)
             shift = int(round(audio_delay_s * rate))
             if shift > 0:
                 mono = np.concatenate([np.zeros(shift, np.float32), mono[:-shift]])
@@ -114,6 +117,42 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
             for p in a_s.encode():
                 c.mux(p)
     return out
+
+
+def drifted(mono: np.ndarray, rate: int, drift_s) -> np.ndarray:
+    """The sound as recorded with a drift that changes over time: the sound of picture time t is
+    heard at t + drift_s(t) (positive = audio late), as the analysis defines drift. Audio times
+    no picture time lands on (after a jump later) are silent."""
+    tau = np.arange(len(mono)) / rate
+    t = tau.copy()
+    for _ in range(30):  # t = tau - d(t): a contraction for any drift changing slower than time
+        t = tau - np.asarray(drift_s(t), float)
+    hit = np.abs(t + np.asarray(drift_s(t), float) - tau) < 0.5 / rate
+    out = np.interp(t * rate, np.arange(len(mono)), mono, left=0.0, right=0.0)
+    return np.where(hit, out, 0.0).astype(np.float32)
+
+
+def lag_track(reference: np.ndarray, other: np.ndarray, rate: int, times, win_s: float = 1.0,
+              reach_s: float = 0.5) -> np.ndarray:
+    """How late `other` runs behind `reference` (s) around each time, from cross-correlation of
+    win_s of sound searched +-reach_s (mono signals at one rate). NaN where the window is silent."""
+    out = []
+    w, r = int(win_s * rate), int(reach_s * rate)
+    x = np.pad(reference, (r, r + w))
+    for t in times:
+        a = int(t * rate)
+        y = other[a:a + w]
+        if len(y) < w or np.sqrt(np.mean(y ** 2)) < 1e-3:
+            out.append(np.nan)
+            continue
+        c = np.correlate(x[a:a + w + 2 * r], y, mode="valid")  # c[i]: reference at a - r + i
+        j = int(np.argmax(c))
+        frac = 0.0
+        if 0 < j < len(c) - 1:
+            den = c[j - 1] - 2 * c[j] + c[j + 1]
+            frac = 0.5 * (c[j - 1] - c[j + 1]) / den if den < 0 else 0.0
+        out.append((r - (j + frac)) / rate)
+    return np.array(out)
 
 
 def measured_shift_s(source: media.Audio, exported: media.Audio) -> float:

@@ -133,7 +133,7 @@ def test_drop_analyse_and_plots(qtbot, window, grid_clip, settings):
     assert window.video.landmarks.shape == (68, 2) and np.isfinite(window.video.landmarks).all()
     assert window.lips.crop is not None and window.lips.crop.shape == (32, 32)
     assert window.lips.flow is not None and 0.0 <= window.lips.flow.min() <= window.lips.flow.max() <= 1.0
-    assert window.shift.value() == pytest.approx(res.offset_ms, abs=0.5)
+    assert window.listen.shift.value() == pytest.approx(res.offset_ms, abs=0.5)
     assert settings.value("recent", [], list)[0] == str(grid_clip)
 
 
@@ -160,12 +160,12 @@ def test_preview_plays_on_a_null_device_and_stops(qtbot, window, grid_clip):
     window.seek(0.0)
     window.play_button.click()
     assert window.playing
-    assert window.audio_preview is not None and window.audio_preview.active, window.messages
+    assert window.listen.preview is not None and window.listen.preview.active, window.messages
     qtbot.waitUntil(lambda: window.position > 0.3, timeout=5000)
-    window.original.setChecked(True)  # switching to the original audio restarts the sound, still playing
-    assert window.audio_preview.active
+    window.listen.original.setChecked(True)  # switching to the original audio restarts the sound, still playing
+    assert window.listen.preview.active
     window.play_button.click()
-    assert not window.playing and not window.audio_preview.active
+    assert not window.playing and not window.listen.preview.active
     assert window.messages == []
 
 
@@ -344,3 +344,36 @@ def test_command_line_opens_the_window_and_analyses(tmp_path, grid_clip):
     fail = subprocess.run(cmd + [str(bad)], capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     assert fail.returncode == 1
     assert "not a readable video" in fail.stdout + fail.stderr
+
+
+def test_a_jumping_clip_shows_its_track_and_exports_it(qtbot, window, sample_clips, tmp_path):
+    """30 s with an edit at 15 s (audio 0, then 320 ms late): the plot draws the fitted track and
+    its boundary, the headline names the jump, the preview and the export follow the track, and
+    one constant can still be chosen instead."""
+    import mediagen
+    src = mediagen.write_clip(tmp_path / "jump.mp4", *mediagen.concat(sample_clips[:10]),
+                              drift_s=lambda t: np.where(np.asarray(t) >= 15.0, 0.32, 0.0))
+    window.open_paths([str(src)])
+    res = analysed(qtbot, window, src, timeout=180_000).result
+    assert res.track_model == "piecewise", res.summary()
+    assert "jumps from" in window.headline.text()
+    assert len(window.drift_plot.boundaries) == 1 and abs(window.drift_plot.boundaries[0].value() - 15.0) < 1.0
+    tx, ty = window.drift_plot.track.getData()
+    assert len(tx) >= 55 and ty.max() - ty.min() == pytest.approx(8.0, abs=1.0)  # 320 ms = 8 frames at 25 fps
+    assert window.listen.follows_track and not window.listen.shift.isEnabled()
+    qtbot.waitUntil(lambda: window.listen.corrected is not None, timeout=30_000)
+    window.play()
+    assert window.listen.preview is not None and window.listen.preview.samples is window.listen.corrected[1]
+    window.pause()
+
+    window.open_export()
+    dlg = window.export_dialog
+    assert dlg.use_track.isChecked() and dlg.found.text().startswith("piecewise")
+    dlg.export_button.click()
+    qtbot.waitUntil(lambda: dlg.result_path is not None, timeout=60_000)
+    assert "piecewise drift track undone" in dlg.status.text()
+    dlg.reject()
+
+    window.listen.follow.setChecked(False)  # one constant instead: the median, editable
+    assert window.listen.shift.isEnabled()
+    assert window.listen.export_drift() == pytest.approx(res.offset_ms / 1000.0)

@@ -45,16 +45,15 @@ def test_reliable_answers_are_right_on_unseen_speakers(unseen_dir, sample_dir):
     clip's own unshifted reading, nearly always; mismatched sound must not look reliable."""
     from trainer import dataset
     from trainer.calibrate import mismatched
-    from trainer.evaluate import shift_audio
-    from wlos_app.core.analysis import _network, estimate
+    from trainer.evaluate import estimate_clip, shift_audio
+    from wlos_app.core.analysis import _network
     clips = dataset.build(str(unseen_dir), workers=1)
     assert len(clips.clips) == 7
     nets = {"c3": _network("c3", None, None), "wlos": _network("wlos", None, None)}
     cals = calibration.load()
 
     def run(f):
-        starts = f.block_starts()
-        return estimate(f, starts, [f.block_status(int(t)) for t in starts], "fusion", nets, calibrations=cals)
+        return estimate_clip(f, "fusion", nets, calibrations=cals)
 
     right, conf = [], []
     for c in clips.clips:

@@ -3,10 +3,13 @@
 The cases are made from clips the networks did not train on (a model's validation clips, and
 their "other speaker" augmented copies), so what the confidence promises is measured on evidence
 the networks never fitted:
-- each clip with its audio moved by every shift in CAL_SHIFTS (right when within one frame);
-- each clip moved beyond the search range (BEYOND): any answer is wrong, as it would be for a
-  real clip whose drift is larger than the range;
-- each clip's picture with another clip's sound: no answer can be right.
+- each clip with its audio moved by every shift in CAL_SHIFTS and WIDE_SHIFTS (right when within
+  one frame; the paper's methods search +-9, so for them the wide ones are beyond their range);
+- each clip moved beyond the default estimator's reach (BEYOND frames past it): any answer is
+  wrong, as it would be for a real clip whose drift is larger than the range;
+- each clip's picture with another clip's sound: no answer can be right;
+- the same for clips joined JOIN at a time into longer recordings (15 s of GRID), with the long
+  shifts of LONG_SHIFTS, so the fit also sees the long range and more evidence per clip.
 Half of the clips (by a hash of their name) fit the calibration, the other half check it; the
 reliability of the check half is what the model card reports.
 """
@@ -22,14 +25,18 @@ from typing import Callable
 import numpy as np
 
 from wlos_app.core import calibration
-from wlos_app.core.analysis import estimate
+from wlos_app.core.analysis import DEFAULT_MAX_SHIFT
 from wlos_app.core.features import ClipFeatures
+from wlos_app.core.fusion import reach_for
 
 from .dataset import ClipSet
-from .evaluate import shift_audio
+from .evaluate import estimate_clip, join, shift_audio
 
 CAL_SHIFTS = (-8, -4, -2, 0, 2, 4, 8)
-BEYOND = (-14, 14)
+WIDE_SHIFTS = (-20, -12, 12, 20)
+LONG_SHIFTS = (-50, -25, -12, 0, 12, 25, 50)
+BEYOND = 10  # frames past the default estimator's reach
+JOIN = 5
 
 
 def mismatched(video: ClipFeatures, audio: ClipFeatures) -> ClipFeatures:
@@ -39,29 +46,48 @@ def mismatched(video: ClipFeatures, audio: ClipFeatures) -> ClipFeatures:
                    power_db=audio.power_db, speech_level_db=audio.speech_level_db)
 
 
-def cases(clips: ClipSet, methods: dict, seed: int = 0,
-          progress: Callable[[int, int], None] | None = None) -> dict[str, list[tuple[str, str, dict, bool]]]:
+def _variants(f: ClipFeatures, shifts, other: ClipFeatures | None) -> list[tuple[str, ClipFeatures, int | None]]:
+    reach = reach_for(f, DEFAULT_MAX_SHIFT)
+    out = [(f"shift {s:+d}", shift_audio(f, s), s) for s in shifts]
+    out += [(f"beyond {s:+d}", shift_audio(f, s), None) for s in (-reach - BEYOND, reach + BEYOND)]
+    if other is not None:
+        out.append(("mismatched audio", mismatched(f, other), None))
+    return out
+
+
+def joined(clips: ClipSet, k: int = JOIN) -> list[tuple[str, ClipFeatures]]:
+    """Clips joined k at a time into longer recordings, within each half of fit_half (so the
+    check half stays clip-disjoint); each named after its first clip."""
+    out = []
+    for half in (True, False):
+        cl = [c for c in clips.clips if fit_half(c.name) == half]
+        out += [(cl[i].name, join([c.feats for c in cl[i:i + k]])) for i in range(0, len(cl) - k + 1, k)]
+    return out
+
+
+def cases(clips: ClipSet, methods: dict, seed: int = 0, progress: Callable[[int, int], None] | None = None,
+          join_k: int = JOIN) -> dict[str, list[tuple[str, str, dict, bool]]]:
     """methods: name -> (method, nets). Returns per method a list of (clip name, case, quality, right)."""
     out: dict[str, list] = {name: [] for name in methods}
-    cl = clips.clips
-    for i, c in enumerate(cl):
-        variants = [(f"shift {s:+d}", shift_audio(c.feats, s), s) for s in (*CAL_SHIFTS, *BEYOND)]
-        if len(cl) > 1:
-            other = cl[(i + 1) % len(cl)]
-            if other.name == c.name and len(cl) > 2:
-                other = cl[(i + 2) % len(cl)]
-            variants.append(("mismatched audio", mismatched(c.feats, other.feats), None))
-        for case, f, s in variants:
-            starts = f.block_starts()
-            status = [f.block_status(int(t)) for t in starts]
-            if "ok" not in status:
-                continue
-            for name, (method, nets) in methods.items():
-                est = estimate(f, starts, status, method, nets, seed=seed)
+    items = [(c.name, c.feats, (*CAL_SHIFTS, *WIDE_SHIFTS)) for c in clips.clips]
+    if join_k > 1:
+        items += [(name, f, LONG_SHIFTS) for name, f in joined(clips, join_k)]
+    for i, (name, feats, shifts) in enumerate(items):
+        other = None
+        if len(items) > 1:
+            j = (i + 1) % len(items)
+            if items[j][0] == name and len(items) > 2:
+                j = (i + 2) % len(items)
+            other = items[j][1]
+        for case, f, s in _variants(feats, shifts, other):
+            for m, (method, nets) in methods.items():
+                est = estimate_clip(f, method, nets, seed=seed)
+                if est is None:
+                    break
                 right = s is not None and np.isfinite(est.offset_grid) and abs(est.offset_grid - s) <= 1.0
-                out[name].append((c.name, case, est.quality, bool(right)))
+                out[m].append((name, case, est.quality, bool(right)))
         if progress:
-            progress(i + 1, len(cl))
+            progress(i + 1, len(items))
     return out
 
 
@@ -127,6 +153,7 @@ def calibrate_model(model_dir: str, sets: dict[str, ClipSet], device: str | None
         if cases_file:
             Path(cases_file).write_text(json.dumps(found))
     desc = " + ".join(f"{len(s.clips)} {name} clips" for name, s in sets.items())
-    cals = fit_methods(found, f"{desc}; shifts {list(CAL_SHIFTS)}, beyond {list(BEYOND)}, mismatched audio")
+    cals = fit_methods(found, f"{desc}; shifts {list(CAL_SHIFTS + WIDE_SHIFTS)}, joined by {JOIN} with shifts "
+                              f"{list(LONG_SHIFTS)}, {BEYOND} frames beyond the reach, mismatched audio")
     calibration.save({**(calibration.load(model_dir) if only else {}), **cals}, model_dir)
     return {m: reliability(rows, cals.get(m)) for m, rows in found.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 
@@ -65,6 +66,55 @@ def shift_audio(f: ClipFeatures, s: int) -> ClipFeatures:
     return replace(f, mfcc=mf.astype(np.float32), power_db=p[:len(f.power_db)].astype(np.float32))
 
 
+def join(parts: list[ClipFeatures]) -> ClipFeatures:
+    """Clips' features end to end, as one longer recording of the same speaker would give: raw
+    flows brought to one scale (the parts' median), MFCCs as each part scaled them, audio power
+    made relative to one speech level."""
+    scale = float(np.median([f.flow_scale for f in parts]))
+    level = float(np.median([f.speech_level_db for f in parts]))
+    n = [min(f.n_frames, len(f.power_db), len(f.mfcc) // MFCC_PER_FRAME) for f in parts]
+    return replace(parts[0],
+                   flow=np.concatenate([f.flow[:k] * (scale / f.flow_scale) for f, k in zip(parts, n)]),
+                   flow_valid=np.concatenate([f.flow_valid[:k] for f, k in zip(parts, n)]),
+                   flow_scale=scale,
+                   mfcc=np.concatenate([f.mfcc[:MFCC_PER_FRAME * k] for f, k in zip(parts, n)]),
+                   power_db=np.concatenate([f.power_db[:k] + (level - f.speech_level_db)
+                                            for f, k in zip(parts, n)]).astype(np.float32),
+                   speech_level_db=level)
+
+
+def drift_audio(f: ClipFeatures, drift: Callable[[np.ndarray], np.ndarray]) -> ClipFeatures:
+    """The clip as it would read with its audio `drift(t)` grid frames late at grid time t (s):
+    the sound of picture time t is heard at t + drift(t) / 25, as the analysis defines drift. MFCC
+    rows are read between their frames by linear interpolation; the open ends are silence."""
+    m = f.mfcc
+
+    def picture_time(tau: np.ndarray) -> np.ndarray:
+        t = tau.copy()
+        for _ in range(30):  # t = tau - d(t) / 25: a contraction while the drift changes slowly
+            t = tau - np.asarray(drift(t), float) / 25.0
+        return t
+    src = picture_time(np.arange(len(m)) / (25.0 * MFCC_PER_FRAME)) * 25.0 * MFCC_PER_FRAME
+    inside = (src >= 0) & (src <= len(m) - 1)
+    lo = np.clip(np.floor(src).astype(int), 0, len(m) - 1)
+    hi = np.minimum(lo + 1, len(m) - 1)
+    w = np.clip(src - lo, 0, 1)[:, None]
+    mf = np.where(inside[:, None], m[lo] * (1 - w) + m[hi] * w, m[0])
+    srcf = np.rint(picture_time(np.arange(len(f.power_db)) / 25.0) * 25.0).astype(int)
+    ok = (srcf >= 0) & (srcf < len(f.power_db))
+    p = np.where(ok, f.power_db[np.clip(srcf, 0, len(f.power_db) - 1)], -100.0)
+    return replace(f, mfcc=mf.astype(np.float32), power_db=p.astype(np.float32))
+
+
+def estimate_clip(f: ClipFeatures, method: str, nets: dict, **kw):
+    """`estimate` over every block of a clip's features; None when no block is usable."""
+    starts = f.block_starts()
+    status = [f.block_status(int(t)) for t in starts]
+    if "ok" not in status:
+        return None
+    return estimate(f, starts, status, method, nets, **kw)
+
+
 def clip_accuracy(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int = 0) -> dict:
     """methods: name -> (method, nets) as `estimate` takes them. Returns per method: exact and
     within-1 accuracy per shift and overall."""
@@ -72,12 +122,10 @@ def clip_accuracy(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int =
     for c in clips.clips:
         for s in shifts:
             f = shift_audio(c.feats, s)
-            starts = f.block_starts()
-            status = [f.block_status(int(t)) for t in starts]
-            if "ok" not in status:
-                continue
             for name, (method, nets) in methods.items():
-                est = estimate(f, starts, status, method, nets, seed=seed)
+                est = estimate_clip(f, method, nets, seed=seed)
+                if est is None:
+                    break
                 h = res[name]["hits"][s]
                 h[2] += 1
                 if np.isfinite(est.offset_grid):
@@ -135,15 +183,12 @@ def shift_scores(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int = 
         for name, (method, nets) in methods.items():
             got = {}
             for s in shifts:
-                f = shift_audio(c.feats, s)
-                starts = f.block_starts()
-                status = [f.block_status(int(t)) for t in starts]
-                if "ok" not in status:
-                    continue
                 t0 = time.perf_counter()
-                est = estimate(f, starts, status, method, nets, seed=seed, calibrations=calibrations)
+                est = estimate_clip(shift_audio(c.feats, s), method, nets, seed=seed, calibrations=calibrations)
+                if est is None:
+                    continue
                 timing[name][0] += time.perf_counter() - t0
-                timing[name][1] += sum(x == "ok" for x in status)
+                timing[name][1] += int(np.isfinite(est.drift).sum())
                 got[s] = (est.offset_grid, est.confidence, est.quality)
             if 0 not in got:
                 continue

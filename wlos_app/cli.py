@@ -47,6 +47,13 @@ def _finite_float(text: str) -> float:
     return v
 
 
+def _positive_float(text: str) -> float:
+    v = _finite_float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not above 0")
+    return v
+
+
 def _analysis_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--method", default="auto", choices=["auto", "fusion", "wlos", "c3", "qmi"],
                    help="estimator (auto: fusion of C3, WLOS asked with every window, and QMI, when the "
@@ -56,6 +63,11 @@ def _analysis_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=_positive_int, default=1, help="grid frames between block starts (default 1)")
     p.add_argument("--tracker", choices=["landmarks", "kcf"], default="landmarks",
                    help="face tracking between detections (default: landmarks)")
+    p.add_argument("--max-offset-ms", type=_positive_float, default=2000.0, metavar="MS",
+                   help="the default estimator searches drifts up to this far either way (default 2000; at most a "
+                        "third of the clip); the paper's methods search +-9 frames")
+    p.add_argument("--constant", action="store_true",
+                   help="fit one drift for the whole clip (no linear or piecewise drift track)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,7 +173,9 @@ def _config(args):
             raise WlosError(f"--curves takes qmi and/or c3, not {c!r}")
     _check_device(args.device)
     return AnalysisConfig(method=args.method, curves=curves, model_dir=args.model, device=args.device,
-                          face=FaceConfig(tracker=args.tracker), features=FeatureConfig(stride=args.stride))
+                          face=FaceConfig(tracker=args.tracker), features=FeatureConfig(stride=args.stride),
+                          max_offset_ms=args.max_offset_ms,
+                          track_models=("constant",) if args.constant else AnalysisConfig.track_models)
 
 
 class _StderrProgress:
@@ -221,26 +235,32 @@ def cmd_export(args) -> int:
     try:
         audio = None
         if args.offset_ms is not None:
-            offset_s = args.offset_ms / 1000.0
+            drift = args.offset_ms / 1000.0
         elif args.offset_frames is not None:
             info = media.probe(path)
             if info.video is None or not info.video.fps:
                 raise WlosError(f"{path}: frame rate unknown; give --offset-ms instead")
-            offset_s = args.offset_frames / info.video.fps
+            drift = args.offset_frames / info.video.fps
         else:
             from .core.analysis import analyze
             res = analyze(path, _config(args), progress=_StderrProgress(os.path.basename(path)))
             if not math.isfinite(res.offset_ms):
                 raise WlosError(f"{path}: no drift estimate to apply; give --offset-ms")
             print(f"{path}: {res.summary()}", file=sys.stderr)
-            offset_s, audio = res.offset_ms / 1000.0, res.audio
-        out = export_synced(path, args.output, offset_s, force=args.force, audio=audio)
+            # The fitted track (a constant one is the offset); --offset-ms forces one shift.
+            drift = res.track if res.track_model != "constant" else res.offset_ms / 1000.0
+            audio = res.audio
+        out = export_synced(path, args.output, drift, force=args.force, audio=audio)
     except Exception as exc:
         if os.environ.get("WLOS_DEBUG"):
             raise
         print(f"error: {_fail(path, exc)}", file=sys.stderr)
         return 1
-    print(f"wrote {out['path']} (audio moved {-offset_s * 1000:+.1f} ms)")
+    if isinstance(drift, float):
+        print(f"wrote {out['path']} (audio moved {-drift * 1000:+.1f} ms)")
+    else:
+        from .core.result import describe_track
+        print(f"wrote {out['path']} ({out['track_model']} drift undone: {describe_track(drift)})")
     return 0
 
 

@@ -14,9 +14,12 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from ..errors import Cancelled, NoFaceError, NoSpeechError, TooShortError
-from . import calibration, estimators, media, sync
+from . import calibration, estimators, fusion, media, sync, track
 from .face import FaceConfig, FaceTrack, track_face
 from .features import BLOCK, ClipFeatures, FeatureConfig, clip_features
+from .result import GRID_MS, AnalysisResult
+
+__all__ = ["AnalysisConfig", "AnalysisResult", "analyze", "estimate", "extract", "preload", "resolve_method"]
 
 METHODS = ("fusion", "wlos", "c3", "qmi")
 # The trained networks each method runs.
@@ -28,7 +31,7 @@ Progress = Callable[[float, str], None]
 
 @dataclass
 class AnalysisConfig:
-    """One run's settings. `method` "auto" means WLOS when its weights are installed, else QMI."""
+    """One run's settings. `method` "auto" is the default estimator (see resolve_method)."""
 
     method: str = "auto"
     curves: tuple[str, ...] = ()  # sliding-window methods whose per-block curves are also computed
@@ -37,111 +40,13 @@ class AnalysisConfig:
     face: FaceConfig = field(default_factory=FaceConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     seed: int = 0  # bootstrap seed of the confidence
+    # The default estimator searches drifts up to this far (ms, either way; at most a third of
+    # the clip) and fits a drift track of these models. The paper's methods search +-9 frames.
+    max_offset_ms: float = 2000.0
+    track_models: tuple[str, ...] = ("constant", "linear", "piecewise")
     # Keep the decoded sound in the result (AnalysisResult.audio) for preview and export; a batch
     # that only reads the numbers drops it at once (a 10-minute stereo clip is 200 MB of it).
     keep_audio: bool = True
-
-
-@dataclass
-class AnalysisResult:
-    path: str
-    info: media.MediaInfo
-    method: str
-    offset_grid: float  # grid frames (1/25 s), positive = audio late
-    confidence: float
-    starts: np.ndarray  # (n_blocks,) grid frame of each block's start
-    status: list[str]  # per block: "ok" or why it was skipped
-    drift: np.ndarray  # (n_blocks,) the method's per-block drift in grid frames, NaN if skipped
-    curves: dict[str, np.ndarray]  # method -> (n_blocks, 19) per-block curves
-    clip_curves: dict[str, np.ndarray]  # method -> (19,) the clip's curve
-    face: FaceTrack
-    features: ClipFeatures
-    timings: dict[str, float]
-    warnings: list[str]
-    calibrated: bool = False  # confidence is a calibrated P(within one frame)
-    audio: media.Audio | None = None  # the decoded sound (preview and export need not decode it again)
-
-    @property
-    def reliable(self) -> bool:
-        """Worth acting on: confidence (P(within one frame)) at or above calibration.RELIABLE."""
-        return math.isfinite(self.offset_ms) and self.confidence >= calibration.RELIABLE
-
-    @property
-    def fps(self) -> float:
-        return self.info.video.fps if self.info.video and self.info.video.fps else 25.0
-
-    @property
-    def offset_ms(self) -> float:
-        return self.offset_grid * 40.0
-
-    @property
-    def offset_frames(self) -> float:
-        """Offset in the clip's own frames."""
-        return self.offset_ms / 1000.0 * self.fps
-
-    @property
-    def duration_s(self) -> float:
-        return self.face.n / 25.0
-
-    def summary(self) -> str:
-        """One line for people: 'audio is 120 ms late (3.0 frames at 25 fps), confidence 0.91'."""
-        if not math.isfinite(self.offset_ms):
-            return "no estimate"
-        return (f"{self.verdict()} ({self.offset_frames:+.1f} frames at {self.fps:g} fps), "
-                f"confidence {self.confidence:.2f}{'' if self.reliable else ' - UNRELIABLE'} "
-                f"[{self.method}, {self.n_used}/{len(self.starts)} blocks]")
-
-    def verdict(self) -> str:
-        """The offset in words: 'audio is 120 ms late', 'audio is 40 ms early', 'in sync (+8 ms)'."""
-        ms = self.offset_ms
-        if not math.isfinite(ms):
-            return "no estimate"
-        if abs(ms) < 20:  # half a frame at 25 fps: below what the estimate resolves
-            return f"in sync ({ms:+.0f} ms)"
-        return f"audio is {abs(ms):.0f} ms {'late' if ms > 0 else 'early'}"
-
-    @property
-    def n_used(self) -> int:
-        return sum(s == "ok" for s in self.status)
-
-    def to_json(self, per_block_curves: bool = False) -> dict:
-        def num(x, nd=3):
-            return round(float(x), nd) if x is not None and math.isfinite(x) else None
-
-        fps = self.fps
-        blocks = []
-        for i, t in enumerate(self.starts):
-            b = {"start_s": round(t / 25.0, 3), "start_frame": round(t / 25.0 * fps, 2),
-                 "drift_frames": num(self.drift[i] / 25.0 * fps), "drift_ms": num(self.drift[i] * 40.0, 1),
-                 "valid": self.status[i] == "ok"}
-            if self.status[i] != "ok":
-                b["reason"] = self.status[i]
-            blocks.append(b)
-        out = {
-            "path": self.path,
-            "fps": num(fps),
-            "duration_s": num(self.duration_s),
-            "method": self.method,
-            "offset_frames": num(self.offset_frames),
-            "offset_ms": num(self.offset_ms, 1),
-            "confidence": num(self.confidence),
-            "confidence_calibrated": self.calibrated,
-            "reliable": self.reliable,
-            "summary": self.summary(),
-            "n_blocks": len(self.starts),
-            "n_valid_blocks": self.n_used,
-            "face": {"frames_with_face": int(self.face.valid.sum()), "frames": self.face.n,
-                     "faces_seen": self.face.faces_seen, "selection": self.face.selection},
-            "shifts_frames": [num(d / 25.0 * fps) for d in estimators.SHIFTS],
-            "clip_curves": {m: [num(v, 5) for v in c] for m, c in self.clip_curves.items()},
-            "blocks": blocks,
-            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
-        }
-        if per_block_curves:
-            out["block_curves"] = {m: [[num(v, 5) for v in row] for row in c] for m, c in self.curves.items()}
-        if self.warnings:
-            out["warnings"] = self.warnings
-        return out
 
 
 def resolve_method(cfg: AnalysisConfig) -> str:
@@ -304,14 +209,28 @@ class Estimate:
     clip_curves: dict[str, np.ndarray]
     quality: dict = field(default_factory=dict)  # what the calibration reads (sync.quality)
     calibrated: bool = False  # confidence from a fitted calibration (else bootstrap agreement)
+    track: track.Track | None = None  # drift (grid frames) over grid time (s)
+    search_frames: int = estimators.MAX_SHIFT
+
+
+def max_shift_frames(max_offset_ms: float) -> int:
+    """The long-range search's reach in grid frames (never below the networks' +-9)."""
+    if not math.isfinite(max_offset_ms) or max_offset_ms <= 0:
+        raise ValueError(f"max_offset_ms must be a positive number, not {max_offset_ms!r}")
+    return max(estimators.MAX_SHIFT, int(math.ceil(max_offset_ms / GRID_MS - 1e-9)))
+
+
+DEFAULT_MAX_SHIFT = max_shift_frames(AnalysisConfig().max_offset_ms)
 
 
 def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method: str, nets: dict,
              curves: tuple[str, ...] = (), seed: int = 0, on_done: Callable[[str], None] | None = None,
-             calibrations: dict | None = None) -> Estimate:
+             calibrations: dict | None = None, max_shift: int = DEFAULT_MAX_SHIFT,
+             track_models: tuple[str, ...] = ("constant", "linear", "piecewise")) -> Estimate:
     """Per-block evidence of `method` (and the extra `curves`) and the clip offset from it.
     nets: kind -> loaded network, for the methods that need one; calibrations: method ->
-    calibration.Calibration, which turns the evidence into P(within one frame)."""
+    calibration.Calibration, which turns the evidence into P(within one frame); max_shift and
+    track_models: the default estimator's range (grid frames) and drift track (core.fusion)."""
     ok = np.array([s == "ok" for s in status], bool)
     used = starts[ok]
     block_curves: dict[str, np.ndarray] = {}
@@ -319,6 +238,7 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
     result = None
     for m in dict.fromkeys([*curves, method]):  # each method once, the reported one last
         d = None
+        fitted, reach = None, estimators.MAX_SHIFT
         if m == "qmi":
             c = np.full((len(starts), len(estimators.SHIFTS)), np.nan)
             c[ok] = estimators.qmi_block_curves(feats, used)
@@ -334,13 +254,13 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
             d[ok] = estimators.wlos_drifts(nets["wlos"], feats, used)
             est = sync.from_drifts(d[ok], used, seed)
         elif m == "fusion":
-            if "c3" not in block_curves:
-                block_curves["c3"] = np.full((len(starts), len(estimators.SHIFTS)), np.nan, np.float32)
-                block_curves["c3"][ok] = estimators.c3_curves(nets["c3"], feats, used)
-            est, fused_rows = _fusion(feats, used, block_curves["c3"][ok], nets, seed)
+            fu = fusion.estimate(feats, used, nets, seed, max_shift, track_models)
+            est, fitted, reach = fu.estimate, fu.track, fu.reach
             c = np.full((len(starts), len(estimators.SHIFTS)), np.nan)
-            c[ok] = fused_rows
-            block_curves["fusion"] = c
+            c[ok] = fu.rows
+            block_curves["fusion"] = c  # each row over the block's own centre + SHIFTS
+            d = np.full(len(starts), np.nan, np.float32)
+            d[ok] = fu.centre + np.array([sync.peak(r) for r in fu.rows])
         else:
             raise ValueError(f"unknown method {m!r}")
         if est.curve is not None:
@@ -352,26 +272,13 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
                 [sync.peak(row) if s == "ok" else np.nan for row, s in zip(block_curves[m], status)], np.float32)
             cal = (calibrations or {}).get(m)
             conf = round(cal.probability(est.quality), 3) if cal and np.isfinite(est.offset) else est.confidence
-            result = Estimate(m, est.offset, conf, drift, block_curves, clip_curves, est.quality, cal is not None)
+            if fitted is None and len(used) and np.isfinite(est.offset):
+                times = fusion.block_times(used)
+                fitted = track.Track("constant", [track.Segment(float(times[0]), float(times[-1]), est.offset,
+                                                                est.offset)], 0.0)
+            result = Estimate(m, est.offset, conf, drift, block_curves, clip_curves, est.quality, cal is not None,
+                              fitted, reach)
     return result
-
-
-def _fusion(feats: ClipFeatures, used: np.ndarray, c3_curves: np.ndarray, nets: dict, seed: int):
-    """The default estimator: the C3 sliding window and WLOS asked with every window (and QMI
-    over the clip, if given a weight), each standardised and weighted by sync.FUSION_WEIGHTS.
-    Returns the clip estimate and per-block fused curves."""
-    w = sync.FUSION_WEIGHTS
-    counts, n_units = sync.boot_counts(used, seed)
-    rows = {"c3": sync.c3_rows(c3_curves)}
-    if w.get("wlos"):
-        rows["wlos"] = sync.wlos_rows(estimators.wlos_posteriors(nets["wlos"], feats, used))
-    parts = {k: sync.block_mean(r, counts) for k, r in rows.items()}
-    if w.get("qmi"):
-        parts["qmi"] = sync.Evidence(*estimators.qmi_pooled(feats, used, boot_counts=counts))
-    est = sync.from_evidence(sync.fuse(parts), n_units, len(used))
-    # Do the parts agree on the answer? (calibration: independent estimators rarely share an error)
-    est.quality["parts_agree"] = float(np.mean([abs(sync.peak(p.curve) - est.offset) <= 1.0 for p in parts.values()]))
-    return est, sum(w[k] * sync.standardise(r) for k, r in rows.items())
 
 
 def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
@@ -404,6 +311,7 @@ def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | N
     """Analyse one clip. Raises a WlosError subclass with a one-line reason for unusable input."""
     cfg = cfg or AnalysisConfig()
     method = resolve_method(cfg)
+    max_shift = max_shift_frames(cfg.max_offset_ms)
     st = _Stages(progress, cancel)
     # Load networks first: a missing weights file should fail before minutes of decoding.
     nets = {k: _network(k, cfg.model_dir, cfg.device) for k in needed_networks(method, cfg.curves)}
@@ -411,8 +319,9 @@ def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | N
     ex = _extract(path, cfg, st)
     st.report(0.9, f"estimating drift ({method})")
     est = estimate(ex.features, ex.starts, ex.status, method, nets, cfg.curves, cfg.seed, on_done=st.done,
-                   calibrations=calibration.load(cfg.model_dir))
+                   calibrations=calibration.load(cfg.model_dir), max_shift=max_shift,
+                   track_models=cfg.track_models)
     st.report(1.0, "done")
     return AnalysisResult(path, ex.info, method, est.offset_grid, est.confidence, ex.starts, ex.status, est.drift,
                           est.curves, est.clip_curves, ex.face, ex.features, st.timings, ex.warnings,
-                          est.calibrated, ex.audio)
+                          est.calibrated, ex.audio, est.track, est.search_frames)

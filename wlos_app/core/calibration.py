@@ -8,7 +8,11 @@ Each estimator's clip evidence is summarised by a few numbers (`sync.ClipEstimat
 - edge: 1 when the peak sits at the end of the search range, where the truth may lie beyond it;
 - parts_agree (fusion only): the share of the fused estimators (C3, QMI, WLOS) whose own peak is
   within one frame of the fused answer. Estimators that fail in different ways rarely agree on
-  the same wrong answer.
+  the same wrong answer;
+- c3_level, wlos_level (fusion only): C3's mean log-odds of "in sync" and WLOS's mean
+  log-likelihood at the answer, and *_contrast, the same less their median over the shifts: the
+  standardised curves say which shift is best even when none is right (another clip's sound, a
+  drift beyond the search), these say whether the sound matches the lips at all.
 
 A logistic regression maps them to P(|offset - truth| <= 1 frame). It is fitted by
 `trainer.calibrate` on clips the networks never trained on (held-out clips with injected shifts,
@@ -28,13 +32,17 @@ import numpy as np
 
 FILENAME = "calibration.json"
 FORMAT = "wlos-calibration/2"
-FEATURES = ("agreement", "margin", "log_units", "edge")  # every method; fusion adds "parts_agree"
+FEATURES = ("agreement", "margin", "log_units", "edge")  # every method; fusion adds FUSION_FEATURES
 # At or above this a result is called reliable (JSON "reliable", the summary line, the GUI).
 RELIABLE = 0.8
 
 
+# The fused estimator's extra evidence (core.fusion): does the sound match at all?
+FUSION_FEATURES = ("parts_agree", "c3_level", "c3_contrast", "wlos_level", "wlos_contrast")
+
+
 def feature_names(quality: dict) -> list[str]:
-    return [*FEATURES, *(["parts_agree"] if "parts_agree" in quality else [])]
+    return [*FEATURES, *(n for n in FUSION_FEATURES if n in quality)]
 
 
 def feature_vector(quality: dict, names=FEATURES) -> np.ndarray:

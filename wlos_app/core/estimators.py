@@ -30,65 +30,91 @@ def wlos_drifts(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
 
 
 # Blocks handled at once when pairing blocks with windows: bounds memory on long clips (per
-# 250 blocks: their visual and audio features 2 MB, 19 C3 pairs each, 20 MB of hidden layer),
-# where a 10-minute clip at once took 1.1 GB.
+# 250 blocks and 19 windows each, 20 MB of C3 hidden layer), where a 10-minute clip at once took 1.1 GB.
 PAIR_CHUNK = 250
 
 
-def _pair_outputs(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray, head, width: tuple,
-                  fill: float = np.nan) -> np.ndarray:
-    """`head(hidden)` (a numpy array per pair, shape `width`) for every block t in `starts` with
-    audio window t + k, k in `shifts`, where that window exists; (n_blocks, n_shifts, *width),
-    `fill` elsewhere.
+class Pairs:
+    """One network's blocks and audio windows of a clip, ready to be paired with each other.
 
     Each block's visual features and each audio window's features are computed once (over the
     clip's whole sequence, see models.sequence), and so are the two halves of the first fusion
-    layer; per pair only a sum and the rest of the head run, instead of the whole network."""
-    import torch
+    layer, which is linear in [VF, AF]; per pair only a sum and the rest of the head run, instead
+    of the whole network. Asking for other windows of the same blocks (the long-range search,
+    a track's re-centring) costs no more branch passes."""
 
-    from .models.sequence import block_features, pair_hidden, window_features
-    out = np.full((len(starts), len(shifts), *width), fill, np.float32)
-    device = next(model.parameters()).device
-    order = np.argsort(starts, kind="stable")  # neighbouring blocks share their windows
-    with torch.inference_mode():
-        for a in range(0, len(order), PAIR_CHUNK):
-            rows = order[a:a + PAIR_CHUNK]
-            st = starts[rows]
-            lo = max(0, int(st.min()) + int(shifts.min()))
-            hi = min(feats.n_windows, int(st.max()) + int(shifts.max()) + 1)
-            b, s = np.meshgrid(np.arange(len(rows)), np.arange(len(shifts)), indexing="ij")
-            j = st[b] + shifts[s]
-            ok = (j >= lo) & (j < hi)
-            if hi <= lo or not ok.any():
-                continue
-            vf = block_features(model.visual, feats, st)
-            af = window_features(model.audio, feats, np.arange(lo, hi))
-            # The first fusion layer is linear: its block and window halves are computed once each.
-            h = pair_hidden(model, vf, af, torch.from_numpy(b[ok]).to(device), torch.from_numpy(j[ok] - lo).to(device))
-            chunk = np.full((len(rows), len(shifts), *width), fill, np.float32)
-            chunk[ok] = head(h)
-            out[rows] = chunk
-    return out
+    def __init__(self, model, feats: ClipFeatures, starts: np.ndarray):
+        import torch
+
+        from .models.sequence import block_features, window_features
+        self.model, self.starts = model, np.asarray(starts, int)
+        self.n_windows = feats.n_windows
+        lin = model.head[0]
+        nv = model.visual.out_dim
+        with torch.inference_mode():
+            self.hv = block_features(model.visual, feats, self.starts) @ lin.weight[:, :nv].T
+            self.ha = torch.cat([torch.nn.functional.linear(
+                window_features(model.audio, feats, np.arange(a, min(a + 2000, self.n_windows))),
+                lin.weight[:, nv:], lin.bias) for a in range(0, self.n_windows, 2000)]) if self.n_windows else None
+
+    def outputs(self, head, width: tuple, shifts: np.ndarray, centre: np.ndarray | None = None,
+                rows: np.ndarray | None = None, fill: float = np.nan) -> np.ndarray:
+        """`head(hidden)` (a numpy array per pair, shape `width`) for blocks `rows` (indices into
+        starts; default all) with audio window t + c + k, k in `shifts` (c: the block's `centre`,
+        default 0), where that window exists; (n_rows, n_shifts, *width), `fill` elsewhere."""
+        import torch
+        rows = np.arange(len(self.starts)) if rows is None else np.asarray(rows, int)
+        centre = np.zeros(len(rows), int) if centre is None else np.asarray(centre, int)
+        shifts = np.asarray(shifts, int)
+        out = np.full((len(rows), len(shifts), *width), fill, np.float32)
+        if self.ha is None:
+            return out
+        device = self.hv.device
+        with torch.inference_mode():
+            for a in range(0, len(rows), PAIR_CHUNK):
+                r = slice(a, a + PAIR_CHUNK)
+                j = (self.starts[rows[r]] + centre[r])[:, None] + shifts[None, :]
+                ok = (j >= 0) & (j < self.n_windows)
+                if not ok.any():
+                    continue
+                b = np.broadcast_to(rows[r][:, None], j.shape)
+                h = (self.hv[torch.from_numpy(b[ok]).to(device)] + self.ha[torch.from_numpy(j[ok]).to(device)])
+                chunk = out[r]
+                chunk[ok] = head(h)
+        return out
+
+    def c3(self, shifts: np.ndarray = None, centre=None, rows=None) -> np.ndarray:
+        """P(in sync) for each block and shift (window t + centre + shift); NaN where the window
+        leaves the audio."""
+        import torch
+        model = self.model
+
+        def head(h):
+            return torch.softmax(model.from_hidden(h).float(), dim=1)[:, 1].cpu().numpy()
+        return self.outputs(head, (), SHIFTS if shifts is None else shifts, centre, rows)
+
+    def wlos(self, shifts: np.ndarray = None, centre=None, rows=None) -> np.ndarray:
+        """WLOS's 19-way drift classifier asked about every block t with every audio window
+        t + centre + k: log P(pair is d frames off), (n, n_shifts, 19) over d = -9..9; NaN where
+        the window leaves the audio. Window t + c + k being d off says the clip is c + d + k off."""
+        import torch
+        model = self.model
+
+        def head(h):
+            return torch.log_softmax(model.from_hidden(h)[1].float(), dim=1).cpu().numpy()
+        return self.outputs(head, (model.n_shifts,), SHIFTS if shifts is None else shifts, centre, rows)
 
 
-def c3_curves(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray = SHIFTS) -> np.ndarray:
-    """P(in sync) for each block and shift, (n_blocks, n_shifts); NaN where the window leaves the audio."""
-    import torch
-
-    def head(h):
-        return torch.softmax(model.from_hidden(h).float(), dim=1)[:, 1].cpu().numpy()
-    return _pair_outputs(model, feats, starts, shifts, head, ())
+def c3_curves(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray = SHIFTS,
+              centre: np.ndarray | None = None) -> np.ndarray:
+    """P(in sync) for each block and shift, (n_blocks, n_shifts); see Pairs.c3."""
+    return Pairs(model, feats, starts).c3(shifts, centre)
 
 
-def wlos_posteriors(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray = SHIFTS) -> np.ndarray:
-    """WLOS's 19-way drift classifier asked about every block t with every audio window t + k:
-    log P(pair is d frames off), (n_blocks, n_shifts, 19) over d = -9..9; NaN where the window
-    leaves the audio. Window t + k being d off says the clip is d + k off."""
-    import torch
-
-    def head(h):
-        return torch.log_softmax(model.from_hidden(h)[1].float(), dim=1).cpu().numpy()
-    return _pair_outputs(model, feats, starts, shifts, head, (model.n_shifts,))
+def wlos_posteriors(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray = SHIFTS,
+                    centre: np.ndarray | None = None) -> np.ndarray:
+    """log P(pair is d off), (n_blocks, n_shifts, 19); see Pairs.wlos."""
+    return Pairs(model, feats, starts).wlos(shifts, centre)
 
 
 def qmi_signals(feats: ClipFeatures) -> tuple[np.ndarray, np.ndarray]:

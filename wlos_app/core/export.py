@@ -1,7 +1,8 @@
 """Write a copy of a video with its audio moved to undo a measured drift.
 
 The picture is copied packet for packet (no re-encoding, so no quality loss and the video bytes
-stay identical); only the audio is decoded, shifted by a whole number of samples and re-encoded,
+stay identical); only the audio is decoded, moved (core.retime: a whole number of samples for a
+constant drift, resampled and crossfaded for a drift track) and re-encoded,
 because compressed audio cannot be cut at an arbitrary sample. The file is written next to its
 target under a hidden temporary name and renamed into place at the end, so a failed or cancelled
 export never leaves a half-written file where the user expects the result.
@@ -21,7 +22,8 @@ from av.rational import AVRational
 
 from ..errors import Cancelled, ExportError, MediaError
 from ..errors import reason as _reason
-from . import media
+from . import media, retime
+from .track import Track
 
 log = logging.getLogger(__name__)
 
@@ -91,16 +93,18 @@ def supported_extensions() -> list[str]:
     return sorted(_TARGETS)
 
 
-def export_synced(src: str, dst: str, offset_s: float, force: bool = False,
+def export_synced(src: str, dst: str, drift, force: bool = False,
                   progress: Callable[[float], None] | None = None,
                   cancel: Callable[[], bool] | None = None, audio: media.Audio | None = None) -> dict:
-    """Copy `src` to `dst` with the audio moved earlier by `offset_s` seconds (later if negative).
+    """Copy `src` to `dst` with the audio moved to undo `drift`.
 
-    `offset_s` is the drift as measured: positive means the audio lags the picture. The output
-    audio keeps the source's length, rate and channels; the video packets are copied unchanged.
-    Raises ExportError (or MediaError for an unreadable source) with a one-line message, and
-    Cancelled when `cancel()` turns true; in every failure case `dst` is left as it was.
-    `audio`: the source's sound as the analysis decoded it (AnalysisResult.audio), to spare a
+    `drift` is as measured, positive when the audio lags the picture: a number of seconds (the
+    audio moved that much earlier, later if negative), or a drift track (core.track.Track, in
+    analysis grid frames over seconds, as AnalysisResult.track), applied as core.retime does.
+    The output audio keeps the source's length, rate and channels; the video packets are copied
+    unchanged. Raises ExportError (or MediaError for an unreadable source) with a one-line
+    message, and Cancelled when `cancel()` turns true; in every failure case `dst` is left as it
+    was. `audio`: the source's sound as the analysis decoded it (AnalysisResult.audio), to spare a
     second decode.
     """
     target = _target(dst)
@@ -120,10 +124,11 @@ def export_synced(src: str, dst: str, offset_s: float, force: bool = False,
 
     audio = audio if audio is not None else media.read_audio(src, info)
     _check_cancel(cancel)
-    if not math.isfinite(offset_s) or abs(offset_s) >= audio.duration_s:
-        raise ExportError(f"{src}: a shift of {offset_s * 1000:+.0f} ms is at least as long as the audio "
+    largest = retime.largest_s(drift, audio.duration_s)
+    if not math.isfinite(largest) or largest >= audio.duration_s:
+        raise ExportError(f"{src}: a shift of {largest * 1000:.0f} ms is at least as long as the audio "
                           f"({audio.duration_s:.2f} s): nothing of the sound would be left")
-    shifted, k = _shift(audio.samples, offset_s, audio.rate)
+    shifted = retime.corrected(audio.samples, audio.rate, drift)
     rate = _encoder_rate(target.codec, audio.rate)
     if rate != audio.rate:
         import soxr
@@ -148,10 +153,12 @@ def export_synced(src: str, dst: str, offset_s: float, force: bool = False,
         raise
     if progress:
         progress(1.0)
-    log.info("exported %s: audio moved %+.3f s (%d samples), %d video packets copied",
-             dst, -offset_s, k, n_video)
-    return {"path": dst, "offset_s": offset_s, "audio_codec": target.codec,
-            "video_packets": n_video, "audio_samples_shifted": k}
+    model = drift.model if isinstance(drift, Track) else "constant"
+    log.info("exported %s: %s drift undone (up to %.3f s), %d video packets copied", dst, model, largest, n_video)
+    out = {"path": dst, "track_model": model, "audio_codec": target.codec, "video_packets": n_video}
+    if not isinstance(drift, Track):
+        out.update(offset_s=float(drift), audio_samples_shifted=int(round(float(drift) * audio.rate)))
+    return out
 
 
 def _target(dst: str) -> _Target:
@@ -183,19 +190,6 @@ def _check_paths(src: str, dst: str, force: bool) -> None:
         raise ExportError(f"{folder}: output folder does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ExportError(f"{folder}: output folder is not writable")
-
-
-def _shift(samples: np.ndarray, offset_s: float, rate: int) -> tuple[np.ndarray, int]:
-    """Move audio earlier by offset_s (later if negative), keeping its length; returns (audio, k)."""
-    n = samples.shape[1]
-    k = int(round(offset_s * rate))
-    out = np.zeros_like(samples)
-    m = max(n - abs(k), 0)  # samples that survive the shift
-    if k >= 0:
-        out[:, :m] = samples[:, n - m:]
-    else:
-        out[:, n - m:] = samples[:, :m]
-    return out, k
 
 
 def _write(src: str, tmp: str, target: _Target, audio: np.ndarray, rate: int,

@@ -111,33 +111,38 @@ def c3_rows(curves: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def wlos_rows(logp: np.ndarray) -> np.ndarray:
-    """WLOS queried with every window (estimators.wlos_posteriors, (n, 19 windows, 19 drifts))
-    to per-block log-likelihoods of each clip drift D: the mean over windows k of
+def wlos_rows(logp: np.ndarray, windows: np.ndarray = SHIFTS, drifts: np.ndarray = SHIFTS) -> np.ndarray:
+    """WLOS queried with every window (estimators.wlos_posteriors, (n, windows, 19 drifts)) to
+    per-block log-likelihoods of each clip drift D in `drifts`: the mean over windows k of
     log P(window t + k is D - k off). A speaker for whom WLOS reads every window a little late
-    shifts all 19 answers alike, and the windows still agree only at the true D."""
+    shifts all the answers alike, and the windows still agree only at the true D."""
     n, K, nd = logp.shape
     half = nd // 2
-    rows = np.full((n, len(SHIFTS)), np.nan)
-    for i, D in enumerate(SHIFTS):
-        k = np.arange(K) - K // 2
+    k = np.asarray(windows)
+    rows = np.full((n, len(drifts)), np.nan)
+    for i, D in enumerate(drifts):
         d = D - k
         use = np.abs(d) <= half
+        if not use.any():
+            continue
         vals = logp[:, np.flatnonzero(use), (d[use] + half)]
-        with np.errstate(invalid="ignore"):
-            rows[:, i] = np.nanmean(np.where(np.isfinite(vals), vals, np.nan), axis=1) if use.any() else np.nan
+        fin = np.isfinite(vals)
+        n_fin = fin.sum(1)
+        rows[:, i] = np.where(n_fin > 0, np.where(fin, vals, 0.0).sum(1) / np.maximum(n_fin, 1), np.nan)
     return rows
 
 
-def standardise(x: np.ndarray) -> np.ndarray:
+def standardise(x: np.ndarray, missing: str = "min") -> np.ndarray:
     """Each curve (last axis) to mean 0, s.d. 1 over its finite shifts; missing shifts get the
-    curve's minimum, so they never win."""
+    curve's minimum, so they never win ("min"), or stay NaN ("nan")."""
     x = np.asarray(x, np.float64)
     fin = np.isfinite(x)
     cnt = np.maximum(fin.sum(-1, keepdims=True), 1)
     mu = np.where(fin, x, 0.0).sum(-1, keepdims=True) / cnt
     sd = np.sqrt((np.where(fin, x - mu, 0.0) ** 2).sum(-1, keepdims=True) / cnt) + 1e-9
     z = (x - mu) / sd
+    if missing == "nan":
+        return np.where(fin, z, np.nan)
     low = np.where(fin, z, np.inf).min(-1, keepdims=True)
     return np.where(fin, z, np.where(np.isfinite(low), low, 0.0))
 

@@ -1,14 +1,17 @@
 """Export dialog: drift to undo, output file and container; the export runs in a worker."""
 from __future__ import annotations
 
+import math
 import os
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QVBoxLayout)
+                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QRadioButton, QVBoxLayout)
 
 from ..core import media
 from ..core.export import containers_for, export_synced, supported_extensions
+from ..core.result import describe_track
+from ..core.track import Track
 from ..errors import Cancelled, reason
 from .workers import Worker
 
@@ -37,30 +40,47 @@ class ExportDialog(QDialog):
     openRequested = Signal(str)  # the user wants the exported file analysed
     exported = Signal(dict)
 
-    def __init__(self, src: str, drift_ms: float, estimate_ms: float, start, parent=None):
-        """drift_ms: the drift to undo (the preview's); estimate_ms: the analysis's estimate."""
+    def __init__(self, src: str, result, drift, start, parent=None):
+        """result: the clip's AnalysisResult; drift: what to undo at first, the fitted track
+        (core.track.Track) or one constant in seconds (the preview's choice)."""
         super().__init__(parent)
         self.setWindowTitle("Export synced video")
         self.setMinimumWidth(560)
-        self.src, self.estimate_ms, self._start = src, estimate_ms, start
+        self.src, self.result, self._start = src, result, start
+        self.estimate_ms = result.offset_ms if math.isfinite(result.offset_ms) else 0.0
         self.worker: Worker | None = None
         self.result_path: str | None = None
 
         form = QFormLayout()
         form.addRow("Source:", QLabel(os.path.basename(src)))
+        found = (result.verdict() if result.track_model == "constant" else describe_track(result.track))
+        self.found = QLabel(f"{result.track_model}: {found} (confidence {result.confidence:.2f})")
+        form.addRow("Found:", self.found)
+        # The fitted track, or one constant the user sets (for a constant track they are the same).
+        self.use_track = QRadioButton(f"the fitted {result.track_model} track")
+        self.use_constant = QRadioButton("one constant drift:")
+        drifting = result.track_model != "constant"
+        self.use_track.setVisible(drifting)
+        (self.use_track if drifting and isinstance(drift, Track) else self.use_constant).setChecked(True)
         self.drift = QDoubleSpinBox()
         self.drift.setRange(-5000, 5000)
         self.drift.setDecimals(1)
         self.drift.setSuffix(" ms")
-        self.drift.setValue(drift_ms if drift_ms == drift_ms else 0.0)  # NaN (no estimate) -> 0
+        constant_ms = self.estimate_ms if isinstance(drift, Track) else float(drift) * 1000.0
+        self.drift.setValue(constant_ms if constant_ms == constant_ms else 0.0)  # NaN (no estimate) -> 0
         self.drift.setToolTip("The drift to undo; positive = audio late (it is moved earlier).")
+        self.drift.valueChanged.connect(lambda _v: self.use_constant.setChecked(True))
         reset = QPushButton("Estimate")
-        reset.setToolTip(f"Back to the estimate ({estimate_ms:+.1f} ms)")
+        reset.setToolTip(f"Back to the estimate ({self.estimate_ms:+.1f} ms)")
         reset.clicked.connect(lambda: self.drift.setValue(self.estimate_ms))
+        col = QVBoxLayout()
+        col.addWidget(self.use_track)
         row = QHBoxLayout()
+        row.addWidget(self.use_constant)
         row.addWidget(self.drift, 1)
         row.addWidget(reset)
-        form.addRow("Drift to undo:", row)
+        col.addLayout(row)
+        form.addRow("Drift to undo:", col)
 
         self.container = QComboBox()
         # Only containers that can carry this picture without re-encoding it.
@@ -128,9 +148,11 @@ class ExportDialog(QDialog):
         if os.path.exists(dst) and not self.replace.isChecked():
             self.status.setText(f"{dst} exists: choose another name, or tick 'Replace'.")
             return
-        drift_s, force, src = self.drift.value() / 1000.0, self.replace.isChecked(), self.src
+        force, src, audio = self.replace.isChecked(), self.src, self.result.audio
+        drift = self.result.track if self.use_track.isChecked() else self.drift.value() / 1000.0
         self.worker = Worker(lambda progress, cancel: export_synced(
-            src, dst, drift_s, force=force, progress=lambda f: progress(f, "exporting"), cancel=cancel), "export")
+            src, dst, drift, force=force, progress=lambda f: progress(f, "exporting"), cancel=cancel,
+            audio=audio), "export")
         self.worker.signals.progress.connect(lambda f, _m: self.progress.setValue(int(f * 1000)))
         self.worker.signals.returned.connect(self._done)
         self.worker.signals.errored.connect(self._failed)
@@ -144,8 +166,9 @@ class ExportDialog(QDialog):
     def _done(self, info: dict) -> None:
         self.result_path = info["path"]
         self.progress.setValue(1000)
-        self.status.setText(f"Saved {info['path']} (audio moved {-info['offset_s'] * 1000:+.1f} ms, "
-                            f"{info['video_packets']} video packets copied).")
+        moved = (f"audio moved {-info['offset_s'] * 1000:+.1f} ms" if "offset_s" in info
+                 else f"{info['track_model']} drift track undone")
+        self.status.setText(f"Saved {info['path']} ({moved}, {info['video_packets']} video packets copied).")
         self.open_button.setEnabled(True)
         self.exported.emit(info)
 

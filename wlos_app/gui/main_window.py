@@ -2,21 +2,22 @@
 call the core (`wlos_app.core`) and the trainer (`trainer.recipe`); nothing here computes."""
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (QCheckBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QListWidget,
+from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QListWidget,
                                QListWidgetItem, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSlider,
                                QSplitter, QStyle, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from ..core import estimators
 from ..errors import Cancelled, reason
 from .export_dialog import ExportDialog
-from .plots import CurvePlot, DriftPlot, method_name
+from .headline import headline_html
+from .listen import ListenBar
+from .plots import CurvePlot, DriftPlot
 from .trainer_tab import TrainerTab
 from .video import FrameDecoder, LipView, VideoView
 from .workers import Worker
@@ -67,9 +68,6 @@ class MainWindow(QMainWindow):
         self.frame_time: float | None = None  # time of the picture on screen
         self._shown_block = None  # (result id, block index) whose curves are drawn
         self.messages: list[tuple[str, str]] = []
-        self.audio_preview = None
-        self._preview_of = None  # the clip audio the preview was made for
-        self.audio_error_shown = False
         self.export_dialog: ExportDialog | None = None
         model_dir = self.settings.value("model/dir", "", str)
         self.model_dir: str | None = model_dir if model_dir and os.path.isdir(model_dir) else None
@@ -144,34 +142,10 @@ class MainWindow(QMainWindow):
         transport.addWidget(self.scrub, 1)
         transport.addWidget(self.time_label)
 
-        self.shift = QDoubleSpinBox()
-        self.shift.setRange(-2000.0, 2000.0)
-        self.shift.setDecimals(0)
-        self.shift.setSingleStep(10)
-        self.shift.setSuffix(" ms")
-        self.shift.setToolTip("Drift undone in the preview and the export; positive = audio late")
-        self.shift_slider = QSlider(Qt.Orientation.Horizontal)
-        self.shift_slider.setRange(-1000, 1000)
-        self.shift_slider.setSingleStep(10)
-        self.shift_slider.setPageStep(40)
-        self.shift.valueChanged.connect(self._shift_changed)
-        self.shift_slider.valueChanged.connect(lambda v: self.shift.setValue(v))
-        self.estimate_button = QPushButton("Estimate")
-        self.estimate_button.setToolTip("Set the preview drift to the estimate")
-        self.estimate_button.clicked.connect(self._reset_shift)
-        self.original = QCheckBox("original audio")
-        self.original.setToolTip("Hear the audio as recorded, without undoing the drift")
-        self.original.toggled.connect(lambda _on: self._restart_audio())
-        self.export_button = QPushButton("Export synced\u2026")
-        self.export_button.clicked.connect(self.open_export)
-        listen = QHBoxLayout()
-        listen.addWidget(QLabel("Undo drift:"))
-        listen.addWidget(self.shift)
-        listen.addWidget(self.shift_slider, 1)
-        listen.addWidget(self.estimate_button)
-        listen.addWidget(self.original)
-        listen.addSpacing(12)
-        listen.addWidget(self.export_button)
+        self.listen = ListenBar(self.start_worker, self.settings)
+        self.listen.changed.connect(self._restart_audio)
+        self.listen.exportRequested.connect(self.open_export)
+        self.listen.problem.connect(self._sound_problem)
 
         self.drift_plot = DriftPlot()
         self.drift_plot.seekRequested.connect(self.seek)
@@ -188,7 +162,7 @@ class MainWindow(QMainWindow):
         top_lay.addWidget(self.headline)
         top_lay.addLayout(video_row, 1)
         top_lay.addLayout(transport)
-        top_lay.addLayout(listen)
+        top_lay.addWidget(self.listen)
         self.main_split = QSplitter(Qt.Orientation.Vertical)
         self.main_split.addWidget(top)
         self.main_split.addWidget(self.plot_split)
@@ -529,9 +503,11 @@ class MainWindow(QMainWindow):
         self._show_headline()
         self._shown_block = None
         has_result = res is not None
-        for w in (self.play_button, self.back_button, self.fwd_button, self.scrub, self.shift, self.shift_slider,
-                  self.estimate_button, self.original, self.export_button):
+        for w in (self.play_button, self.back_button, self.fwd_button, self.scrub):
             w.setEnabled(has_result)
+        st = self.clips.get(path) if path else None
+        if self.listen.result is not res:
+            self.listen.set_result(res, st.audio if st is not None and has_result else None)
         if not has_result:
             if len(self.drift_plot.x):  # clearing an empty plot would still repaint it
                 self.drift_plot.clear_result()
@@ -544,7 +520,10 @@ class MainWindow(QMainWindow):
             return
         fps = res.fps
         to_frames = fps / GRID_FPS
-        self.drift_plot.show_result((res.starts + 5) / GRID_FPS, res.drift * to_frames, res.offset_frames,
+        tj = res.track_json()
+        track = [(t, ms / 1000.0 * fps) for t, ms in tj["track"] if ms is not None]
+        self.drift_plot.show_result((res.starts + 5) / GRID_FPS, res.drift * to_frames, track,
+                                    [seg["start_s"] for seg in tj["segments"][1:]], res.track_model,
                                     res.confidence, res.method, estimators.MAX_SHIFT * to_frames)
         self.curve_plot.set_methods([m for m in ("c3", "qmi") if m in res.curves],
                                     np.asarray(estimators.SHIFTS, float) * to_frames)
@@ -552,39 +531,11 @@ class MainWindow(QMainWindow):
         self._updating_scrub = True
         self.scrub.setRange(0, int(self.duration * 1000))
         self._updating_scrub = False
-        self._reset_shift()
         self.seek(self.position)
 
     def _show_headline(self) -> None:
         st = self.clips.get(self.current) if self.current else None
-        if st is None:
-            self.headline.setText("<span style='font-size:18pt; color:#889'>Drop a clip to find its drift</span>")
-            return
-        name = os.path.basename(st.path)
-        if st.status == "done":
-            r = st.result
-            if math.isfinite(r.offset_ms):
-                big = r.verdict()
-                big = big[0].upper() + big[1:]
-                small = (f"{r.offset_frames:+.1f} frames at {r.fps:g} fps \u00b7 confidence {r.confidence:.2f} "
-                         f"\u00b7 {method_name(r.method)} \u00b7 {r.n_used}/{len(r.starts)} blocks \u00b7 {name}")
-            else:
-                big, small = "No estimate", name
-            if math.isfinite(r.offset_ms) and not r.reliable:
-                # Say so where the number is read: a wrong answer must not look like a right one.
-                big += " \u2014 unreliable"
-            warn = "".join(f"<br><span style='color:#fa0'>\u26a0 {w}</span>" for w in r.warnings)
-            colour = "#9a9aa8" if not r.reliable else "#7ddc7d" if abs(r.offset_ms) < 20 else "#ffc828"
-            self.headline.setText(f"<span style='font-size:20pt; color:{colour}'><b>{big}</b></span><br>"
-                                  f"<span style='color:#aab'>{small}</span>{warn}")
-        elif st.status == "analysing":
-            self.headline.setText(f"<span style='font-size:16pt'>Analysing {name} \u2026 "
-                                  f"{st.progress * 100:.0f}%</span><br><span style='color:#aab'>{st.message}</span>")
-        elif st.status == "failed":
-            self.headline.setText(f"<span style='font-size:16pt; color:#ff6a6a'>Cannot analyse {name}</span><br>"
-                                  f"<span style='color:#aab'>{st.error}</span>")
-        else:
-            self.headline.setText(f"<span style='font-size:16pt'>{name}: {st.status}</span>")
+        self.headline.setText(headline_html(st))
 
     @property
     def duration(self) -> float:
@@ -678,8 +629,7 @@ class MainWindow(QMainWindow):
     def pause(self) -> None:
         self._play_timer.stop()
         self.play_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_MediaPlay))
-        if self.audio_preview is not None:
-            self.audio_preview.stop()
+        self.listen.stop()
 
     def step(self, frames: int) -> None:
         res = self.result
@@ -701,44 +651,18 @@ class MainWindow(QMainWindow):
         finally:
             self._ticking = False
 
-    @property
-    def preview_drift_ms(self) -> float:
-        return 0.0 if self.original.isChecked() else self.shift.value()
-
     def _restart_audio(self) -> None:
-        """(Re)start the sound at the current position with the current drift, when playing."""
+        """(Re)start the sound at the current position with the drift chosen, when playing."""
         if not self.playing:
-            return
-        from ..core.playback import AudioDeviceError, AudioPreview
-        st = self.clips.get(self.current)
-        if st is None or st.audio is None:
             return
         self._play_from = self.position
         self._clock.restart()
-        device = self.settings.value("audio/device", "", str) or None
-        if self.audio_preview is None or self._preview_of is not st.audio or self.audio_preview.device != device:
-            if self.audio_preview is not None:
-                self.audio_preview.stop()
-            self.audio_preview = AudioPreview(st.audio.samples, st.audio.rate, device)
-            self._preview_of = st.audio
-        try:
-            self.audio_preview.start(self.position, self.preview_drift_ms / 1000.0)
-        except AudioDeviceError as exc:
-            self.status_label.setText(f"playing without sound: {exc}")
-            if not self.audio_error_shown:  # once per session: the picture still plays
-                self.audio_error_shown = True
-                self.show_message("No sound", f"{exc}\n\nThe picture plays without sound.")
+        self.listen.play(self.position)
 
-    def _shift_changed(self, ms: float) -> None:
-        self.shift_slider.blockSignals(True)
-        self.shift_slider.setValue(int(round(ms)))
-        self.shift_slider.blockSignals(False)
-        if not self.original.isChecked():
-            self._restart_audio()
-
-    def _reset_shift(self) -> None:
-        res = self.result
-        self.shift.setValue(res.offset_ms if res is not None and math.isfinite(res.offset_ms) else 0.0)
+    def _sound_problem(self, status: str, dialog: str) -> None:
+        self.status_label.setText(status)
+        if dialog:
+            self.show_message("No sound", dialog)
 
     # --- export -----------------------------------------------------------------------------------
     def open_export(self) -> None:
@@ -747,10 +671,7 @@ class MainWindow(QMainWindow):
             self.show_message("Nothing to export", "Open a clip and wait for its analysis first.")
             return
         self.pause()
-        # The spin box shows whole ms; unless the user moved it, export the estimate exactly.
-        exact = res.offset_ms if math.isfinite(res.offset_ms) else 0.0
-        drift = exact if round(exact) == self.shift.value() else self.shift.value()
-        dlg = ExportDialog(self.current, drift, res.offset_ms, self.start_worker, self)
+        dlg = ExportDialog(self.current, res, self.listen.export_drift(), self.start_worker, self)
         dlg.openRequested.connect(lambda p: self.open_paths([p]))
         dlg.finished.connect(lambda _r: setattr(self, "export_dialog", None))
         self.export_dialog = dlg

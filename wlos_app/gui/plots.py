@@ -21,8 +21,9 @@ def method_name(method: str) -> str:
 
 
 class DriftPlot(pg.PlotWidget):
-    """Per-block drift against time, the clip estimate as a line, and a cursor at the video
-    position. Clicking anywhere in the plot asks to seek to that time (`seekRequested`)."""
+    """Per-block drift against time, the fitted drift track (a line, constant or not) with its
+    segment boundaries, and a cursor at the video position. Clicking anywhere in the plot asks to
+    seek to that time (`seekRequested`)."""
 
     seekRequested = Signal(float)
 
@@ -35,41 +36,58 @@ class DriftPlot(pg.PlotWidget):
         self.setMouseEnabled(x=True, y=False)
         self.points = pg.ScatterPlotItem(size=6, pen=None)
         self.line = pg.PlotCurveItem(pen=pg.mkPen("#ffc82860", width=1), connect="finite")
+        self.track = pg.PlotCurveItem(pen=pg.mkPen("#ffffff", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                      connect="finite")
         self.addItem(self.line)
         self.addItem(self.points)
-        self.estimate = pg.InfiniteLine(angle=0, movable=False,
-                                        pen=pg.mkPen("#ffffff", width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine))
+        self.addItem(self.track)
+        self.boundaries: list[pg.InfiniteLine] = []
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ff5050", width=1.5))
-        self.addItem(self.estimate)
         self.addItem(self.cursor)
-        self.estimate.hide()
         self.scene().sigMouseClicked.connect(self._clicked)
         self.x = np.zeros(0)
 
-    def show_result(self, times: np.ndarray, drift: np.ndarray, estimate: float, confidence: float,
-                    method: str, max_drift: float) -> None:
-        """times: block centres (s); drift and estimate in the clip's frames; NaN = skipped block."""
+    def show_result(self, times: np.ndarray, drift: np.ndarray, track: list[tuple[float, float]],
+                    boundaries: list[float], model: str, confidence: float, method: str,
+                    max_drift: float) -> None:
+        """times: block centres (s); drift: per block, NaN = skipped; track: (t, drift) points of
+        the fitted track; boundaries: the times of its jumps; drifts in the clip's frames."""
         ok = np.isfinite(drift)
         self.x = times
         colour = _COLOURS.get(method, "#ffc828")
         self.points.setData(times[ok], drift[ok], brush=pg.mkBrush(colour))
         self.line.setData(times, np.where(ok, drift, np.nan))
+        for b in self.boundaries:
+            self.removeItem(b)
+        self.boundaries = []
         title = f"drift per block ({method_name(method)})"
-        if np.isfinite(estimate):
-            self.estimate.setPos(estimate)
-            self.estimate.show()
-            title += f" \u00b7 <span style='color:#fff'>- - clip {estimate:+.1f} frames, confidence {confidence:.2f}</span>"
+        if track:
+            tt, dd = np.array(track, float).T
+            self.track.setData(tt, dd)
+            for t in boundaries:
+                line = pg.InfiniteLine(t, angle=90, movable=False,
+                                       pen=pg.mkPen("#ffffff90", width=1, style=pg.QtCore.Qt.PenStyle.DotLine))
+                self.addItem(line)
+                self.boundaries.append(line)
+            what = (f"clip {dd[0]:+.1f} frames" if model == "constant"
+                    else f"{model} track {dd[0]:+.1f} \u2192 {dd[-1]:+.1f} frames")
+            title += f" \u00b7 <span style='color:#fff'>- - {what}, confidence {confidence:.2f}</span>"
+            lo, hi = min(-max_drift, float(np.nanmin(dd)) - 3), max(max_drift, float(np.nanmax(dd)) + 3)
         else:
-            self.estimate.hide()
+            self.track.setData([], [])
+            lo, hi = -max_drift, max_drift
         self.setTitle(title, color="#c8c8d0", size="10pt")
-        self.setYRange(-max_drift - 0.5, max_drift + 0.5, padding=0)
+        self.setYRange(lo - 0.5, hi + 0.5, padding=0)
         if len(times):
             self.setXRange(0, float(times[-1]) + 0.5, padding=0.01)
 
     def clear_result(self) -> None:
         self.points.setData([], [])
         self.line.setData([], [])
-        self.estimate.hide()
+        self.track.setData([], [])
+        for b in self.boundaries:
+            self.removeItem(b)
+        self.boundaries = []
         self.x = np.zeros(0)
 
     def set_cursor(self, t: float) -> None:

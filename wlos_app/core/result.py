@@ -1,0 +1,180 @@
+"""What an analysis found, and how it reads: in words, in ms, in the clip's frames, as JSON.
+
+Inside, drift is in grid frames (1/25 s) over grid time (s from the start of the video stream),
+positive = audio late; outside, in ms and in the clip's own frames.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import calibration, estimators, media
+from .face import FaceTrack
+from .features import ClipFeatures
+from .track import Track
+
+GRID_MS = 40.0  # one grid frame
+
+
+def _num(x, nd=3):
+    return round(float(x), nd) if x is not None and math.isfinite(x) else None
+
+
+def describe_track(tr: Track, duration_s: float | None = None) -> str:
+    """A drifting or jumping track in words: 'audio drifts from +0 to +320 ms over 60 s',
+    'audio jumps from +0 to +320 ms at 30.1 s'."""
+    ms = [(s.drift_start * GRID_MS, s.drift_end * GRID_MS) for s in tr.segments]
+    if tr.model == "linear":
+        span = tr.segments[0].end_s - tr.segments[0].start_s
+        return f"audio drifts from {ms[0][0]:+.0f} to {ms[0][1]:+.0f} ms over {span:.0f} s"
+    if tr.model == "piecewise":
+        if len(ms) == 2 and all(a == b for a, b in ms):
+            return f"audio jumps from {ms[0][0]:+.0f} to {ms[1][0]:+.0f} ms at {tr.segments[1].start_s:.1f} s"
+        parts = []
+        for (a, b), s in zip(ms, tr.segments):
+            value = f"{a:+.0f} ms" if a == b else f"{a:+.0f} to {b:+.0f} ms"
+            parts.append(f"{value} from {s.start_s:.1f} s")
+        return f"audio drift changes {len(ms) - 1} time(s): " + ", ".join(parts)
+    d = ms[0][0]
+    return f"audio is {abs(d):.0f} ms {'late' if d > 0 else 'early'}"
+
+
+@dataclass
+class AnalysisResult:
+    path: str
+    info: media.MediaInfo
+    method: str
+    offset_grid: float  # grid frames, positive = audio late; the median of the track
+    confidence: float
+    starts: np.ndarray  # (n_blocks,) grid frame of each block's start
+    status: list[str]  # per block: "ok" or why it was skipped
+    drift: np.ndarray  # (n_blocks,) the method's per-block drift in grid frames, NaN if skipped
+    curves: dict[str, np.ndarray]  # method -> (n_blocks, 19) per-block curves
+    clip_curves: dict[str, np.ndarray]  # method -> (19,) the clip's curve
+    face: FaceTrack
+    features: ClipFeatures
+    timings: dict[str, float]
+    warnings: list[str]
+    calibrated: bool = False  # confidence is a calibrated P(within one frame)
+    audio: media.Audio | None = None  # the decoded sound (preview and export need not decode it again)
+    track: Track | None = None  # drift over time, grid frames over grid seconds
+    search_frames: int = estimators.MAX_SHIFT  # the drift range searched, +- grid frames
+
+    @property
+    def reliable(self) -> bool:
+        """Worth acting on: confidence (P(within one frame)) at or above calibration.RELIABLE."""
+        return math.isfinite(self.offset_ms) and self.confidence >= calibration.RELIABLE
+
+    @property
+    def track_model(self) -> str:
+        return self.track.model if self.track is not None else "constant"
+
+    @property
+    def fps(self) -> float:
+        return self.info.video.fps if self.info.video and self.info.video.fps else 25.0
+
+    @property
+    def offset_ms(self) -> float:
+        return self.offset_grid * GRID_MS
+
+    @property
+    def offset_frames(self) -> float:
+        """Offset in the clip's own frames."""
+        return self.offset_ms / 1000.0 * self.fps
+
+    @property
+    def duration_s(self) -> float:
+        return self.face.n / 25.0
+
+    def drift_ms_at(self, t_s) -> np.ndarray:
+        """The fitted drift (ms) at times t_s; the offset everywhere without a track."""
+        if self.track is None or not math.isfinite(self.offset_ms):
+            return np.full(np.shape(np.atleast_1d(t_s)), self.offset_ms)
+        return self.track.at(t_s) * GRID_MS
+
+    def summary(self) -> str:
+        """One line for people: 'audio is 120 ms late (+3.0 frames at 25 fps), confidence 0.91'."""
+        if not math.isfinite(self.offset_ms):
+            return "no estimate"
+        if self.track_model == "constant":
+            head = f"{self.verdict()} ({self.offset_frames:+.1f} frames at {self.fps:g} fps)"
+        else:
+            head = (f"{describe_track(self.track)} (median {self.offset_ms:+.0f} ms, "
+                    f"{self.offset_frames:+.1f} frames at {self.fps:g} fps)")
+        if self.reliable:
+            flag = ""
+        else:
+            flag = (f" - UNRELIABLE: a weak match, or the drift is beyond the +-{self.search_ms / 1000:.1f} s "
+                    f"searched")
+        return (f"{head}, confidence {self.confidence:.2f}{flag} "
+                f"[{self.method}, {self.n_used}/{len(self.starts)} blocks]")
+
+    def verdict(self) -> str:
+        """The offset in words: 'audio is 120 ms late', 'audio is 40 ms early', 'in sync (+8 ms)'."""
+        ms = self.offset_ms
+        if not math.isfinite(ms):
+            return "no estimate"
+        if abs(ms) < 20:  # half a frame at 25 fps: below what the estimate resolves
+            return f"in sync ({ms:+.0f} ms)"
+        return f"audio is {abs(ms):.0f} ms {'late' if ms > 0 else 'early'}"
+
+    @property
+    def search_ms(self) -> float:
+        return self.search_frames * GRID_MS
+
+    @property
+    def n_used(self) -> int:
+        return sum(s == "ok" for s in self.status)
+
+    def track_json(self) -> dict:
+        """track_model, track ([t_s, drift_ms] at least every 0.5 s) and segments."""
+        if self.track is None or not math.isfinite(self.offset_ms):
+            return {"track_model": "constant", "track": [], "segments": []}
+        return {
+            "track_model": self.track.model,
+            "track": [[round(t, 3), _num(d * GRID_MS, 1)] for t, d in self.track.samples(0.5)],
+            "segments": [{"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3),
+                          "drift_ms_start": _num(s.drift_start * GRID_MS, 1),
+                          "drift_ms_end": _num(s.drift_end * GRID_MS, 1)} for s in self.track.segments],
+        }
+
+    def to_json(self, per_block_curves: bool = False) -> dict:
+        num = _num
+        fps = self.fps
+        blocks = []
+        for i, t in enumerate(self.starts):
+            b = {"start_s": round(t / 25.0, 3), "start_frame": round(t / 25.0 * fps, 2),
+                 "drift_frames": num(self.drift[i] / 25.0 * fps), "drift_ms": num(self.drift[i] * GRID_MS, 1),
+                 "valid": self.status[i] == "ok"}
+            if self.status[i] != "ok":
+                b["reason"] = self.status[i]
+            blocks.append(b)
+        out = {
+            "path": self.path,
+            "fps": num(fps),
+            "duration_s": num(self.duration_s),
+            "method": self.method,
+            "offset_frames": num(self.offset_frames),
+            "offset_ms": num(self.offset_ms, 1),
+            "confidence": num(self.confidence),
+            "confidence_calibrated": self.calibrated,
+            "reliable": self.reliable,
+            "summary": self.summary(),
+            **self.track_json(),
+            "search_range_ms": [-self.search_ms, self.search_ms],
+            "n_blocks": len(self.starts),
+            "n_valid_blocks": self.n_used,
+            "face": {"frames_with_face": int(self.face.valid.sum()), "frames": self.face.n,
+                     "faces_seen": self.face.faces_seen, "selection": self.face.selection},
+            "shifts_frames": [num(d / 25.0 * fps) for d in estimators.SHIFTS],
+            "clip_curves": {m: [num(v, 5) for v in c] for m, c in self.clip_curves.items()},
+            "blocks": blocks,
+            "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+        if per_block_curves:
+            out["block_curves"] = {m: [[num(v, 5) for v in row] for row in c] for m, c in self.curves.items()}
+        if self.warnings:
+            out["warnings"] = self.warnings
+        return out
