@@ -103,7 +103,7 @@ def main() -> int:
     before, after = score(str(resources_dir()), sets), score(str(out), sets)
 
     print(f"new speaker: {speaker} ({n_train} clips fine-tuned on, {len(clips) - n_train} held out); "
-          f"fine-tune (C3 {a.epochs_c3:g} + WLOS {a.epochs:g} epochs, features included) took {minutes:.1f} min; "
+          f"fine-tune (C3 {a.epochs_c3:g} + WLOS {a.epochs:g} epochs, features read from the cache when a run before made them) took {minutes:.1f} min; "
           f"machine: {platform.machine()}, CPU")
     print()
     print("| set | truth | default before | default after | answers |")

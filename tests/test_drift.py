@@ -111,3 +111,27 @@ def test_export_applies_the_track_and_the_result_reads_in_sync(drifted, minute, 
     assert again.track_model == "constant", again.summary()
     pts = np.array(again.to_json()["track"], float)
     assert np.mean(np.abs(pts[:, 1]) <= 40.0) >= 0.9, again.summary()
+
+
+@pytest.mark.parametrize("delay_s", [3.0, -3.0])
+def test_a_drift_beyond_the_range_is_never_reliable(quarter, tmp_path, delay_s):
+    """15 s with the audio 3 s off: beyond the 2 s asked (and the 9 frames searched past it). No
+    answer can be right; it must not be called reliable, and the summary says why it may be off."""
+    import mediagen
+    path = mediagen.write_clip(tmp_path / "beyond.mp4", *quarter, audio_delay_s=delay_s)
+    res = analyze(str(path))
+    assert not res.reliable, res.summary()
+    assert "UNRELIABLE" in res.summary() and "beyond" in res.summary()
+    assert res.to_json()["search_range_ms"] == [-2360.0, 2360.0]
+
+
+def test_cli_range_and_constant_flags(drifted, capsys):
+    from wlos_app.cli import main
+    assert main(["analyze", str(drifted["linear"]), "--json", "--summary-only", "--constant"]) == 0
+    j = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert j["track_model"] == "constant" and len(j["segments"]) == 1 and "blocks" not in j
+    for bad in ("0", "-5", "nan", "two"):
+        with pytest.raises(SystemExit) as exc:
+            main(["analyze", str(drifted["linear"]), "--max-offset-ms", bad])
+        assert exc.value.code == 2
+    assert "--max-offset-ms" in capsys.readouterr().err

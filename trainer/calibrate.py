@@ -108,8 +108,10 @@ def fit_methods(found: dict[str, list], fitted_on: str) -> dict[str, calibration
         if len(set(y)) < 2:
             continue  # all right or all wrong: nothing to fit
         w, b = calibration.fit(X, y)
+        edge = np.array([q.get("edge", 0.0) >= 0.5 for _, _, q, _ in fit_rows])
+        edge_rate = round(float((y[edge].sum() + 1) / (edge.sum() + 2)), 4) if edge.any() else None
         cals[method] = calibration.Calibration(method, [round(float(v), 5) for v in w], round(b, 5),
-                                               fitted_on, len(fit_rows), names)
+                                               fitted_on, len(fit_rows), names, edge_rate)
     return cals
 
 

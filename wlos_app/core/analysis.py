@@ -322,6 +322,11 @@ def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | N
                    calibrations=calibration.load(cfg.model_dir), max_shift=max_shift,
                    track_models=cfg.track_models)
     st.report(1.0, "done")
-    return AnalysisResult(path, ex.info, method, est.offset_grid, est.confidence, ex.starts, ex.status, est.drift,
-                          est.curves, est.clip_curves, ex.face, ex.features, st.timings, ex.warnings,
-                          est.calibrated, ex.audio, est.track, est.search_frames)
+    res = AnalysisResult(path, ex.info, method, est.offset_grid, est.confidence, ex.starts, ex.status, est.drift,
+                         est.curves, est.clip_curves, ex.face, ex.features, st.timings, ex.warnings,
+                         est.calibrated, ex.audio, est.track, est.search_frames)
+    if method == "fusion" and est.search_frames < max_shift and not res.reliable:
+        # The answer is doubtful and the clip could not hold the range asked: the drift may be larger.
+        res.warnings.append(f"the clip is too short to search the +-{cfg.max_offset_ms / 1000:.1f} s asked; "
+                            f"searched +-{res.search_ms / 1000:.2f} s (a drift needs a clip about 3 times as long)")
+    return res

@@ -5,7 +5,8 @@ Each estimator's clip evidence is summarised by a few numbers (`sync.ClipEstimat
 - margin: how far the curve's peak stands above the best candidate two or more frames away
   (in standard deviations of the curve over the shifts);
 - units: independent 10-frame stretches of usable speech (log);
-- edge: 1 when the peak sits at the end of the search range, where the truth may lie beyond it;
+- edge: 1 when the peak sits at the end of the search range, where the truth may lie beyond it
+  (such answers are also capped at the rate of right ones among them in the fit: Calibration.edge_rate);
 - parts_agree (fusion only): the share of the fused estimators (C3, QMI, WLOS) whose own peak is
   within one frame of the fused answer. Estimators that fail in different ways rarely agree on
   the same wrong answer;
@@ -61,10 +62,17 @@ class Calibration:
     fitted_on: str = ""  # what the fit saw, in words
     cases: int = 0
     features: list[str] = field(default_factory=lambda: list(FEATURES))
+    # The share of right answers among the fit's answers at the edge of the search range (Laplace
+    # smoothed), which caps their probability: there the truth may lie beyond the range, and a
+    # strong partial match at the edge can outweigh the edge feature in the logistic.
+    edge_rate: float | None = None
 
     def probability(self, quality: dict) -> float:
         z = float(np.dot(self.weights, feature_vector(quality, self.features)) + self.bias)
-        return 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+        p = 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
+        if self.edge_rate is not None and quality.get("edge", 0.0) >= 0.5:
+            p = min(p, self.edge_rate)
+        return p
 
 
 def fit(X: np.ndarray, y: np.ndarray, ridge_per_case: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:

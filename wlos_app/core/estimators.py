@@ -29,9 +29,10 @@ def wlos_drifts(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
         return model.fuse(vf, af).float().cpu().numpy()
 
 
-# Blocks handled at once when pairing blocks with windows: bounds memory on long clips (per
-# 250 blocks and 19 windows each, 20 MB of C3 hidden layer), where a 10-minute clip at once took 1.1 GB.
-PAIR_CHUNK = 250
+# Pairs of blocks and windows handled at once: bounds memory on long clips (20 MB of C3 hidden
+# layer per chunk), where a 10-minute clip at once took 1.1 GB.
+PAIR_CHUNK = 250 * 19
+BLOCK_CHUNK = 2000  # blocks (or windows) whose branch features are computed at once
 
 
 class Pairs:
@@ -43,19 +44,28 @@ class Pairs:
     of the whole network. Asking for other windows of the same blocks (the long-range search,
     a track's re-centring) costs no more branch passes."""
 
-    def __init__(self, model, feats: ClipFeatures, starts: np.ndarray):
+    def __init__(self, model, feats: ClipFeatures, starts: np.ndarray, store=None):
+        """store: the dtype the two halves are kept in between passes (default float32); the
+        long-range estimator keeps them in float16 (half the memory on long clips; each pair's
+        sum and head still run in float32)."""
         import torch
+        import torch.nn.functional as F
 
         from .models.sequence import block_features, window_features
         self.model, self.starts = model, np.asarray(starts, int)
         self.n_windows = feats.n_windows
         lin = model.head[0]
         nv = model.visual.out_dim
+        store = store or torch.float32
+
+        def chunks(n, part):
+            return torch.cat([part(np.arange(a, min(a + BLOCK_CHUNK, n))).to(store)
+                              for a in range(0, n, BLOCK_CHUNK)])
         with torch.inference_mode():
-            self.hv = block_features(model.visual, feats, self.starts) @ lin.weight[:, :nv].T
-            self.ha = torch.cat([torch.nn.functional.linear(
-                window_features(model.audio, feats, np.arange(a, min(a + 2000, self.n_windows))),
-                lin.weight[:, nv:], lin.bias) for a in range(0, self.n_windows, 2000)]) if self.n_windows else None
+            self.hv = chunks(len(self.starts), lambda i: block_features(model.visual, feats, self.starts[i])
+                             @ lin.weight[:, :nv].T) if len(self.starts) else None
+            self.ha = chunks(self.n_windows, lambda j: F.linear(window_features(model.audio, feats, j),
+                                                                lin.weight[:, nv:], lin.bias)) if self.n_windows else None
 
     def outputs(self, head, width: tuple, shifts: np.ndarray, centre: np.ndarray | None = None,
                 rows: np.ndarray | None = None, fill: float = np.nan) -> np.ndarray:
@@ -67,18 +77,20 @@ class Pairs:
         centre = np.zeros(len(rows), int) if centre is None else np.asarray(centre, int)
         shifts = np.asarray(shifts, int)
         out = np.full((len(rows), len(shifts), *width), fill, np.float32)
-        if self.ha is None:
+        if self.ha is None or self.hv is None:
             return out
         device = self.hv.device
+        step = max(1, PAIR_CHUNK // max(1, len(shifts)))
         with torch.inference_mode():
-            for a in range(0, len(rows), PAIR_CHUNK):
-                r = slice(a, a + PAIR_CHUNK)
+            for a in range(0, len(rows), step):
+                r = slice(a, a + step)
                 j = (self.starts[rows[r]] + centre[r])[:, None] + shifts[None, :]
                 ok = (j >= 0) & (j < self.n_windows)
                 if not ok.any():
                     continue
                 b = np.broadcast_to(rows[r][:, None], j.shape)
-                h = (self.hv[torch.from_numpy(b[ok]).to(device)] + self.ha[torch.from_numpy(j[ok]).to(device)])
+                h = (self.hv[torch.from_numpy(b[ok]).to(device)].float()
+                     + self.ha[torch.from_numpy(j[ok]).to(device)].float())
                 chunk = out[r]
                 chunk[ok] = head(h)
         return out

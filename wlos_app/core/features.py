@@ -99,9 +99,10 @@ def frame_power_db(audio16k: np.ndarray, n_frames: int) -> np.ndarray:
     """Mean power of each 40 ms video frame's audio, in dBFS (-100 where there is no audio)."""
     out = np.full(n_frames, -100.0, np.float32)
     usable = min(n_frames, len(audio16k) // SAMPLES_PER_FRAME)
-    if usable:
-        x = audio16k[:usable * SAMPLES_PER_FRAME].reshape(usable, SAMPLES_PER_FRAME).astype(np.float64)
-        out[:usable] = 10 * np.log10(np.mean(x * x, axis=1) + 1e-10)
+    frames = audio16k[:usable * SAMPLES_PER_FRAME].reshape(usable, SAMPLES_PER_FRAME)
+    for a in range(0, usable, 1500):  # a minute at a time: a long clip's float64 copy would be large
+        x = frames[a:a + 1500].astype(np.float64)
+        out[a:a + 1500] = 10 * np.log10(np.mean(x * x, axis=1) + 1e-10)
     return out
 
 
@@ -170,7 +171,9 @@ def clip_features(crops: np.ndarray, crop_valid: np.ndarray, audio16k: np.ndarra
     """Flow, MFCC and per-frame power for a clip whose crops are on the 25 fps grid."""
     cfg = cfg or FeatureConfig()
     flow, ok = vertical_flow(crops, crop_valid, cfg)
-    scale = _percentile_in_place(np.abs(flow[ok]).ravel(), 99) if ok.any() else 1.0
+    moving = flow[ok].reshape(-1)  # one copy (a 10-minute clip's flow is 61 MB), made absolute in place
+    scale = _percentile_in_place(np.abs(moving, out=moving), 99) if ok.any() else 1.0
+    del moving
     scale = max(scale, 0.05)  # a still face: do not blow sensor noise up to full range
 
     n_audio_frames = len(audio16k) // SAMPLES_PER_FRAME

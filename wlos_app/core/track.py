@@ -59,8 +59,8 @@ class Track:
     score: float  # evidence along the track, less the model's penalties
 
     def at(self, t) -> np.ndarray:
-        """The drift (grid frames) at times t (s); before the first segment its start, after the
-        last its end, at a boundary the later segment."""
+        """The drift (grid frames) at times t (s): at a boundary the later segment's; before the
+        first segment and after the last, those segments carried on (a slope keeps drifting)."""
         t = np.atleast_1d(np.asarray(t, float))
         out = self.segments[0].at(t)
         for s in self.segments[1:]:
@@ -69,15 +69,14 @@ class Track:
         return out
 
     def samples(self, step_s: float = 0.5) -> list[tuple[float, float]]:
-        """(t, drift) from the first to the last unit, every `step_s` and at both sides of each jump."""
-        t0, t1 = self.segments[0].start_s, self.segments[-1].end_s
-        ts = set(np.round(np.arange(t0, t1, step_s), 3)) | {round(t1, 3)}
-        for a, b in zip(self.segments, self.segments[1:]):
-            ts |= {round(a.end_s, 3), round(b.start_s, 3)}
+        """(t, drift) from the first to the last unit, every `step_s`, with each segment's ends:
+        a jump appears as two points at the same time, the drift before it and after it."""
+        grid = np.arange(self.segments[0].start_s, self.segments[-1].end_s, step_s)
         out = []
-        for t in sorted(ts):
-            seg = next((s for s in reversed(self.segments) if t >= s.start_s - 1e-9), self.segments[0])
-            out.append((t, float(seg.at(np.array([t]))[0])))
+        for s in self.segments:
+            inside = grid[(grid > s.start_s + 1e-6) & (grid < s.end_s - 1e-6)]
+            ts = np.concatenate([[s.start_s], inside, [s.end_s]])
+            out += [(round(float(t), 3), float(d)) for t, d in zip(ts, s.at(ts))]
         return out
 
     @property
