@@ -24,12 +24,11 @@ from typing import Callable, Iterable
 
 import numpy as np
 
+from wlos_app.core.batch import VIDEO_EXTS, find_clips  # noqa: F401 (part of this module's API)
 from wlos_app.core.estimators import MAX_SHIFT, SHIFTS
 from wlos_app.core.features import BLOCK, ClipFeatures, FeatureConfig
 from wlos_app.errors import Cancelled
 
-VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
-              ".flv", ".wmv", ".3gp", ".ogv", ".dv"}
 # Bump when the cached arrays change meaning (feature code, face pipeline).
 CACHE_VERSION = 1
 
@@ -39,22 +38,6 @@ Progress = Callable[[int, int, str], None]  # done, total, message
 def default_cache_dir() -> Path:
     base = os.environ.get("WLOS_CACHE") or os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "wlos-sync" / "features"
-
-
-def find_clips(root: str | os.PathLike) -> list[Path]:
-    """Video files under `root` (recursively, sorted), or `root` itself if it is a file."""
-    root = Path(root)
-    if root.is_file():
-        return [root]
-    if not root.is_dir():
-        raise FileNotFoundError(f"{root}: no such folder")
-    if not os.access(root, os.R_OK | os.X_OK):
-        raise PermissionError(f"{root}: folder cannot be read")
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, onerror=None):
-        dirnames.sort()
-        found += [Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in VIDEO_EXTS]
-    return found
 
 
 def settings_key(analysis_cfg) -> str:

@@ -20,6 +20,7 @@ and in the clip's own frames. Examples:
   wlos-app                       (the desktop window)
   wlos-app talk.mp4              (the window, with talk.mp4 open)
   wlos-app analyze talk.mp4 other.mov --json
+  wlos-app analyze ~/dataset/ --jobs 2 --out results.jsonl   (a resumable batch)
   wlos-app export talk.mp4 -o talk.synced.mp4
   wlos-app export talk.mp4 -o out.mp4 --offset-ms -120
   wlos-app train ~/clips/ --out my_model/
@@ -77,14 +78,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command")
 
-    a = sub.add_parser("analyze", help="estimate the drift of one or more clips")
-    a.add_argument("clips", nargs="+", metavar="CLIP")
+    a = sub.add_parser("analyze", help="estimate the drift of one or more clips, or of every clip in folders")
+    a.add_argument("clips", nargs="+", metavar="CLIP_OR_FOLDER")
     a.add_argument("--json", action="store_true", help="one JSON object per clip per line on stdout")
     a.add_argument("--curves", default="", metavar="M[,M]",
                    help="also compute these sliding-window curves (qmi, c3) for every block")
     a.add_argument("--block-curves", action="store_true", help="include per-block curves in the JSON")
     a.add_argument("--summary-only", "--no-blocks", action="store_true", dest="summary_only",
                    help="JSON without the per-block list (one short line per clip, also for long clips)")
+    a.add_argument("--jobs", type=_positive_int, metavar="N",
+                   help="analyse N clips at once in worker processes (a batch; default 1)")
+    a.add_argument("--out", metavar="FILE.jsonl",
+                   help="append each clip's JSON line to FILE as it finishes; a rerun skips the clips "
+                        "already there; prints a progress bar and a table of outcomes")
+    a.add_argument("--retry-failed", action="store_true", help="with --out: analyse the failed clips again")
+    a.add_argument("--timeout-s", type=_positive_float, metavar="S",
+                   help="in a batch: a clip with no answer after S seconds is recorded as failed")
     _analysis_args(a)
 
     e = sub.add_parser("export", help="write a copy with the audio moved by the drift; picture not re-encoded")
@@ -198,11 +207,54 @@ def _fail(path: str, exc: BaseException) -> str:
     return f"{path}: internal error: {exc.__class__.__name__}: {exc}"
 
 
+def _batch(args, cfg) -> int:
+    """Folders, --jobs or --out: clips in worker processes (core.batch), records as they finish."""
+    from tqdm import tqdm
+
+    from .core import batch
+    paths = batch.expand(args.clips)
+    if not paths:
+        raise WlosError(f"no video files in {', '.join(args.clips)}")
+    skipped = len(batch.read_done(args.out, args.retry_failed)) if args.out else 0
+    bar = tqdm(total=len(paths), initial=min(skipped, len(paths)), unit="clip", file=sys.stderr,
+               dynamic_ncols=True, disable=None if args.out else True, smoothing=0.05)
+
+    def on_record(rec: dict) -> None:
+        bar.update(1)
+        if "error" in rec:
+            bar.write(f"error: {rec['error']}", file=sys.stderr)
+        if args.out:
+            return
+        if args.json:
+            print(json.dumps(rec), flush=True)
+        elif "error" not in rec:
+            print(f"{rec['path']}: {rec['summary']}", flush=True)
+
+    try:
+        report = batch.run_batch(paths, cfg, args.out, jobs=args.jobs or 1, summary_only=args.summary_only,
+                                 block_curves=args.block_curves,
+                                 retry_failed=args.retry_failed, timeout_s=args.timeout_s or 0.0,
+                                 on_record=on_record)
+    finally:
+        bar.close()
+    if args.out:
+        now = report.total - report.skipped
+        rate = f", {now / report.seconds:.2f} clips/s" if now and report.seconds else ""
+        print(f"{report.total} clips: {now} analysed in {report.seconds:.0f} s{rate}, "
+              f"{report.skipped} already in {args.out}\n")
+        print(report.table())
+    return 1 if report.counts.get("failed") else 0
+
+
 def cmd_analyze(args) -> int:
     from dataclasses import replace
 
     from .core.analysis import analyze
     cfg = replace(_config(args), keep_audio=False)  # only the numbers are printed
+    if args.jobs or args.out or any(os.path.isdir(p) for p in args.clips):
+        return _batch(args, cfg)
+    if args.retry_failed or args.timeout_s:
+        raise WlosError("--retry-failed and --timeout-s are for batches (--out, --jobs or a folder)")
     failed = 0
     for path in args.clips:
         try:

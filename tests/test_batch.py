@@ -1,0 +1,116 @@
+"""Batches: `wlos-app analyze FOLDER --jobs N --out FILE.jsonl` (core.batch)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from wlos_app.core import batch
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def folder(sample_clips, tmp_path):
+    """Four real clips (one 200 ms late, one in a subfolder), a text file named .mp4, a cut-off clip."""
+    import mediagen
+    d = tmp_path / "clips"
+    (d / "sub").mkdir(parents=True)
+    for c in sample_clips[:2]:
+        shutil.copy(c, d / c.name)
+    shutil.copy(sample_clips[2], d / "sub" / sample_clips[2].name)
+    frames, audio, rate = mediagen.load_clip(sample_clips[3])
+    mediagen.write_clip(d / "late.mp4", frames, audio, rate, audio_delay_s=0.2)
+    (d / "notes.mp4").write_text("not a video")
+    (d / "sub" / "cut.mpg").write_bytes(sample_clips[4].read_bytes()[:30000])
+    (d / "readme.txt").write_text("ignored: not a video name")
+    return d
+
+
+def test_a_folder_in_two_processes_then_resumed(folder, tmp_path, capsys):
+    from wlos_app.cli import main
+    out = tmp_path / "results.jsonl"
+    assert main(["analyze", str(folder), "--jobs", "2", "--out", str(out), "--summary-only"]) == 1  # 2 failed
+    recs = {r["path"]: r for r in _lines(out)}
+    assert len(recs) == 6 and len(_lines(out)) == 6  # every video once; readme.txt not taken
+    assert all(p.startswith(str(folder)) for p in recs)
+    late = recs[str(folder / "late.mp4")]
+    assert abs(late["offset_ms"] - 200) <= 40 and "blocks" not in late
+    assert "not a readable video" in recs[str(folder / "notes.mp4")]["error"]
+    assert "error" in recs[str(folder / "sub" / "cut.mpg")]
+    table = capsys.readouterr().out
+    assert "6 clips: 6 analysed" in table and "| failed | 2 |" in table
+    assert "| failed: not a readable video file" in table
+
+    # A kill mid-write leaves half a line: that clip runs again, the others are skipped.
+    text = out.read_text().splitlines(keepends=True)
+    cut = next(i for i, r in enumerate(text) if "late.mp4" in r)
+    out.write_text("".join(text[:cut] + text[cut + 1:]) + text[cut][:40])
+    assert main(["analyze", str(folder), "--jobs", "2", "--out", str(out), "--summary-only"]) == 1
+    assert "6 clips: 1 analysed" in capsys.readouterr().out
+    recs = _lines_tolerant(out)
+    assert sorted(r["path"] for r in recs) == sorted({r["path"] for r in recs})  # each clip once
+    assert len(recs) == 6
+
+    # --retry-failed runs the two failures again (and they fail again, with the same reasons).
+    assert main(["analyze", str(folder), "--out", str(out), "--retry-failed", "--summary-only"]) == 1
+    assert "6 clips: 2 analysed" in capsys.readouterr().out
+
+
+def _lines_tolerant(path):
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass
+    return out
+
+
+def test_a_worker_that_crashes_or_hangs_costs_only_its_clip(tmp_path):
+    """A clip that kills its process (a decoder bug) is found by running the clips it shared the
+    pool with again one at a time; a clip over the time limit is stopped. All others finish."""
+    from batchfns import scripted
+    names = ["a.mp4", "b.mp4", "crash.mp4", "c.mp4", "d.mp4", "hang.mp4", "e.mp4", "f.mp4"]
+    paths = [str(tmp_path / n) for n in names]
+    out = tmp_path / "r.jsonl"
+    seen = []
+    report = batch.run_batch(paths, out_path=out, jobs=2, timeout_s=8.0, fn=scripted, on_record=seen.append)
+    recs = {r["path"]: r for r in _lines(out)}
+    assert sorted(recs) == sorted(paths) and len(seen) == len(paths)
+    assert "died on this clip" in recs[str(tmp_path / "crash.mp4")]["error"]
+    assert "no answer within 8 s" in recs[str(tmp_path / "hang.mp4")]["error"]
+    assert all("error" not in r for p, r in recs.items() if "crash" not in p and "hang" not in p)
+    assert report.counts["failed"] == 2 and report.counts["in sync"] == 6
+    assert report.seconds < 60
+
+
+def test_outcome_kinds():
+    base = {"path": "x", "fps": 25.0, "reliable": True, "track_model": "constant"}
+    seg = lambda a, b: [{"drift_ms_start": a, "drift_ms_end": b}]  # noqa: E731
+    assert batch.kind_of({**base, "offset_ms": 30.0, "segments": seg(30.0, 30.0)}) == "in sync"
+    assert batch.kind_of({**base, "offset_ms": 45.0, "segments": seg(45.0, 45.0)}) == "offset"
+    assert batch.kind_of({**base, "offset_ms": -45.0, "segments": seg(-45.0, -45.0)}) == "offset"
+    assert batch.kind_of({**base, "track_model": "linear", "offset_ms": 10.0, "segments": seg(0.0, 90.0)}) == "drifting"
+    assert batch.kind_of({**base, "reliable": False, "offset_ms": 0.0}) == "unreliable"
+    assert batch.kind_of({"path": "x", "error": "x: bad"}) == "failed"
+    # 30 fps: a frame is 33 ms
+    assert batch.kind_of({**base, "fps": 30.0, "offset_ms": 35.0, "segments": seg(35.0, 35.0)}) == "offset"
+
+
+def test_inputs_are_expanded_once_and_a_missing_one_is_reported(folder, tmp_path, capsys):
+    from wlos_app.cli import main
+    paths = batch.expand([str(folder), str(folder / "late.mp4"), str(folder / "sub")])
+    assert len(paths) == 6 and len(set(paths)) == 6
+    missing = tmp_path / "nowhere.mp4"
+    assert main(["analyze", str(missing), "--jobs", "1", "--json", "--summary-only"]) == 1
+    out = capsys.readouterr()
+    rec = json.loads(out.out.strip())
+    assert rec["path"] == str(missing) and "error" in rec and "Traceback" not in out.err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["analyze", str(empty)]) == 2
+    assert "no video files" in capsys.readouterr().err

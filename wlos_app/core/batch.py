@@ -1,0 +1,265 @@
+"""Many clips at once: parallel worker processes, results appended to a JSONL file as they finish.
+
+The per-clip function (`analyze_clip`) never raises: a clip that cannot be analysed gives a record
+with its one-line reason, so a bad clip never stops a batch. `run_batch` keeps at most `jobs`
+clips in flight in a process pool (each process loads the networks once and keeps them for its
+next clips), appends each record to the output as it arrives (flushed and synced, so a killed run
+loses at most the clips in flight) and, when the output already holds records, skips those clips:
+a rerun resumes. A worker that dies (a crash inside a decoder, a kill) is replaced; the clips it
+held run again one at a time, so the clip that killed it is found and recorded as failed and the
+others are not blamed. A clip over `timeout_s` is recorded as failed and its process replaced.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from ..errors import WlosError
+
+VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
+              ".flv", ".wmv", ".3gp", ".ogv", ".dv"}
+
+
+def find_clips(root: str | os.PathLike) -> list[Path]:
+    """Video files under `root` (recursively, sorted), or `root` itself if it is a file."""
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such file or folder")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise PermissionError(f"{root}: folder cannot be read")
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        found += [Path(dirpath) / f for f in sorted(filenames) if Path(f).suffix.lower() in VIDEO_EXTS]
+    return found
+
+
+def expand(inputs: Iterable[str]) -> list[str]:
+    """Files as given and the video files under each folder, as absolute paths, each once.
+    A file is taken whatever its name, and a missing one too: its analysis gives the reason."""
+    seen, out = set(), []
+    for item in inputs:
+        p = Path(item)
+        for clip in (find_clips(p) if p.is_dir() else [p]):
+            key = str(clip.resolve())
+            if key not in seen:
+                seen.add(key)
+                out.append(key)
+    return out
+
+
+def error_reason(path: str, exc: BaseException) -> str:
+    """The one line a failed clip is reported with."""
+    if isinstance(exc, WlosError):
+        msg = str(exc)
+        return msg if msg.startswith(path) else f"{path}: {msg}"
+    return f"{path}: internal error: {exc.__class__.__name__}: {exc}"
+
+
+def analyze_clip(path: str, cfg=None, summary_only: bool = True, block_curves: bool = False) -> dict:
+    """One clip's JSON record, or {"path", "error"} with the reason. Never raises."""
+    from .analysis import AnalysisConfig, analyze
+    cfg = replace(cfg or AnalysisConfig(), keep_audio=False)
+    try:
+        res = analyze(path, cfg)
+    except Exception as exc:  # one bad clip must not stop the others
+        return {"path": path, "error": error_reason(path, exc)}
+    out = res.to_json(per_block_curves=block_curves and not summary_only)
+    if summary_only:
+        out.pop("blocks", None)
+    return out
+
+
+MAX_REASONS = 10  # failure reasons listed in the table, most frequent first
+
+# Kinds of outcome in the final count, in the order they are printed.
+KINDS = ("in sync", "offset", "drifting", "unreliable", "failed")
+
+
+def kind_of(record: dict) -> str:
+    """in sync: reliable, and the drift under one frame everywhere; offset: reliable, one constant
+    drift of a frame or more; drifting: reliable, a linear or piecewise track reaching a frame or
+    more; unreliable: the confidence is below calibration.RELIABLE; failed: no analysis."""
+    if "error" in record:
+        return "failed"
+    if not record.get("reliable"):
+        return "unreliable"
+    frame_ms = 1000.0 / (record.get("fps") or 25.0)
+    ends = [abs(s[k]) for s in record.get("segments") or [] for k in ("drift_ms_start", "drift_ms_end")]
+    worst = max(ends) if ends else abs(record.get("offset_ms") or 0.0)
+    if worst < frame_ms:
+        return "in sync"
+    return "offset" if record.get("track_model", "constant") == "constant" else "drifting"
+
+
+def read_done(out_path: str | os.PathLike, retry_failed: bool = False) -> dict[str, dict]:
+    """The records already in an output file, by path. A line cut short by a kill is ignored
+    (that clip runs again); with retry_failed, failed clips run again too."""
+    done: dict[str, dict] = {}
+    p = Path(out_path)
+    if not p.exists():
+        return done
+    with open(p, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict) and isinstance(rec.get("path"), str):
+                if retry_failed and "error" in rec:
+                    done.pop(rec["path"], None)
+                else:
+                    done[rec["path"]] = rec
+    return done
+
+
+class _Appender:
+    """Appends one JSON line per record; each is flushed and synced before the next clip counts."""
+
+    def __init__(self, out_path: str | os.PathLike | None):
+        self.f = None
+        if out_path is not None:
+            p = Path(out_path)
+            p.parent.mkdir(parents=True, exist_ok=True)
+            self.f = open(p, "a+b")
+            self.f.seek(0, os.SEEK_END)
+            if self.f.tell():  # a kill may have cut the last line: start on a fresh one
+                self.f.seek(-1, os.SEEK_END)
+                if self.f.read(1) != b"\n":
+                    self.f.write(b"\n")
+
+    def write(self, record: dict) -> None:
+        if self.f is not None:
+            self.f.write((json.dumps(record) + "\n").encode())
+            self.f.flush()
+            os.fsync(self.f.fileno())
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+
+
+@dataclass
+class BatchReport:
+    total: int  # clips asked for
+    skipped: int  # already in the output
+    counts: Counter = field(default_factory=Counter)  # kind -> clips (this run and the skipped)
+    reasons: Counter = field(default_factory=Counter)  # failure reason (path removed) -> clips
+    seconds: float = 0.0
+
+    def add(self, record: dict) -> None:
+        kind = kind_of(record)
+        self.counts[kind] += 1
+        if kind == "failed":
+            reason = record["error"]
+            self.reasons[reason[len(record["path"]) + 2:] if reason.startswith(record["path"] + ": ") else reason] += 1
+
+    def table(self) -> str:
+        rows = ["| outcome | clips |", "|---|---|"]
+        rows += [f"| {k} | {self.counts.get(k, 0)} |" for k in KINDS]
+        for reason, n in self.reasons.most_common(MAX_REASONS):
+            rows.append(f"| failed: {reason} | {n} |")
+        if len(self.reasons) > MAX_REASONS:
+            rest = sum(n for _, n in self.reasons.most_common()[MAX_REASONS:])
+            rows.append(f"| failed: {len(self.reasons) - MAX_REASONS} other reasons | {rest} |")
+        return "\n".join(rows)
+
+
+def _worker_init(threads: int) -> None:
+    import cv2
+    import torch
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+
+
+def _kill(pool: ProcessPoolExecutor) -> None:
+    """Stops a pool's processes now (a clip over its time); the pool is then broken and replaced."""
+    for proc in list(getattr(pool, "_processes", {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_batch(paths: list[str], cfg=None, out_path: str | os.PathLike | None = None, jobs: int = 1,
+              summary_only: bool = True, block_curves: bool = False, retry_failed: bool = False,
+              timeout_s: float = 0.0, on_record: Callable[[dict], None] | None = None,
+              fn: Callable[..., dict] = analyze_clip) -> BatchReport:
+    """Analyses `paths` in `jobs` processes; each record goes to `out_path` (JSONL, appended) and
+    to `on_record` as it arrives. Clips already in `out_path` are skipped (counted in the report).
+    fn(path, cfg, summary_only, block_curves) -> record is the per-clip function (a module-level
+    one: it is sent to the worker processes by name)."""
+    done = read_done(out_path, retry_failed) if out_path is not None else {}
+    todo = [p for p in paths if p not in done]
+    report = BatchReport(total=len(paths), skipped=len(paths) - len(todo))
+    for p in paths:
+        if p in done:
+            report.add(done[p])
+    t0 = time.monotonic()
+    jobs = max(1, int(jobs))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    out = _Appender(out_path)
+    queue = list(reversed(todo))  # popped from the end
+    suspects: set[str] = set()  # in a process that died beside others: each runs again alone
+
+    def finish(record: dict) -> None:
+        out.write(record)
+        report.add(record)
+        if on_record:
+            on_record(record)
+
+    def new_pool() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init, initargs=(threads,))
+
+    pool = new_pool()
+    running: dict = {}  # future -> (path, started)
+    try:
+        while queue or running:
+            while queue and len(running) < jobs:  # fill the free processes; a suspect runs alone
+                if running and (queue[-1] in suspects or any(p in suspects for p, _ in running.values())):
+                    break
+                path = queue.pop()
+                running[pool.submit(fn, path, cfg, summary_only, block_curves)] = (path, time.monotonic())
+                if path in suspects:
+                    break
+            ready, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
+            lost = []  # clips whose process died under them
+            for fut in ready:
+                path, _ = running.pop(fut)
+                try:
+                    finish(fut.result())
+                except BrokenProcessPool:
+                    lost.append(path)
+            now = time.monotonic()
+            late = [f for f, (_, t) in running.items() if timeout_s and now - t > timeout_s]
+            for fut in late:
+                path, _ = running.pop(fut)
+                finish({"path": path, "error": f"{path}: gave no answer within {timeout_s:g} s"})
+            if not (lost or late):
+                continue
+            # The pool is gone, or must go for the late clip: what it still held runs again.
+            held = lost + [path for path, _ in running.values()]
+            running.clear()
+            _kill(pool)
+            if lost and len(held) == 1 and not late:
+                finish({"path": held[0], "error": f"{held[0]}: the analysis process died on this clip"})
+                held = []
+            for path in held:
+                if lost:
+                    suspects.add(path)
+                queue.append(path)
+            pool = new_pool()
+    finally:  # done, or interrupted: no process is left analysing
+        _kill(pool)
+        out.close()
+    report.seconds = time.monotonic() - t0
+    return report
