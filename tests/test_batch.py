@@ -9,6 +9,17 @@ import pytest
 from wlos_app.core import batch
 
 
+@pytest.fixture(autouse=True)
+def _environment_kept():
+    """Dask's LocalCluster sets OMP_NUM_THREADS=1 and more in this process's environment for its
+    workers and leaves them: later tests' worker processes would compute with other thread counts."""
+    import os
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 def _lines(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -55,9 +66,21 @@ def test_a_folder_in_two_processes_then_resumed(folder, tmp_path, capsys):
     assert sorted(r["path"] for r in recs) == sorted({r["path"] for r in recs})  # each clip once
     assert len(recs) == 6
 
-    # --retry-failed runs the two failures again (and they fail again, with the same reasons).
-    assert main(["analyze", str(folder), "--out", str(out), "--retry-failed", "--summary-only"]) == 1
+    # --retry-failed runs the two failures again (and they fail again, with the same reasons); the
+    # Parquet table holds the JSONL's latest record of each clip.
+    pq = pytest.importorskip("pyarrow.parquet")
+    table = tmp_path / "results.parquet"
+    assert main(["analyze", str(folder), "--out", str(out), "--retry-failed", "--summary-only",
+                 "--parquet", str(table)]) == 1
     assert "6 clips: 2 analysed" in capsys.readouterr().out
+    t = pq.read_table(table).to_pylist()
+    assert len(t) == 6 and {r["path"] for r in t} == set(recs_by_path(out))
+    row = next(r for r in t if r["path"].endswith("late.mp4"))
+    assert abs(row["offset_ms"] - 200) <= 40 and row["error"] is None and row["track"]
+
+
+def recs_by_path(path):
+    return {r["path"]: r for r in _lines_tolerant(path)}
 
 
 def _lines_tolerant(path):
@@ -114,3 +137,58 @@ def test_inputs_are_expanded_once_and_a_missing_one_is_reported(folder, tmp_path
     empty.mkdir()
     assert main(["analyze", str(empty)]) == 2
     assert "no video files" in capsys.readouterr().err
+
+
+def test_a_batch_on_a_local_dask_cluster_of_two_workers(folder, tmp_path, capsys):
+    """The engine's own local cluster (2 worker processes, one thread each), reached by address
+    as a real one would be; the same records as a local batch, in the same JSONL."""
+    distributed = pytest.importorskip("distributed")
+    from wlos_app.cli import main
+    out = tmp_path / "cluster.jsonl"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+        assert main(["analyze", str(folder), "--cluster", lc.scheduler_address, "--out", str(out),
+                     "--summary-only"]) == 1
+        assert "6 clips: 6 analysed" in capsys.readouterr().out
+        recs = {r["path"]: r for r in _lines(out)}
+        assert len(recs) == 6 and len(_lines(out)) == 6
+        assert abs(recs[str(folder / "late.mp4")]["offset_ms"] - 200) <= 40
+        assert "not a readable video" in recs[str(folder / "notes.mp4")]["error"]
+        # Resumed: nothing left to do.
+        assert main(["analyze", str(folder), "--cluster", lc.scheduler_address, "--out", str(out)]) == 1
+        assert "6 clips: 0 analysed" in capsys.readouterr().out
+
+
+def test_the_gpu_split_runs_features_and_networks_as_two_tasks(folder, tmp_path):
+    """Workers that declare a GPU take the networks (here a CPU worker declares one: the split,
+    the features moving between workers and the records are what is tested, not the device)."""
+    distributed = pytest.importorskip("distributed")
+    from wlos_app.core.analysis import AnalysisConfig
+    from wlos_app.core.cluster import run_cluster_batch
+    paths = batch.expand([str(folder / "late.mp4"), str(folder / "notes.mp4")])
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  resources={"GPU": 1}) as lc, distributed.Client(lc) as client:
+        with distributed.get_task_stream(client) as ts:
+            report = run_cluster_batch(paths, AnalysisConfig(device="cpu"), tmp_path / "r.jsonl", client=client)
+        kinds = {str(t["key"]).split("-")[0] for t in ts.data}
+    assert kinds == {"extract", "conclude"}, kinds
+    recs = {r["path"]: r for r in _lines(tmp_path / "r.jsonl")}
+    assert abs(recs[paths[0]]["offset_ms"] - 200) <= 40 and "timings_s" in recs[paths[0]]
+    assert "features" in recs[paths[0]]["timings_s"]  # the extract task's timings came along
+    assert "not a readable video" in recs[paths[1]]["error"]
+    assert report.counts["failed"] == 1
+
+
+def test_a_clip_that_kills_its_dask_worker_is_recorded_and_the_rest_finish(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    import dask
+    from batchfns import scripted
+    from wlos_app.core.cluster import run_cluster_batch
+    paths = [str(tmp_path / n) for n in ("a.mp4", "crash.mp4", "b.mp4", "c.mp4")]
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                     dashboard_address=None) as lc, distributed.Client(lc) as client:
+        report = run_cluster_batch(paths, None, tmp_path / "r.jsonl", client=client, fn=scripted)
+    recs = {r["path"]: r for r in _lines(tmp_path / "r.jsonl")}
+    assert sorted(recs) == sorted(paths)
+    assert "died on this clip" in recs[paths[1]]["error"]
+    assert report.counts["in sync"] == 3 and report.counts["failed"] == 1

@@ -15,7 +15,7 @@ from typing import Callable
 
 from wlos_app.core.paths import resources_dir
 
-from . import dataset
+from . import dataset, distributed
 from .train import TrainConfig, train
 
 STAGES = ("both", "c3", "wlos", "wlos-scratch")
@@ -56,6 +56,11 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
     if job.stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
     emit = on_event or (lambda kind, info: None)
+    rank, nproc = distributed.setup(job.c3.device or job.wlos.device)
+    if rank:  # under torchrun one process reports (trainer.distributed)
+        emit = lambda kind, info: None  # noqa: E731
+    if rank:
+        distributed.barrier()  # rank 0 extracts the features; the others then read its cache
 
     def progress(done, total, msg):
         emit("dataset", {"done": done, "total": total, "message": msg})
@@ -82,6 +87,8 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
             extra_val["other"] = dataset.build(paths, cache_dir=job.cache_dir, workers=job.workers, cancel=cancel,
                                                progress=progress, augmented=1, every_part=True,
                                                include_clean=False)
+    if nproc > 1 and not rank:
+        distributed.barrier()
     emit("log", {"message": f"{len({c.name for c in clips.clips})} clips ({len(clips.skipped)} skipped), "
                             f"{len(clips.clips)} with augmented copies: {len(train_set.clips)} train, "
                             f"{len(val_set.clips) if val_set else 0} val, protocol {protocol}"})
@@ -121,6 +128,8 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
         summary["stages"][cfg.kind] = {"finished": res.finished, "final": res.final}
         if not res.finished:
             break
+    if rank:
+        return summary  # calibration, the gain and summary.json are rank 0's
     if all(st["finished"] for st in summary["stages"].values()) and summary["stages"]:
         summary["calibration"] = _calibrate(out, val_set, extra_val, init, job, emit)
         if val_set is not None and val_set.clips:

@@ -35,6 +35,7 @@ from wlos_app.core.models import C3, WLOS, save
 from wlos_app.core.models import sequence
 from wlos_app.errors import Cancelled
 
+from . import distributed
 from .dataset import ClipSet, pair_val_mask
 
 
@@ -216,6 +217,17 @@ class Batcher:
                      tt(win_seg), tt(win_j), tt(pb), tt(pw), tt(dd), cat(val, bool))
 
 
+class _StepLoss(torch.nn.Module):
+    """A step's loss as one module call, for DistributedDataParallel."""
+
+    def __init__(self, net, cfg: TrainConfig):
+        super().__init__()
+        self.net, self.cfg = net, cfg
+
+    def forward(self, b: Batch) -> torch.Tensor:
+        return loss_of(self.net, forward_pairs(self.net, b), b.d, self.cfg, b.pb)
+
+
 def forward_pairs(net, b: Batch):
     """Per-pair outputs: WLOS (drift, aux logits), C3 logits."""
     vseq = sequence.visual_sequence(net.visual, b.flows)
@@ -362,7 +374,10 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = distributed.device_for(torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")))
+    rank, nproc = distributed.world()
+    if rank:  # one process speaks, checkpoints and saves (trainer.distributed)
+        log, progress, on_validation = (lambda s: None), None, None
     ckpt_path = out / f"checkpoint-{cfg.kind}.pt"
     state = None
     if resume:
@@ -385,7 +400,10 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
         raise ValueError(f"optimizer must be adam or sgd, not {cfg.optimizer!r}")
 
     seg_count = len(segments(train_set, cfg.segment, np.random.default_rng(0)))
-    steps_per_epoch = max(1, math.ceil(seg_count / cfg.clips_per_step))
+    # Under torchrun each process keeps its batch of clips_per_step segments: a step takes
+    # nproc times as many, and an epoch as many times fewer steps (the learning rate is kept).
+    per_step = cfg.clips_per_step * nproc
+    steps_per_epoch = max(1, math.ceil(seg_count / per_step))
     total = max(1, int(round(cfg.epochs * steps_per_epoch)))
     val_every = max(1, int(round(cfg.val_every * steps_per_epoch)))
 
@@ -406,6 +424,14 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
         log(f"resumed {cfg.kind} at step {step}/{total}")
 
     batcher = Batcher(train_set, cfg.protocol, cfg.seed, device)
+    model = None
+    if nproc > 1:
+        from torch.nn.parallel import DistributedDataParallel
+        # The loss inside the wrapped forward: parameters that do not reach it (WLOS's heads the
+        # loss leaves out) are then found unused instead of awaited. C3 uses all of its own.
+        model = DistributedDataParallel(_StepLoss(net, cfg), device_ids=[device.index] if device.type == "cuda" else None,
+                                        find_unused_parameters=cfg.kind == "wlos")
+        log(f"[{cfg.kind}] {nproc} processes, each {cfg.clips_per_step} of every step's {per_step} segments")
     t_start = time.monotonic()
     last_ckpt = t_start
     pairs_seen, t_window = 0, time.monotonic()
@@ -415,6 +441,8 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
         return elapsed_before + time.monotonic() - t_start
 
     def checkpoint():
+        if rank:
+            return
         tmp = ckpt_path.with_suffix(".partial")
         torch.save({"config": asdict(cfg), "net": net.state_dict(), "opt": opt.state_dict(), "step": step,
                     "history": history, "elapsed": elapsed(), "torch_rng": torch.get_rng_state(), "total": total,
@@ -422,6 +450,8 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
         os.replace(tmp, ckpt_path)
 
     def validate(pairs_per_s: float):
+        if rank:
+            return None
         m = evaluate(net, val_set, cfg.protocol, cfg.seed, device=device) if val_set and val_set.clips else {}
         for name, clips in (extra_val or {}).items():
             if clips.clips:
@@ -448,6 +478,7 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
 
     net.train()
     finished = False
+    want_stop = False  # several processes: stop together at the next step (the time limit)
     try:
         plan_epoch, segs, order = None, [], []
         while step < total:
@@ -457,14 +488,19 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
                 segs = segments(train_set, cfg.segment, erng)
                 order, plan_epoch = erng.permutation(len(segs)), epoch
             i = step % steps_per_epoch
-            chunk = [segs[k] for k in order[i * cfg.clips_per_step:(i + 1) * cfg.clips_per_step]]
-            srng = np.random.default_rng([cfg.seed, epoch, i])
-            if not chunk:
-                step += 1
-                continue
-            b = batcher.build(chunk, MAX_SHIFT, srng if cfg.augment else None, train=True)
-            keep = ~b.val
-            if keep.sum() == 0:
+            chunk = [segs[k] for k in order[i * per_step:(i + 1) * per_step]]
+            if len(chunk) >= nproc:  # this process's share of the step (too few to share: all
+                chunk = chunk[rank::nproc]  # take the whole step, and the averaged gradient is its own)
+            srng = np.random.default_rng([cfg.seed, epoch, i, rank])
+            b = batcher.build(chunk, MAX_SHIFT, srng if cfg.augment else None, train=True) if chunk else None
+            keep = ~b.val if b is not None else None
+            empty = b is None or keep.sum() == 0
+            if nproc > 1:  # every process takes the step, or none does
+                empty, want_stop = distributed.any_of(empty, want_stop, device=device)
+                if want_stop:
+                    log(f"[{cfg.kind}] time limit reached at step {step}/{total}; resume to go on")
+                    break
+            if empty:
                 step += 1
                 continue
             if not keep.all():
@@ -472,13 +508,12 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
                 b.pb, b.pw, b.d = b.pb[k], b.pw[k], b.d[k]
             for g in opt.param_groups:
                 g["lr"] = lr_at(step)
-            outp = forward_pairs(net, b)
-            loss = loss_of(net, outp, b.d, cfg, b.pb)
+            loss = model(b) if model is not None else loss_of(net, forward_pairs(net, b), b.d, cfg, b.pb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(loss.item())
-            pairs_seen += len(b.d)
+            pairs_seen += len(b.d) * nproc  # the shares are alike in size
             step += 1
             now = time.monotonic()
             if progress:
@@ -493,6 +528,9 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
                 checkpoint()
                 last_ckpt = now
             if cfg.max_minutes and elapsed() > cfg.max_minutes * 60:
+                if nproc > 1:
+                    want_stop = True
+                    continue
                 log(f"[{cfg.kind}] time limit reached at step {step}/{total}; resume to go on")
                 break
         finished = step >= total
@@ -500,9 +538,11 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
         checkpoint()
         log(f"[{cfg.kind}] stopped at step {step}/{total}; checkpoint saved to {ckpt_path}")
         raise
+    if nproc > 1 and not distributed.same_weights(net):
+        raise RuntimeError(f"[{cfg.kind}] the {nproc} processes ended with different weights")
     checkpoint()
     final = history[-1] if history else {}
-    if finished:
+    if finished and not rank:
         meta = {"config": asdict(cfg), "steps": step, "minutes": round(elapsed() / 60, 2),
                 "train_clips": len({c.name for c in train_set.clips}),
                 "train_copies": len(train_set.clips), "val": {k: v for k, v in final.items() if k != "step"}}
@@ -519,4 +559,5 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
             net.drift_from = meta["drift_from"] = min(by, key=by.get)
         save(net, out / f"{cfg.kind}.pt", meta=meta)
         log(f"[{cfg.kind}] saved {out / (cfg.kind + '.pt')}")
+    distributed.barrier()  # the others wait for rank 0's weights (the next stage starts from them)
     return TrainResult(net, history, final, finished)

@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", metavar="FILE.jsonl",
                    help="append each clip's JSON line to FILE as it finishes; a rerun skips the clips "
                         "already there; prints a progress bar and a table of outcomes")
+    a.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the batch on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786; "
+                        "or set DASK_SCHEDULER_ADDRESS); workers with --resources GPU=1 take the networks")
+    a.add_argument("--parquet", metavar="FILE.parquet",
+                   help="with --out: at the end, also write every record in the JSONL as a Parquet table")
     a.add_argument("--retry-failed", action="store_true", help="with --out: analyse the failed clips again")
     a.add_argument("--timeout-s", type=_positive_float, metavar="S",
                    help="in a batch: a clip with no answer after S seconds is recorded as failed")
@@ -231,10 +236,15 @@ def _batch(args, cfg) -> int:
             print(f"{rec['path']}: {rec['summary']}", flush=True)
 
     try:
-        report = batch.run_batch(paths, cfg, args.out, jobs=args.jobs or 1, summary_only=args.summary_only,
-                                 block_curves=args.block_curves,
-                                 retry_failed=args.retry_failed, timeout_s=args.timeout_s or 0.0,
-                                 on_record=on_record)
+        if args.cluster or os.environ.get("DASK_SCHEDULER_ADDRESS"):
+            from .core.cluster import run_cluster_batch
+            report = run_cluster_batch(paths, cfg, args.out, args.cluster, summary_only=args.summary_only,
+                                       block_curves=args.block_curves, retry_failed=args.retry_failed,
+                                       on_record=on_record)
+        else:
+            report = batch.run_batch(paths, cfg, args.out, jobs=args.jobs or 1, summary_only=args.summary_only,
+                                     block_curves=args.block_curves, retry_failed=args.retry_failed,
+                                     timeout_s=args.timeout_s or 0.0, on_record=on_record)
     finally:
         bar.close()
     if args.out:
@@ -243,6 +253,8 @@ def _batch(args, cfg) -> int:
         print(f"{report.total} clips: {now} analysed in {report.seconds:.0f} s{rate}, "
               f"{report.skipped} already in {args.out}\n")
         print(report.table())
+        if args.parquet:
+            print(f"\n{batch.write_parquet(args.out, args.parquet)} records written to {args.parquet}")
     return 1 if report.counts.get("failed") else 0
 
 
@@ -251,10 +263,15 @@ def cmd_analyze(args) -> int:
 
     from .core.analysis import analyze
     cfg = replace(_config(args), keep_audio=False)  # only the numbers are printed
-    if args.jobs or args.out or any(os.path.isdir(p) for p in args.clips):
+    if args.parquet and not args.out:
+        raise WlosError("--parquet is written from the batch's JSONL: give --out FILE.jsonl too")
+    if args.cluster and (args.jobs or args.timeout_s):
+        raise WlosError("--cluster runs as many clips at once as the cluster has worker threads: "
+                        "no --jobs or --timeout-s with it")
+    if args.jobs or args.out or args.cluster or any(os.path.isdir(p) for p in args.clips):
         return _batch(args, cfg)
     if args.retry_failed or args.timeout_s:
-        raise WlosError("--retry-failed and --timeout-s are for batches (--out, --jobs or a folder)")
+        raise WlosError("--retry-failed and --timeout-s are for batches (--out, --jobs, --cluster or a folder)")
     failed = 0
     for path in args.clips:
         try:

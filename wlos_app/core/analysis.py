@@ -115,6 +115,7 @@ class Extracted:
     status: list[str]
     warnings: list[str]
     audio: media.Audio | None  # as decoded, at its own rate and channels; None unless cfg.keep_audio
+    timings: dict = field(default_factory=dict)  # seconds per stage so far
 
 
 class Transform(Protocol):
@@ -188,7 +189,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
         warnings.append(f"{report.bad_packets} packet(s) could not be decoded and were skipped")
     if face.faces_seen > 1:
         warnings.append(f"{face.faces_seen} faces in view; analysed the {face.selection}")
-    return Extracted(path, info, face, feats, starts, status, warnings, audio)
+    return Extracted(path, info, face, feats, starts, status, warnings, audio, dict(st.timings))
 
 
 def extract(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,
@@ -310,19 +311,32 @@ def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | N
             cancel: Callable[[], bool] | None = None) -> AnalysisResult:
     """Analyse one clip. Raises a WlosError subclass with a one-line reason for unusable input."""
     cfg = cfg or AnalysisConfig()
-    method = resolve_method(cfg)
-    max_shift = max_shift_frames(cfg.max_offset_ms)
     st = _Stages(progress, cancel)
     # Load networks first: a missing weights file should fail before minutes of decoding.
-    nets = {k: _network(k, cfg.model_dir, cfg.device) for k in needed_networks(method, cfg.curves)}
+    for k in needed_networks(resolve_method(cfg), cfg.curves):
+        _network(k, cfg.model_dir, cfg.device)
     st.done("load_models")
-    ex = _extract(path, cfg, st)
+    return _conclude(_extract(path, cfg, st), cfg, st)
+
+
+def conclude(ex: Extracted, cfg: AnalysisConfig | None = None) -> AnalysisResult:
+    """The estimation stage of `analyze` on a clip `extract` made: networks, drift, confidence.
+    A batch on a cluster runs the two on different workers (the networks where the GPUs are)."""
+    st = _Stages(None, None)
+    st.timings.update(ex.timings)
+    return _conclude(ex, cfg or AnalysisConfig(), st)
+
+
+def _conclude(ex: Extracted, cfg: AnalysisConfig, st: _Stages) -> AnalysisResult:
+    method = resolve_method(cfg)
+    max_shift = max_shift_frames(cfg.max_offset_ms)
+    nets = {k: _network(k, cfg.model_dir, cfg.device) for k in needed_networks(method, cfg.curves)}
     st.report(0.9, f"estimating drift ({method})")
     est = estimate(ex.features, ex.starts, ex.status, method, nets, cfg.curves, cfg.seed, on_done=st.done,
                    calibrations=calibration.load(cfg.model_dir), max_shift=max_shift,
                    track_models=cfg.track_models)
     st.report(1.0, "done")
-    res = AnalysisResult(path, ex.info, method, est.offset_grid, est.confidence, ex.starts, ex.status, est.drift,
+    res = AnalysisResult(ex.path, ex.info, method, est.offset_grid, est.confidence, ex.starts, ex.status, est.drift,
                          est.curves, est.clip_curves, ex.face, ex.features, st.timings, ex.warnings,
                          est.calibrated, ex.audio, est.track, est.search_frames)
     if method == "fusion" and est.search_frames < max_shift and not res.reliable:

@@ -175,6 +175,31 @@ class BatchReport:
         return "\n".join(rows)
 
 
+class Sink:
+    """Where a batch's records go: the output file, the report, the caller. Knows what is done."""
+
+    def __init__(self, paths: list[str], out_path, retry_failed: bool = False,
+                 on_record: Callable[[dict], None] | None = None):
+        done = read_done(out_path, retry_failed) if out_path is not None else {}
+        self.todo = [p for p in paths if p not in done]
+        self.report = BatchReport(total=len(paths), skipped=len(paths) - len(self.todo))
+        for p in paths:
+            if p in done:
+                self.report.add(done[p])
+        self.on_record, self.t0 = on_record, time.monotonic()
+        self.out = _Appender(out_path)
+
+    def finish(self, record: dict) -> None:
+        self.out.write(record)
+        self.report.add(record)
+        if self.on_record:
+            self.on_record(record)
+
+    def close(self) -> None:
+        self.out.close()
+        self.report.seconds = time.monotonic() - self.t0
+
+
 def _worker_init(threads: int) -> None:
     import cv2
     import torch
@@ -197,24 +222,12 @@ def run_batch(paths: list[str], cfg=None, out_path: str | os.PathLike | None = N
     to `on_record` as it arrives. Clips already in `out_path` are skipped (counted in the report).
     fn(path, cfg, summary_only, block_curves) -> record is the per-clip function (a module-level
     one: it is sent to the worker processes by name)."""
-    done = read_done(out_path, retry_failed) if out_path is not None else {}
-    todo = [p for p in paths if p not in done]
-    report = BatchReport(total=len(paths), skipped=len(paths) - len(todo))
-    for p in paths:
-        if p in done:
-            report.add(done[p])
-    t0 = time.monotonic()
+    sink = Sink(paths, out_path, retry_failed, on_record)
+    finish = sink.finish
     jobs = max(1, int(jobs))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    out = _Appender(out_path)
-    queue = list(reversed(todo))  # popped from the end
+    queue = list(reversed(sink.todo))  # popped from the end
     suspects: set[str] = set()  # in a process that died beside others: each runs again alone
-
-    def finish(record: dict) -> None:
-        out.write(record)
-        report.add(record)
-        if on_record:
-            on_record(record)
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
@@ -260,6 +273,27 @@ def run_batch(paths: list[str], cfg=None, out_path: str | os.PathLike | None = N
             pool = new_pool()
     finally:  # done, or interrupted: no process is left analysing
         _kill(pool)
-        out.close()
-    report.seconds = time.monotonic() - t0
-    return report
+        sink.close()
+    return sink.report
+
+
+def write_parquet(jsonl_path: str | os.PathLike, parquet_path: str | os.PathLike) -> int:
+    """Every record of a batch's JSONL as one Parquet table (nested fields as Arrow lists and
+    structs; a failed clip has only path and error). Written to a temporary file, then renamed."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise WlosError("--parquet needs pyarrow: pip install -c constraints.txt -e '.[cluster]'") from None
+    records = list(read_done(jsonl_path).values())
+    columns = dict.fromkeys(k for r in records for k in r)  # Arrow would take the first record's alone
+    records = [{k: r.get(k) for k in columns} for r in records]
+    out = Path(parquet_path)
+    tmp = out.with_name(f".{out.name}.partial")
+    try:
+        pq.write_table(pa.Table.from_pylist(records), tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return len(records)
+
