@@ -264,3 +264,16 @@ def test_torchrun_two_cpu_processes_train_one_model(folder, cache, tmp_path):
         rows = [json.loads(line) for line in (out / f"history-{kind}.jsonl").read_text().splitlines()]
         assert rows and all(np.isfinite(r["mae"]) for r in rows)  # one writer: no interleaved lines
     assert json.loads((out / "summary.json").read_text())["clips"] == 4
+
+
+def test_the_cache_holds_int8_flow_that_reads_as_the_analysis_flow(clipset):
+    """Cache v2: the flow is int8 on disk and in memory; the networks' input made from it is the
+    analysis's own within half a quantisation step (1/127 of the input range)."""
+    from wlos_app.core.analysis import extract
+    c = clipset.clips[0]
+    assert c.feats.flow.dtype == np.int8 and c.feats.flow_scale == dataset.FLOW_UNITS
+    f = extract(c.path).features
+    n = f.n_frames
+    err = np.abs(f.visual_frames(0, n) - c.feats.visual_frames(0, n))
+    assert err.max() <= 0.5 / 127 + 1e-6, err.max()
+    assert np.abs(f.visual_frames(0, n, 1.28) - c.feats.visual_frames(0, n, 1.28)).max() <= 0.65 / 127 + 1e-6

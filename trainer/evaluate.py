@@ -74,7 +74,7 @@ def join(parts: list[ClipFeatures]) -> ClipFeatures:
     level = float(np.median([f.speech_level_db for f in parts]))
     n = [min(f.n_frames, len(f.power_db), len(f.mfcc) // MFCC_PER_FRAME) for f in parts]
     return replace(parts[0],
-                   flow=np.concatenate([f.flow[:k] * (scale / f.flow_scale) for f, k in zip(parts, n)]),
+                   flow=np.concatenate([f.flow[:k] * np.float32(scale / f.flow_scale) for f, k in zip(parts, n)]),
                    flow_valid=np.concatenate([f.flow_valid[:k] for f, k in zip(parts, n)]),
                    flow_scale=scale,
                    mfcc=np.concatenate([f.mfcc[:MFCC_PER_FRAME * k] for f, k in zip(parts, n)]),

@@ -110,7 +110,9 @@ def frame_power_db(audio16k: np.ndarray, n_frames: int) -> np.ndarray:
 class ClipFeatures:
     """Everything the estimators need for one clip, on the 25 fps grid."""
 
-    flow: np.ndarray  # (n, 32, 32) float32 raw vertical flow; flow[k] from crop k-1 to crop k
+    # (n, 32, 32) vertical flow, flow[k] from crop k-1 to crop k: float32 crop pixels per frame as
+    # computed, or int8 from the training cache (then in units with flow_scale = 63.5 of them)
+    flow: np.ndarray
     flow_valid: np.ndarray  # (n,) bool
     flow_scale: float  # the per-clip s in v / (2 s) + 0.5
     mfcc: np.ndarray  # (m, 12) float32 scaled to [0, 1]
@@ -130,7 +132,8 @@ class ClipFeatures:
     def visual_frames(self, a: int, b: int, gain: float = 1.0) -> np.ndarray:
         """(b - a, 32, 32) flows of frames a..b-1 scaled to [0, 1]; `gain` (training augmentation)
         multiplies the motion before scaling."""
-        return np.clip(self.flow[a:b] * (gain / (2 * self.flow_scale)) + 0.5, 0.0, 1.0).astype(np.float32)
+        v = np.asarray(self.flow[a:b], np.float32)  # no copy for float32 flow
+        return np.clip(v * np.float32(gain / (2 * self.flow_scale)) + np.float32(0.5), 0.0, 1.0)
 
     def visual_block(self, t: int) -> np.ndarray:
         """(10, 32, 32) flows of block t scaled to [0, 1]."""
