@@ -98,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --out: at the end, also write every record in the JSONL as a Parquet table")
     a.add_argument("--retry-failed", action="store_true", help="with --out: analyse the failed clips again")
     a.add_argument("--timeout-s", type=_positive_float, metavar="S",
-                   help="in a batch: a clip with no answer after S seconds is recorded as failed")
+                   help="in a batch: a clip with no answer after S seconds is recorded as failed "
+                        "(counted from when it is handed to a worker, a new worker's start included)")
     _analysis_args(a)
 
     e = sub.add_parser("export", help="write a copy with the audio moved by the drift; picture not re-encoded")
@@ -206,10 +207,8 @@ class _StderrProgress:
 
 
 def _fail(path: str, exc: BaseException) -> str:
-    if isinstance(exc, WlosError):
-        msg = str(exc)
-        return msg if msg.startswith(path) else f"{path}: {msg}"
-    return f"{path}: internal error: {exc.__class__.__name__}: {exc}"
+    from .core.batch import error_reason  # the same line a batch records
+    return error_reason(path, exc)
 
 
 def _batch(args, cfg) -> int:

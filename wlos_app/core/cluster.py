@@ -88,7 +88,7 @@ def run_cluster_batch(paths: list[str], cfg=None, out_path=None, address: str | 
     try:
         gpus = _gpu_workers(client)
         # In flight: one clip per worker thread. Dask places each on an idle thread, so a worker
-        # that dies held only the clip that killed it (more queued there would share its blame).
+        # that dies held only the clips it was running (more queued there would share the blame).
         slots = max(1, sum(client.nthreads().values()))
         todo = iter(sink.todo)
 
