@@ -491,7 +491,8 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
             chunk = [segs[k] for k in order[i * per_step:(i + 1) * per_step]]
             if len(chunk) >= nproc:  # this process's share of the step (too few to share: all
                 chunk = chunk[rank::nproc]  # take the whole step, and the averaged gradient is its own)
-            srng = np.random.default_rng([cfg.seed, epoch, i, rank])
+            # One process draws as before torchrun existed (a run's recipe stays reproducible).
+            srng = np.random.default_rng([cfg.seed, epoch, i] + ([rank] if nproc > 1 else []))
             b = batcher.build(chunk, MAX_SHIFT, srng if cfg.augment else None, train=True) if chunk else None
             keep = ~b.val if b is not None else None
             empty = b is None or keep.sum() == 0

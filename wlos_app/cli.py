@@ -219,7 +219,8 @@ def _batch(args, cfg) -> int:
     paths = batch.expand(args.clips)
     if not paths:
         raise WlosError(f"no video files in {', '.join(args.clips)}")
-    skipped = len(batch.read_done(args.out, args.retry_failed)) if args.out else 0
+    done = batch.read_done(args.out, args.retry_failed) if args.out else {}
+    skipped = sum(p in done for p in paths)  # the file may also hold clips not asked for now
     bar = tqdm(total=len(paths), initial=min(skipped, len(paths)), unit="clip", file=sys.stderr,
                dynamic_ncols=True, disable=None if args.out else True, smoothing=0.05)
 
@@ -285,10 +286,8 @@ def cmd_analyze(args) -> int:
             print(f"error: {msg}", file=sys.stderr, flush=True)
             continue
         if args.json:
-            out = res.to_json(per_block_curves=args.block_curves and not args.summary_only)
-            if args.summary_only:
-                out.pop("blocks", None)
-            print(json.dumps(out), flush=True)
+            from .core.batch import record_of
+            print(json.dumps(record_of(res, args.summary_only, args.block_curves)), flush=True)
         else:
             print(f"{path}: {res.summary()}", flush=True)
         for w in res.warnings:

@@ -74,6 +74,11 @@ def analyze_clip(path: str, cfg=None, summary_only: bool = True, block_curves: b
         res = analyze(path, cfg)
     except Exception as exc:  # one bad clip must not stop the others
         return {"path": path, "error": error_reason(path, exc)}
+    return record_of(res, summary_only, block_curves)
+
+
+def record_of(res, summary_only: bool = False, block_curves: bool = False) -> dict:
+    """A result's JSON line: `analyze --json`, a batch's JSONL and a cluster task all write this."""
     out = res.to_json(per_block_curves=block_curves and not summary_only)
     if summary_only:
         out.pop("blocks", None)

@@ -1,14 +1,14 @@
 """Batches on a Dask cluster: the clips of core.batch as Dask tasks, the records in the same JSONL.
 
 Why Dask (distributed) and not Ray: the work is independent tasks over files, which Dask's
-futures API covers as it is; it is pure Python (a few MB to install, against Ray's ~70 MB with
+futures API covers as it is; it is pure Python (25 MB installed, against Ray's 78 MB wheel with
 its own object store and dashboard processes), its local cluster starts in seconds (the tests
 start one), and it deploys on what such users have: `dask scheduler` / `dask worker` over SSH,
 dask-jobqueue on SLURM/PBS, dask-kubernetes, each worker declaring `--resources GPU=1` if it has one.
 
 On a cluster whose workers declare a GPU resource, each clip is two tasks: the CPU stages
 (decoding, face, features: `analysis.extract`) anywhere, and the networks (`analysis.conclude`)
-on a GPU worker; the features travel between them (a 3 s clip's: ~0.2 MB). Without GPUs a clip
+on a GPU worker; the extraction travels between them (a 3 s clip's, pickled: ~0.45 MB). Without GPUs a clip
 is one task (`batch.analyze_clip`). A task that kills its worker is retried by Dask on another
 (distributed.scheduler.allowed-failures, 3 by default), then recorded as failed; a rerun resumes
 from the JSONL as a local batch does.
@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..errors import WlosError
-from .batch import BatchReport, Sink, analyze_clip, error_reason
+from .batch import BatchReport, Sink, _worker_init, analyze_clip, error_reason, record_of
 
 
 def _client(address: str | None):
@@ -39,12 +39,10 @@ def _client(address: str | None):
 def _use_worker_threads() -> None:
     """torch and OpenCV take the threads the worker was started with, not every core of its machine."""
     from distributed import get_worker
-    n = max(1, int(get_worker().state.nthreads))
-    import cv2
     import torch
+    n = max(1, int(get_worker().state.nthreads))
     if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-        cv2.setNumThreads(n)
+        _worker_init(n)
 
 
 def clip_task(path: str, cfg, summary_only: bool, block_curves: bool, fn: Callable[..., dict] = analyze_clip) -> dict:
@@ -56,16 +54,13 @@ def extract_task(path: str, cfg):
     """The CPU stages; a clip that cannot be analysed raises its WlosError (the task errs)."""
     from .analysis import extract
     _use_worker_threads()
-    return extract(path, replace(cfg, keep_audio=False))
+    return extract(path, cfg)  # run_cluster_batch's cfg: keep_audio off
 
 
 def conclude_task(ex, cfg, summary_only: bool, block_curves: bool) -> dict:
     from .analysis import conclude
     _use_worker_threads()
-    out = conclude(ex, cfg).to_json(per_block_curves=block_curves and not summary_only)
-    if summary_only:
-        out.pop("blocks", None)
-    return out
+    return record_of(conclude(ex, cfg), summary_only, block_curves)
 
 
 def _gpu_workers(client) -> int:
