@@ -31,13 +31,30 @@ from wlos_app.core import media  # noqa: E402
 DEFAULT_SAMPLE = ROOT.parent / "shared" / "data" / "grid_s1_sample"
 
 
-def write_long(out: Path, clips: list[Path], minutes: float) -> float:
-    """Returns the written duration (s)."""
+def _framed(img: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """The 360x288 picture scaled to the height of `size` (w, h) and centred on grey."""
+    import cv2
+    w, h = size
+    if (w, h) == (360, 288):
+        return img[:288, :360]
+    sw = int(round(img.shape[1] * h / img.shape[0])) // 2 * 2
+    big = cv2.resize(img, (sw, h), interpolation=cv2.INTER_CUBIC)
+    out = np.full((h, w, 3), 128, np.uint8)
+    x0 = (w - sw) // 2
+    out[:, max(0, x0):x0 + sw] = big[:, max(0, -x0):max(0, -x0) + min(w, sw)]
+    return out
+
+
+def write_long(out: Path, clips: list[Path], minutes: float, size: tuple[int, int] = (360, 288),
+               preset: str = "ultrafast") -> float:
+    """Returns the written duration (s). size: (width, height); other sizes than GRID's 360x288
+    scale the picture to that height (the face grows with it) and centre it. preset: x264's (its
+    "medium" default is what most files have; "ultrafast" decodes faster and writes faster)."""
     rate = 16000
     with av.open(str(out), "w") as c:
         vs = c.add_stream("libx264", rate=25)
-        vs.width, vs.height, vs.pix_fmt = 360, 288, "yuv420p"
-        vs.options = {"preset": "ultrafast"}
+        vs.width, vs.height, vs.pix_fmt = size[0], size[1], "yuv420p"
+        vs.options = {"preset": preset}
         a_s = c.add_stream("aac", rate=rate)
         a_s.layout = "mono"
         k, n_audio, done = 0, 0, False
@@ -49,7 +66,7 @@ def write_long(out: Path, clips: list[Path], minutes: float) -> float:
                 sound = media.read_audio(str(clip))
                 mono = media.resample(sound.mono(), sound.rate, rate)[:int(len(frames) / 25 * rate)]
                 for f in frames:
-                    img = f.image[:288, :360]
+                    img = _framed(f.image, size)
                     vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
                     vf.pts, vf.time_base = k, Fraction(1, 25)
                     for p in vs.encode(vf):

@@ -77,3 +77,36 @@ def test_two_faces_picks_largest_and_says_so(grid_clip):
 def test_no_face():
     t = face.track_face([np.full((288, 360), 90, np.uint8)] * 5)
     assert not t.valid.any() and t.faces_seen == 0
+
+
+def test_landmark_frames_interpolate_a_still_face(grid_clip, track):
+    """The default runs the predictor on every 3rd frame: the frames between a still face's
+    landmark frames are interpolated, and their crops hardly differ from every frame's own."""
+    every = face.track_face(grid_images(grid_clip), face.FaceConfig(landmark_every=1))
+    assert not every.interpolated.any()
+    assert track.interpolated.any() and track.valid.all()
+    assert not track.interpolated[::3].any()  # landmark frames are never interpolated
+    assert track.timings["landmarks"] < every.timings["landmarks"]
+    diff = np.abs(track.crops.astype(int) - every.crops.astype(int))
+    assert diff.mean() < 2.0  # grey levels of 255
+
+
+def test_a_moving_face_gets_its_own_landmarks(grid_clip):
+    """A face sliding 2 px a frame moves the crop by more than still_px between landmark frames:
+    every frame then runs the predictor and the alignment still follows the nose."""
+    import cv2
+    imgs = grid_images(grid_clip)[:40]
+    moved = [cv2.warpAffine(im, np.float32([[1, 0, 2 * k - 40], [0, 1, 0]]), (im.shape[1], im.shape[0]),
+                            borderMode=cv2.BORDER_REPLICATE) for k, im in enumerate(imgs)]
+    t = face.track_face(moved)
+    assert t.valid.all() and not t.interpolated.any()
+    nose = _in_crop(t, [31, 33, 35])
+    assert nose[..., 0].std(0).max() < 0.8  # the crop moved with the face
+
+
+def test_crop_motion_measures_crop_pixels():
+    p = face._fit_similarity(face.RIGID_TEMPLATE * 80 + 100, face.RIGID_TEMPLATE)
+    q = face._fit_similarity(face.RIGID_TEMPLATE * 80 + [103, 100], face.RIGID_TEMPLATE)
+    # 3 image px at 80 px per eye distance is 3 / 80 * 32 / MOUTH_SIDE crop px
+    assert face.crop_motion(p, p) < 1e-9
+    assert abs(face.crop_motion(p, q) - 3 / 80 * face.CROP / face.MOUTH_SIDE) < 1e-6

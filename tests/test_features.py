@@ -24,6 +24,24 @@ def test_mfcc_window_is_exactly_39_by_12():
     assert d[-1] > 0 and np.all(d[:-1] == 0)
 
 
+@pytest.mark.parametrize("n_mels", [26, 40])
+def test_mfcc_is_librosas(clip, n_mels):
+    """The numpy MFCC is what librosa computes with the same settings, on real speech and on a
+    long signal whose spectrum is made in chunks."""
+    import librosa
+    _, y = clip
+    cfg = F.FeatureConfig(n_mels=n_mels)
+    assert np.abs(F.mel_filters(n_mels) - librosa.filters.mel(sr=F.SR, n_fft=F.N_FFT, n_mels=n_mels)).max() < 1e-6
+    long = np.concatenate([y] * 30)  # 90 s: two chunks of MFCC_CHUNK frames
+    for sig in (y, long):
+        mel = librosa.feature.melspectrogram(y=sig, sr=F.SR, n_fft=F.N_FFT, hop_length=F.HOP, window="hamming",
+                                             center=False, n_mels=n_mels)
+        ref = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=F.N_MFCC + 1)[1:].T
+        got = F.mfcc(sig, cfg)
+        assert got.shape == ref.shape and got.dtype == np.float32
+        assert np.abs(got - ref).max() < 1e-3 * np.abs(ref).max()
+
+
 def test_clip_features_shapes_and_ranges(clip):
     tr, y = clip
     f = F.clip_features(tr.crops, tr.valid, y)

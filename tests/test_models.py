@@ -87,6 +87,10 @@ def test_sequence_path_equals_block_by_block(monkeypatch):
     monkeypatch.setattr(sequence, "CHUNK", 23)
     torch.manual_seed(2)
     net = models.WLOS().eval()
+    bn = net.visual.features[5]  # trained statistics, so the folded batch norm is checked too
+    with torch.no_grad():
+        bn.running_mean.normal_(0, 0.5), bn.running_var.uniform_(0.5, 2.0), bn.weight.uniform_(0.5, 1.5)
+        bn.bias.normal_(0, 0.3)
     feats = _fake_features()
     starts = np.array([1, 2, 3, 17, 18, 30, 44])
     with torch.inference_mode():

@@ -56,6 +56,7 @@ def _positive_float(text: str) -> float:
 
 
 def _analysis_args(p: argparse.ArgumentParser) -> None:
+    from .core.face import FaceConfig
     p.add_argument("--method", default="auto", choices=["auto", "fusion", "wlos", "c3", "qmi"],
                    help="estimator (auto: fusion of C3, WLOS asked with every window, and QMI, when the "
                         "weights are installed; wlos, c3, qmi: the paper's methods)")
@@ -64,6 +65,9 @@ def _analysis_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stride", type=_positive_int, default=1, help="grid frames between block starts (default 1)")
     p.add_argument("--tracker", choices=["landmarks", "kcf"], default="landmarks",
                    help="face tracking between detections (default: landmarks)")
+    p.add_argument("--landmark-every", type=_positive_int, default=FaceConfig.landmark_every, metavar="N",
+                   help=f"run the face landmarks on every N-th frame and interpolate the frames between where the "
+                        f"face is still (default {FaceConfig.landmark_every}; 1: every frame, as the paper)")
     p.add_argument("--max-offset-ms", type=_positive_float, default=2000.0, metavar="MS",
                    help="the default estimator searches drifts up to this far either way (default 2000; at most a "
                         "third of the clip); the paper's methods search +-9 frames")
@@ -188,7 +192,7 @@ def _config(args):
             raise WlosError(f"--curves takes qmi and/or c3, not {c!r}")
     _check_device(args.device)
     return AnalysisConfig(method=args.method, curves=curves, model_dir=args.model, device=args.device,
-                          face=FaceConfig(tracker=args.tracker), features=FeatureConfig(stride=args.stride),
+                          face=FaceConfig(tracker=args.tracker, landmark_every=args.landmark_every), features=FeatureConfig(stride=args.stride),
                           max_offset_ms=args.max_offset_ms,
                           track_models=("constant",) if args.constant else AnalysisConfig.track_models)
 

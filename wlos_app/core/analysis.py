@@ -145,18 +145,22 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
     expected = max(1.0, (info.duration_s or 1.0) * 25.0)
     decode_time = [0.0]
 
-    def grid_images():
+    def decoded():
         frames = media.iter_video_frames(path, "gray", report, info)
-        it = media.sample_on_grid(frames if transform is None else transform.frames(frames))
-        while True:
-            t0 = time.perf_counter()
-            try:
-                k, frame = next(it)
-            except StopIteration:
+        return media.sample_on_grid(frames if transform is None else transform.frames(frames))
+
+    def grid_images():
+        # decode_video: how long the face stage waited for frames decoding ahead of it
+        with media.prefetch(decoded) as it:
+            while True:
+                t0 = time.perf_counter()
+                try:
+                    k, frame = next(it)
+                except StopIteration:
+                    decode_time[0] += time.perf_counter() - t0
+                    return
                 decode_time[0] += time.perf_counter() - t0
-                return
-            decode_time[0] += time.perf_counter() - t0
-            yield frame.image
+                yield frame.image
 
     def on_frame(k: int) -> None:
         if k % 25 == 0:
@@ -283,8 +287,8 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
 
 
 def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
-    """Load what the first analysis would otherwise load: libraries, the landmark model, the
-    networks, and librosa's compiled MFCC code. Yields a message before each step.
+    """Load what the first analysis would otherwise load: libraries, the landmark model and the
+    networks. Yields a message before each step.
 
     The GUI runs this on its main thread behind a splash screen. Done inside a worker instead, the
     same steps hold Python's GIL in single calls of 0.1-0.8 s (dlib reading its 100 MB model,
@@ -292,7 +296,6 @@ def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
     """
     cfg = cfg or AnalysisConfig()
     yield "loading libraries"
-    import librosa.feature  # noqa: F401  (librosa loads its submodules lazily)
     import soxr  # noqa: F401
     from . import models  # noqa: F401  (torch)
     yield "loading the face landmark model"
@@ -302,9 +305,6 @@ def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
     method = resolve_method(cfg)
     for kind in needed_networks(method, cfg.curves):
         _network(kind, cfg.model_dir, cfg.device)
-    yield "preparing the audio features"
-    from .features import mfcc
-    mfcc(np.zeros(1600, np.float32), cfg.features)
 
 
 def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,

@@ -32,7 +32,7 @@ def wlos_drifts(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
 # Pairs of blocks and windows handled at once: bounds memory on long clips (20 MB of C3 hidden
 # layer per chunk), where a 10-minute clip at once took 1.1 GB.
 PAIR_CHUNK = 250 * 19
-BLOCK_CHUNK = 2000  # blocks (or windows) whose branch features are computed at once
+BLOCK_CHUNK = 500  # blocks (or windows) whose branch features are computed at once
 
 
 class Pairs:

@@ -83,6 +83,13 @@ class FaceConfig:
     verify_every: int = 50  # frames between HOG checks of a landmark-tracked face
     detect_max_side: int = 640  # frames are shrunk to this for HOG detection
     smooth_radius: int = 2  # rigid transform averaged over +-this many frames
+    # The landmark predictor is most of the face stage's cost (about 4 ms a frame here). With the
+    # "landmarks" tracker it runs on every `landmark_every`-th frame; the frames between take
+    # their alignment interpolated from those two frames where the face barely moved between them
+    # (the mouth crop's content moves by at most `still_px` crop pixels), and run the predictor
+    # themselves where it moved more. 1: every frame, as the paper (and the "kcf" tracker) does.
+    landmark_every: int = 3
+    still_px: float = 0.5
 
 
 @dataclass
@@ -94,6 +101,7 @@ class FaceTrack:
     crops: np.ndarray  # (n, 32, 32) uint8 aligned mouth crops
     crop_to_image: np.ndarray  # (n, 2, 3) float32 maps crop pixels to image pixels (for overlays)
     valid: np.ndarray  # (n,) bool
+    interpolated: np.ndarray | None = None  # (n,) bool: landmarks and box interpolated (FaceConfig.landmark_every)
     faces_seen: int = 0  # most faces found by one detection
     detections: int = 0  # how many full or local HOG detections ran
     selection: str = ""  # which face was picked, in words
@@ -213,8 +221,14 @@ class FaceTracker:
         # OpenCV's KCF wants three channels.
         self.kcf.init(cv2.cvtColor(img, cv2.COLOR_GRAY2BGR), (int(x0), int(y0), int(x1 - x0), int(y1 - y0)))
 
-    def update(self, img: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """Box and landmarks for this frame, or (None, None) when no face is usable."""
+    def landmarks_in(self, img: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+        """Landmarks found in `box` (no detection, tracker state untouched), or None if implausible."""
+        pts = self._timed("landmarks", self._landmarks, img, box)
+        return pts if _plausible(pts, box, img.shape) else None
+
+    def update(self, img: np.ndarray, frames: int = 1) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Box and landmarks for this frame, or (None, None) when no face is usable.
+        frames: how many frames on from the last call (the landmark tracker skips some)."""
         box = None
         if self.box is not None:
             if self.cfg.tracker == "kcf":
@@ -222,7 +236,7 @@ class FaceTracker:
                 box = np.array([bb[0], bb[1], bb[0] + bb[2], bb[1] + bb[3]], float) if ok else None
             else:
                 box = self.box
-                self.since_check += 1
+                self.since_check += frames
                 if self.since_check >= self.cfg.verify_every:
                     # Cheap local HOG check: is there still a face around the tracked box?
                     self.since_check = 0
@@ -267,19 +281,80 @@ def crop_mouth(img: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return crop, inv.astype(np.float32)
 
 
+def crop_motion(p: np.ndarray, q: np.ndarray) -> float:
+    """How far (crop pixels, the most of the crop's corners) the mouth crop's content moves between
+    image->template params p and q."""
+    mp, mq = _crop_matrix(p, CROP), _crop_matrix(q, CROP)
+    corners = np.array([[0, 0], [CROP, 0], [0, CROP], [CROP, CROP]], np.float64)
+    inv = cv2.invertAffineTransform(mp)
+    img_pts = corners @ inv[:, :2].T + inv[:, 2]
+    moved = img_pts @ mq[:, :2].T + mq[:, 2]
+    return float(np.abs(moved - corners).max())
+
+
+class _Frame:
+    """One frame's face result: box, landmarks, alignment params (NaN without a face)."""
+    __slots__ = ("box", "pts", "params", "interpolated")
+
+    def __init__(self, box=None, pts=None, interpolated=False):
+        self.interpolated = interpolated
+        if pts is None:
+            self.box = np.full(4, np.nan, np.float32)
+            self.pts = np.full((68, 2), np.nan, np.float32)
+            self.params = np.full(4, np.nan)
+        else:
+            self.box, self.pts = np.asarray(box, np.float32), pts
+            self.params = _fit_similarity(pts[RIGID_IDX].astype(np.float64), RIGID_TEMPLATE)
+
+    @property
+    def ok(self) -> bool:
+        return bool(np.all(np.isfinite(self.params)))
+
+    @staticmethod
+    def between(a: "_Frame", b: "_Frame", u: float) -> "_Frame":
+        f = _Frame.__new__(_Frame)
+        f.interpolated = True
+        f.box = ((1 - u) * a.box + u * b.box).astype(np.float32)
+        f.pts = ((1 - u) * a.pts + u * b.pts).astype(np.float32)
+        f.params = (1 - u) * a.params + u * b.params
+        return f
+
+
+def _fill_between(tracker: FaceTracker, cfg: FaceConfig, a: _Frame, held: list, b: _Frame | None) -> list:
+    """Face results of the frames `held` between landmark frames a (with a face) and b (None at
+    the end of the clip): interpolated when the crop barely moves from a to b, else each frame's
+    own landmarks, searched in the box of the frame before it."""
+    n = len(held) + 1
+    if b is not None and b.ok and crop_motion(a.params, b.params) <= cfg.still_px:
+        return [_Frame.between(a, b, (i + 1) / n) for i in range(len(held))]
+    out, prev = [], a
+    for img in held:
+        pts = tracker.landmarks_in(img, _box_from_landmarks(prev.pts)) if prev.ok else None
+        f = _Frame(_box_from_landmarks(prev.pts), pts) if pts is not None else _Frame()
+        out.append(f)
+        prev = f
+    return out
+
+
 def track_face(frames: Iterable[np.ndarray], cfg: FaceConfig | None = None,
                on_frame: Callable[[int], None] | None = None) -> FaceTrack:
     """Run detection, tracking, landmarks and mouth cropping over grid frames (grayscale uint8).
 
-    Crops are produced `smooth_radius` frames behind the tracker, so only that many frames are held
-    in memory, whatever the clip's length.
+    Crops are produced `smooth_radius` frames behind the tracker (and up to `landmark_every` - 1
+    frames more, held until the next landmark frame), so only that many frames are in memory,
+    whatever the clip's length.
     """
     cfg = cfg or FaceConfig()
     tracker = FaceTracker(cfg)
     R = cfg.smooth_radius
-    boxes, lms, params = [], [], []
+    every = max(1, int(cfg.landmark_every)) if cfg.tracker == "landmarks" else 1
+    results: list[_Frame] = []
+    params: list[np.ndarray] = []
     crops, inv, valid = [], [], []
-    pending: deque[tuple[int, np.ndarray]] = deque()
+    pending: deque[tuple[int, np.ndarray]] = deque()  # frames waiting for their crop
+    held: list[np.ndarray] = []  # frames waiting for the next landmark frame
+    key: _Frame | None = None  # the last landmark frame's result, while it has a face
+    since_key = 0
 
     crop_time = 0.0
 
@@ -297,31 +372,38 @@ def track_face(frames: Iterable[np.ndarray], cfg: FaceConfig | None = None,
             inv.append(np.full((2, 3), np.nan, np.float32))
             valid.append(False)
 
-    for k, img in enumerate(frames):
-        box, pts = tracker.update(img)
-        if pts is None:
-            boxes.append(np.full(4, np.nan, np.float32))
-            lms.append(np.full((68, 2), np.nan, np.float32))
-            params.append(np.full(4, np.nan))
-        else:
-            boxes.append(box)
-            lms.append(pts)
-            params.append(_fit_similarity(pts[RIGID_IDX].astype(np.float64), RIGID_TEMPLATE))
-        pending.append((k, img))
-        if len(pending) > R:
+    def settle(new: list[_Frame]) -> None:
+        results.extend(new)
+        params.extend(f.params for f in new)
+        while pending and pending[0][0] + R < len(params):
             emit(*pending.popleft())
+
+    for k, img in enumerate(frames):
+        pending.append((k, img))
+        since_key += 1
+        if key is not None and since_key < every:
+            held.append(img)
+        else:
+            box, pts = tracker.update(img, since_key if key is not None else 1)
+            f = _Frame(box, pts)
+            settle((_fill_between(tracker, cfg, key, held, f) if held else []) + [f])
+            held, since_key = [], 0
+            key = f if f.ok else None
         if on_frame:
             on_frame(k)
+    if held:
+        settle(_fill_between(tracker, cfg, key, held, None))
     while pending:
         emit(*pending.popleft())
 
     n = len(valid)
     return FaceTrack(
-        boxes=np.array(boxes, np.float32).reshape(n, 4),
-        landmarks=np.array(lms, np.float32).reshape(n, 68, 2),
+        boxes=np.array([f.box for f in results], np.float32).reshape(n, 4),
+        landmarks=np.array([f.pts for f in results], np.float32).reshape(n, 68, 2),
         crops=np.array(crops, np.uint8).reshape(n, CROP, CROP),
         crop_to_image=np.array(inv, np.float32).reshape(n, 2, 3),
         valid=np.array(valid, bool),
+        interpolated=np.array([f.interpolated for f in results], bool).reshape(n),
         faces_seen=tracker.faces_seen,
         detections=tracker.detections,
         selection=tracker.selection,

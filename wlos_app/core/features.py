@@ -74,25 +74,64 @@ def vertical_flow(crops: np.ndarray, valid: np.ndarray, cfg: FeatureConfig) -> t
 MFCC_CHUNK = 6000  # MFCC frames (60 s) whose spectrogram is computed at once: bounds memory
 
 
+def _hz_to_mel(f):
+    """Slaney's mel scale (librosa's default): linear to 1 kHz, logarithmic above."""
+    f = np.asarray(f, np.float64)
+    logstep = np.log(6.4) / 27.0
+    return np.where(f >= 1000.0, 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / logstep, f * 3.0 / 200.0)
+
+
+def _mel_to_hz(m):
+    m = np.asarray(m, np.float64)
+    logstep = np.log(6.4) / 27.0
+    return np.where(m >= 15.0, 1000.0 * np.exp(logstep * (m - 15.0)), m * 200.0 / 3.0)
+
+
+def mel_filters(n_mels: int, sr: int = SR, n_fft: int = N_FFT) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) Slaney-normalised triangular filters: librosa.filters.mel with
+    its defaults, written out (tests check them against librosa's)."""
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(sr / 2.0), n_mels + 2))
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    widths = np.diff(edges)
+    ramps = edges[:, None] - freqs[None, :]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    w = np.maximum(0.0, np.minimum(lower, upper)) * (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return w.astype(np.float32)
+
+
+def _dct_ortho(n_out: int, n_in: int) -> np.ndarray:
+    """The orthonormal DCT-II matrix (scipy.fft.dct(type=2, norm="ortho")), first n_out rows."""
+    k = np.arange(n_out)[:, None]
+    d = np.cos(np.pi * k * (2 * np.arange(n_in)[None, :] + 1) / (2 * n_in)) * np.sqrt(2.0 / n_in)
+    d[0] /= np.sqrt(2.0)
+    return d.astype(np.float32)
+
+
 def mfcc(audio16k: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     """(frames, 12) MFCCs 1..12, 100 frames per second, frame m covering samples 160m..160m+255.
 
-    The same as librosa.feature.mfcc over the whole signal, but its mel spectrogram is made a
-    minute at a time (frames do not overlap chunk ends: no centering), so a long recording's
-    spectrogram temporaries stay small; the dB conversion, which clips relative to the loudest
-    frame, still sees the whole clip."""
-    import librosa
+    What librosa.feature.mfcc computes over the whole signal (Hamming window, no centering,
+    Slaney mel filters, power_to_db with an 80 dB floor, orthonormal DCT; tests compare the two),
+    written with numpy: librosa's numba-compiled code costs about 190 MB of memory in every
+    process that runs it, more than the rest of an analysis of a short clip. The power spectrum
+    is made a minute at a time, so a long recording's temporaries stay small; the dB floor,
+    which is relative to the loudest frame, still sees the whole clip."""
     if len(audio16k) < N_FFT:
         return np.zeros((0, N_MFCC), np.float32)
     y = audio16k.astype(np.float32, copy=False)
     n = 1 + (len(y) - N_FFT) // HOP
-    mel = np.concatenate([
-        librosa.feature.melspectrogram(y=y[HOP * m0: HOP * (min(n, m0 + MFCC_CHUNK) - 1) + N_FFT], sr=SR,
-                                       n_fft=N_FFT, hop_length=HOP, window="hamming", center=False,
-                                       n_mels=cfg.n_mels)
-        for m0 in range(0, n, MFCC_CHUNK)], axis=1)
-    m = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC + 1)
-    return m[1:].T.astype(np.float32)
+    window = (0.54 - 0.46 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)).astype(np.float32)  # periodic
+    fb = mel_filters(cfg.n_mels)
+    frames = np.lib.stride_tricks.sliding_window_view(y, N_FFT)[::HOP]
+    mel = np.empty((n, cfg.n_mels), np.float32)
+    for a in range(0, n, MFCC_CHUNK):
+        spec = np.fft.rfft(frames[a:a + MFCC_CHUNK] * window, axis=1)
+        power = (spec.real ** 2 + spec.imag ** 2).astype(np.float32)
+        mel[a:a + MFCC_CHUNK] = power @ fb.T
+    db = 10.0 * np.log10(np.maximum(mel, 1e-10))
+    db = np.maximum(db, db.max() - 80.0)
+    return db @ _dct_ortho(N_MFCC + 1, cfg.n_mels)[1:].T
 
 
 def frame_power_db(audio16k: np.ndarray, n_frames: int) -> np.ndarray:

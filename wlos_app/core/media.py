@@ -222,6 +222,74 @@ def sample_on_grid(frames: Iterator[Frame], fps: float = 25.0) -> Iterator[tuple
             k += 1
 
 
+class prefetch:
+    """Iterate `make()`'s iterator in a background thread, up to `depth` items ahead.
+
+    Decoding releases the GIL (PyAV's codec calls run without it), so the next frames decode
+    while the caller works on this one: on a 720p clip the face stage then waits for little of
+    the decode. The iterator is made, run and closed in the thread (a PyAV container stays on
+    one thread); its exceptions are raised in the caller; closing this (or leaving a `with`)
+    stops the thread without waiting for the clip's end."""
+
+    _END = object()
+
+    def __init__(self, make, depth: int = 8):
+        import queue
+        import threading
+        self._q: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(make,), name="wlos-decode", daemon=True)
+        self._thread.start()
+
+    def _put(self, item) -> bool:
+        import queue
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, make) -> None:
+        it = None
+        try:
+            it = iter(make())
+            for item in it:
+                if not self._put((item, None)):
+                    break
+            else:
+                self._put((self._END, None))
+        except BaseException as exc:  # handed to the caller, who decides
+            self._put((self._END, exc))
+        finally:
+            close = getattr(it, "close", None)
+            if close:
+                close()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        item, exc = self._q.get()
+        if item is self._END:
+            self._stop.set()
+            if exc is not None:
+                raise exc
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def __enter__(self) -> "prefetch":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _to_float_planar(frame: av.AudioFrame) -> np.ndarray | None:
     """(channels, samples) float32 in [-1, 1] from any PCM sample format; None for a frame whose
     buffers do not hold what its header says (a damaged file: reading it crashed the process)."""
