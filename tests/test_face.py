@@ -110,3 +110,11 @@ def test_crop_motion_measures_crop_pixels():
     # 3 image px at 80 px per eye distance is 3 / 80 * 32 / MOUTH_SIDE crop px
     assert face.crop_motion(p, p) < 1e-9
     assert abs(face.crop_motion(p, q) - 3 / 80 * face.CROP / face.MOUTH_SIDE) < 1e-6
+
+
+def test_cli_landmark_every_reaches_the_face_stage():
+    from wlos_app import cli
+    args = cli.build_parser().parse_args(["analyze", "x.mp4", "--landmark-every", "1"])
+    assert cli._config(args).face.landmark_every == 1
+    args = cli.build_parser().parse_args(["analyze", "x.mp4"])
+    assert cli._config(args).face.landmark_every == face.FaceConfig().landmark_every == 3

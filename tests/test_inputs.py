@@ -92,6 +92,7 @@ def test_7_8_9_11_12_16_command_line_refusals(grid_clip, tmp_path, capsys):
         assert "model folder" in capsys.readouterr().err
     # 8, 9: usage errors, exit 2, no traceback
     for argv in (["analyze", g, "--stride", "0"], ["analyze", g, "--stride", "-3"],
+                 ["analyze", g, "--landmark-every", "0"],
                  ["export", g, "-o", str(tmp_path / "o.mp4"), "--offset-ms", "nan"],
                  ["export", g, "-o", str(tmp_path / "o.mp4"), "--offset-ms", "inf"]):
         with pytest.raises(SystemExit) as exc:

@@ -89,7 +89,7 @@ class FaceConfig:
     # (the mouth crop's content moves by at most `still_px` crop pixels), and run the predictor
     # themselves where it moved more. 1: every frame, as the paper (and the "kcf" tracker) does.
     landmark_every: int = 3
-    still_px: float = 0.5
+    still_px: float = 1.0
 
 
 @dataclass
