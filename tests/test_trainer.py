@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -249,17 +250,18 @@ def test_torchrun_two_cpu_processes_train_one_model(folder, cache, tmp_path):
     trainer checks and fails otherwise)."""
     import subprocess
     import sys
-    from pathlib import Path
     dataset.build(folder, cache_dir=cache, workers=1)  # the features are another test's subject
     out = tmp_path / "ddp"
     torchrun = Path(sys.executable).with_name("torchrun")
     cmd = [str(torchrun), "--standalone", "--nproc-per-node", "2", "-m", "wlos_app", "train", str(folder),
-           "--out", str(out), "--cache", str(cache), "--epochs-c3", "1", "--epochs", "1", "--set", "threads=1"]
+           "--out", str(out), "--cache", str(cache), "--epochs-c3", "1", "--epochs", "1", "--set", "threads=1",
+           "--feature-ram-mb", "0.1"]  # room for one clip per process: read lazily (trainer.store)
     # 3 training clips, one segment each, two per step: a step shared, then one taken by both whole.
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=400)
     assert run.returncode == 0, run.stderr[-3000:]
     assert (out / "c3.pt").exists() and (out / "wlos.pt").exists()
     assert "2 processes" in run.stdout + run.stderr
+    assert "read again from the cache once dropped" in run.stderr
     for kind in ("c3", "wlos"):
         rows = [json.loads(line) for line in (out / f"history-{kind}.jsonl").read_text().splitlines()]
         assert rows and all(np.isfinite(r["mae"]) for r in rows)  # one writer: no interleaved lines
@@ -277,3 +279,89 @@ def test_the_cache_holds_int8_flow_that_reads_as_the_analysis_flow(clipset):
     err = np.abs(f.visual_frames(0, n) - c.feats.visual_frames(0, n))
     assert err.max() <= 0.5 / 127 + 1e-6, err.max()
     assert np.abs(f.visual_frames(0, n, 1.28) - c.feats.visual_frames(0, n, 1.28)).max() <= 0.65 / 127 + 1e-6
+
+
+def _train_recording(cfg, clips, out, budget):
+    """Train from a fresh store of `budget` bytes; (per-step losses, weights, the store's stats)."""
+    from trainer import store
+    store.STORE.clear()
+    store.STORE.set_budget(budget)
+    store.STORE.reset_stats()
+    losses = []
+    torch.manual_seed(0)  # the network's first weights
+    res = T.train(cfg, clips, clips, out, progress=lambda i: losses.append(i["loss"]), log=None)
+    return losses, res.net.state_dict(), store.STORE.stats(), store.STORE.peak
+
+
+def test_a_feature_budget_of_one_clip_trains_the_same_network(clipset, tmp_path):
+    """Lazy reading (trainer.store): with room for one clip's features the clips are read again
+    from the cache at nearly every step, and the run is the one of clips holding their features
+    (read straight from their cache files, as before the store)."""
+    from trainer import store
+    # One thread: with two, torch's CPU kernels already differ between two runs in the last bits.
+    cfg = T.TrainConfig(kind="c3", epochs=3, val_every=1.5, threads=1, warmup_steps=2)  # augmented
+    held = dataset.ClipSet([dataset.Clip.of(c.name, c.path, dataset._load_features(Path(c.source), c.cfg), c.blocks)
+                            for c in clipset.clips])
+    one, n = max(c.nbytes for c in clipset.clips), len(clipset.clips)
+    threads = torch.get_num_threads()
+    try:
+        ref = _train_recording(cfg, held, tmp_path / "held", 1 << 40)
+        tight = _train_recording(cfg, clipset, tmp_path / "one", one)
+    finally:
+        store.STORE.set_budget(None)
+        torch.set_num_threads(threads)
+    assert ref[2]["reads"] == 0  # the reference never asked the store
+    assert tight[2]["reads"] > 2 * n and tight[2]["evictions"] > 0
+    assert 0 < tight[3] <= one  # the resident features never exceeded the budget
+    assert len(ref[0]) == 12 and ref[0] == tight[0]  # every step's loss, exactly
+    for k, v in ref[1].items():
+        assert torch.equal(v, tight[1][k]), k
+
+
+def test_the_index_gives_the_clips_without_reading_them_and_is_remade_when_stale(folder, cache, clipset, tmp_path,
+                                                                               monkeypatch):
+    """index.jsonl: a build reads no features when it holds every clip; a missing index (a cache
+    from before it), a cut-off line or a changed file makes the build read just those clips."""
+    from trainer import store
+    from wlos_app.core.analysis import AnalysisConfig
+    from wlos_app.core.features import FeatureConfig
+    src = cache / dataset.settings_key(AnalysisConfig())
+    shutil.copytree(src, tmp_path / src.name)
+    index = tmp_path / src.name / dataset.INDEX
+    index.unlink()
+    reads = []
+    real = dataset._load_features
+
+    def counting(npz, cfg):
+        reads.append(npz.name)
+        return real(npz, cfg)
+    monkeypatch.setattr(dataset, "_load_features", counting)
+
+    def build():
+        reads.clear()
+        out = dataset.build(folder, cache_dir=tmp_path, workers=1)
+        read = sorted(reads)
+        assert [(c.name, c.n_frames, c.n_windows, c.nbytes) for c in out.clips] == \
+            [(c.name, c.feats.n_frames, c.feats.n_windows, store.nbytes(c.feats)) for c in clipset.clips]
+        for a, b in zip(out.clips, clipset.clips):
+            np.testing.assert_array_equal(a.blocks, b.blocks)
+        assert len(out.skipped) == 2
+        return read
+    names = sorted(os.path.basename(c.source) for c in clipset.clips)
+    assert build() == names  # no index: each clip read once to make it
+    assert build() == []  # from the index alone
+    text = index.read_text()
+    index.write_text(text[:-20])  # a crash in the middle of the last line
+    assert len(build()) == 1
+    changed = tmp_path / src.name / names[0]
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 1000))
+    assert build() == [names[0]]  # rewritten since: read again
+    assert build() == []
+    stride = dataset.build(folder, AnalysisConfig(features=FeatureConfig(stride=3)), cache_dir=tmp_path,
+                           workers=1)
+    for a, b in zip(stride.clips, clipset.clips):  # the stride is not cached: the index's blocks are stride 1
+        f = a.feats
+        assert f.cfg.stride == 3
+        ok = [t for t in f.block_starts() if f.block_status(int(t)) == "ok"]
+        np.testing.assert_array_equal(a.blocks, ok)
+        assert set(a.blocks) <= set(b.blocks)

@@ -55,13 +55,15 @@ def _variants(f: ClipFeatures, shifts, other: ClipFeatures | None) -> list[tuple
     return out
 
 
-def joined(clips: ClipSet, k: int = JOIN) -> list[tuple[str, ClipFeatures]]:
+def joined(clips: ClipSet, k: int = JOIN) -> list[tuple[str, Callable[[], ClipFeatures]]]:
     """Clips joined k at a time into longer recordings, within each half of fit_half (so the
-    check half stays clip-disjoint); each named after its first clip."""
+    check half stays clip-disjoint); each named after its first clip and made when called (the
+    clips' features are read on demand: trainer.store)."""
     out = []
     for half in (True, False):
         cl = [c for c in clips.clips if fit_half(c.name) == half]
-        out += [(cl[i].name, join([c.feats for c in cl[i:i + k]])) for i in range(0, len(cl) - k + 1, k)]
+        out += [(cl[i].name, lambda part=cl[i:i + k]: join([c.feats for c in part]))
+                for i in range(0, len(cl) - k + 1, k)]
     return out
 
 
@@ -69,17 +71,18 @@ def cases(clips: ClipSet, methods: dict, seed: int = 0, progress: Callable[[int,
           join_k: int = JOIN) -> dict[str, list[tuple[str, str, dict, bool]]]:
     """methods: name -> (method, nets). Returns per method a list of (clip name, case, quality, right)."""
     out: dict[str, list] = {name: [] for name in methods}
-    items = [(c.name, c.feats, (*CAL_SHIFTS, *WIDE_SHIFTS)) for c in clips.clips]
+    # (name, features when called, shifts): two clips' features at a time, not all of them
+    items = [(c.name, lambda c=c: c.feats, (*CAL_SHIFTS, *WIDE_SHIFTS)) for c in clips.clips]
     if join_k > 1:
         items += [(name, f, LONG_SHIFTS) for name, f in joined(clips, join_k)]
-    for i, (name, feats, shifts) in enumerate(items):
+    for i, (name, feats_of, shifts) in enumerate(items):
         other = None
         if len(items) > 1:
             j = (i + 1) % len(items)
             if items[j][0] == name and len(items) > 2:
                 j = (i + 2) % len(items)
-            other = items[j][1]
-        for case, f, s in _variants(feats, shifts, other):
+            other = items[j][1]()
+        for case, f, s in _variants(feats_of(), shifts, other):
             for m, (method, nets) in methods.items():
                 est = estimate_clip(f, method, nets, seed=seed)
                 if est is None:

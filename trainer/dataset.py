@@ -6,6 +6,13 @@ clip, keyed by the clip's content and the feature settings; a clip that cannot b
 speech, unreadable) is cached as a skip record with its reason, so it is listed and not retried.
 Each cache file is written atomically, so an interrupted build resumes where it stopped.
 
+Clips are read lazily: a `Clip` keeps its metadata (usable blocks, sizes, cache file) and
+`Clip.feats` reads the features through the process's bounded store (`trainer.store`), so a cache
+larger than memory trains. The metadata comes from `index.jsonl` in the cache folder, one line per
+cache file, appended by the build for files it lacks (new ones, or a cache made before the index);
+a line whose file changed size or time since is recomputed, so the index never has to be trusted
+beyond the file it describes, and deleting it only costs one read of every clip.
+
 Pairs (paper 3.1): block t of a clip paired with audio window j = t - d is labelled d (positive =
 audio late), for d = -9..+9 where window j exists. Splits:
 - "clip": clips are split into train and val (a split file, or a seeded 80/20 of clips);
@@ -28,6 +35,8 @@ from wlos_app.core.batch import VIDEO_EXTS, find_clips  # noqa: F401 (part of th
 from wlos_app.core.estimators import MAX_SHIFT, SHIFTS
 from wlos_app.core.features import BLOCK, ClipFeatures, FeatureConfig
 from wlos_app.errors import Cancelled
+
+from . import store
 
 # Bump when the cached arrays change meaning (feature code, face pipeline, storage).
 CACHE_VERSION = 2
@@ -106,11 +115,32 @@ def _load_features(npz: Path, cfg: FeatureConfig) -> ClipFeatures:
 
 @dataclass
 class Clip:
+    """One usable clip (or augmented copy): its metadata in memory, its features read on demand."""
     name: str  # file stem: what split files refer to
     path: str
-    feats: ClipFeatures
+    source: str  # its cache file (.npz); "" for a clip made from features in memory
     blocks: np.ndarray  # usable block starts (status ok)
+    n_frames: int
+    n_windows: int
     version: int = 0  # 0: the clip as recorded; 1, 2, ...: augmented copies (trainer.augment)
+    nbytes: int = 0  # its features' size in memory
+    cfg: FeatureConfig = field(default_factory=FeatureConfig, repr=False)
+    held: ClipFeatures | None = field(default=None, repr=False)  # features the clip keeps itself
+
+    @classmethod
+    def of(cls, name: str, path: str, feats: ClipFeatures, blocks: np.ndarray, version: int = 0) -> "Clip":
+        """A clip whose features are given (kept by the clip, outside the store's budget)."""
+        return cls(name, path, "", blocks, feats.n_frames, feats.n_windows, version, store.nbytes(feats),
+                   feats.cfg, feats)
+
+    @property
+    def feats(self) -> ClipFeatures:
+        """The clip's features: held ones, or the cache file's through the process's store
+        (trainer.store: kept within the memory budget, read again once dropped)."""
+        if self.held is not None:
+            return self.held
+        f = store.STORE.get(self.source, lambda: _load_features(Path(self.source), self.cfg))
+        return f if f.cfg is self.cfg or f.cfg == self.cfg else replace(f, cfg=self.cfg)
 
     def pairs(self, blocks: np.ndarray | None = None, reach: int = MAX_SHIFT) -> tuple[np.ndarray, np.ndarray]:
         """(block start t, drift d) of every pair of `blocks` (default: all usable ones) with
@@ -119,7 +149,7 @@ class Clip:
         drifts = np.arange(-reach, reach + 1)
         t = np.repeat(blocks, len(drifts))
         d = np.tile(drifts, len(blocks))
-        ok = (t - d >= 0) & (t - d < self.feats.n_windows)
+        ok = (t - d >= 0) & (t - d < self.n_windows)
         return t[ok], d[ok]
 
 
@@ -131,6 +161,10 @@ class ClipSet:
 
     def n_pairs(self) -> int:
         return sum(len(c.pairs()[0]) for c in self.clips)
+
+    def feature_bytes(self) -> int:
+        """Bytes the clips' features take in memory, all of them resident."""
+        return sum(c.nbytes for c in self.clips)
 
     def subset(self, names: Iterable[str]) -> "ClipSet":
         keep = set(names)
@@ -206,20 +240,93 @@ def build(source: str | os.PathLike | list, analysis_cfg=None, cache_dir: str | 
                     f.cancel()
                 raise
 
+    index, fresh = _read_index(folder), []
     clips, skipped = [], []
     for p, out, version, _ in targets:
         label = p if version == 0 else f"{p} (augmented copy {version})"
-        if os.path.exists(out):
-            feats = _load_features(Path(out), cfg.features)
-            starts = feats.block_starts()
-            ok = np.array([feats.block_status(int(t)) == "ok" for t in starts], bool)
-            if ok.any():
-                clips.append(Clip(Path(p).stem, p, feats, starts[ok], version))
-            else:
-                skipped.append((label, "no block with a face and speech"))
-        else:
+        entry = _index_entry(Path(out), index, cfg.features, fresh)
+        if entry is None:
             skipped.append((label, Path(out[:-4] + ".skip").read_text(errors="replace")))
+            continue
+        if len(fresh) >= 256:
+            _append_index(folder, fresh)
+        ok = _starts_of(entry["ok"])
+        ok = ok[(ok - 1) % cfg.features.stride == 0]  # the blocks of block_starts(): 1, 1 + stride, ...
+        if len(ok):
+            clips.append(Clip(Path(p).stem, p, out, ok, entry["frames"], entry["windows"], version,
+                              entry["bytes"], cfg.features))
+        else:
+            skipped.append((label, "no block with a face and speech"))
+    _append_index(folder, fresh)
     return ClipSet(clips, skipped, str(folder))
+
+
+INDEX = "index.jsonl"
+INDEX_VERSION = 1
+
+
+def _read_index(folder: Path) -> dict[str, dict]:
+    """Cache file name -> its index line (the last one wins). Lines are written with a leading
+    newline, so one cut short by a crash is only that line lost (skipped here, recomputed)."""
+    try:
+        text = (folder / INDEX).read_text(errors="replace")
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for line in text.split("\n"):
+        if not line.strip():
+            continue
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(e, dict) and e.get("v") == INDEX_VERSION and "file" in e:
+            out[e["file"]] = e
+    return out
+
+
+def _append_index(folder: Path, fresh: list[dict]) -> None:
+    """Append (and clear) new index lines in one write; processes may append at once. A cache
+    folder that cannot be written to only loses the index's saving."""
+    if not fresh:
+        return
+    try:
+        with open(folder / INDEX, "a") as fh:
+            fh.write("".join("\n" + json.dumps(e, separators=(",", ":")) for e in fresh))
+    except OSError:
+        pass
+    fresh.clear()
+
+
+def _index_entry(npz: Path, index: dict, fcfg: FeatureConfig, fresh: list) -> dict | None:
+    """The index line of cache file `npz` (None when there is no such file: a skip record), from
+    the index when it describes this very file, else read from it (and added to `fresh`)."""
+    try:
+        st = npz.stat()
+    except FileNotFoundError:
+        return None
+    e = index.get(npz.name)
+    if e and e.get("size") == st.st_size and e.get("mtime_ns") == st.st_mtime_ns:
+        return e
+    feats = _load_features(npz, fcfg)
+    ok = np.array([t for t in range(1, feats.n_frames - BLOCK + 1) if feats.block_status(t) == "ok"], int)
+    e = {"v": INDEX_VERSION, "file": npz.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+         "frames": feats.n_frames, "windows": feats.n_windows, "bytes": store.nbytes(feats), "ok": _runs(ok)}
+    fresh.append(e)
+    store.STORE.offer(str(npz), feats)  # read anyway: keep it if it fits
+    return e
+
+
+def _runs(t: np.ndarray) -> list[list[int]]:
+    """Sorted ints as [first, last + 1] runs (a clip's usable blocks are a few runs)."""
+    if not len(t):
+        return []
+    cut = np.flatnonzero(np.diff(t) != 1) + 1
+    return [[int(r[0]), int(r[-1]) + 1] for r in np.split(t, cut)]
+
+
+def _starts_of(runs: list) -> np.ndarray:
+    return np.concatenate([np.arange(a, b) for a, b in runs]) if runs else np.zeros(0, int)
 
 
 def read_split_file(path: str | os.PathLike) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Callable
 
 from wlos_app.core.paths import resources_dir
 
-from . import dataset, distributed
+from . import dataset, distributed, store
 from .train import TrainConfig, train
 
 STAGES = ("both", "c3", "wlos", "wlos-scratch")
@@ -40,6 +40,11 @@ class TrainJob:
     # augmentation at once ("other": the nearest to an unseen speaker that one speaker gives),
     # and each stage keeps the weights that validate best on it.
     augment: int = 0
+    # Clip features kept in memory, MB per process (trainer.store): the rest is read from the
+    # cache as needed, so a cache larger than memory trains. None or 0: as the store has it
+    # (WLOS_FEATURE_RAM_MB, else a quarter of physical memory over the local processes).
+    # Results do not depend on it.
+    feature_ram_mb: float | None = None
     c3: TrainConfig = field(default_factory=lambda: TrainConfig(kind="c3", epochs=6))
     wlos: TrainConfig = field(default_factory=lambda: TrainConfig(kind="wlos", epochs=10))
 
@@ -56,6 +61,8 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
     if job.stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
     emit = on_event or (lambda kind, info: None)
+    if job.feature_ram_mb:
+        store.set_budget_mb(job.feature_ram_mb)
     rank, nproc = distributed.setup(job.c3.device or job.wlos.device)
     if rank:  # under torchrun one process reports (trainer.distributed)
         emit = lambda kind, info: None  # noqa: E731

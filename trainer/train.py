@@ -35,7 +35,7 @@ from wlos_app.core.models import C3, WLOS, save
 from wlos_app.core.models import sequence
 from wlos_app.errors import Cancelled
 
-from . import distributed
+from . import distributed, store
 from .dataset import ClipSet, pair_val_mask
 
 
@@ -141,7 +141,7 @@ def segments(clips: ClipSet, seg_len: int, rng: np.random.Generator | None) -> l
     out = []
     step = seg_len - BLOCK + 1
     for ci, c in enumerate(clips.clips):
-        n = c.feats.n_frames
+        n = c.n_frames  # metadata: segments never read features
         if n <= seg_len:
             out.append(Segment(ci, 0, n))
             continue
@@ -424,6 +424,10 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
         log(f"resumed {cfg.kind} at step {step}/{total}")
 
     batcher = Batcher(train_set, cfg.protocol, cfg.seed, device)
+    need, budget = train_set.feature_bytes(), store.STORE.budget
+    log(f"[{cfg.kind}] features of {len(train_set.clips)} training clips: {need / store.MB:.1f} MB, memory budget "
+        f"{budget / store.MB:.1f} MB per process" + (" (all kept once read)" if need <= budget else
+                                                     " (read again from the cache once dropped)"))
     model = None
     if nproc > 1:
         from torch.nn.parallel import DistributedDataParallel

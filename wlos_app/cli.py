@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
     t.add_argument("--max-minutes", type=float, default=0, help="stop each stage after this long (resumable)")
     t.add_argument("--cache", metavar="DIR", help="feature cache (default ~/.cache/wlos-sync/features)")
+    t.add_argument("--feature-ram-mb", type=_positive_float, metavar="MB",
+                   help="clip features kept in memory per process; the rest is read from the cache as needed, "
+                        "so a cache larger than memory trains (default: WLOS_FEATURE_RAM_MB, else a quarter "
+                        "of physical memory); results do not depend on it")
     t.add_argument("--workers", type=int, help="feature extraction processes (default: one per core)")
     t.add_argument("--device", choices=["cpu", "cuda"], help="default: CUDA if available")
 
@@ -373,7 +377,7 @@ def cmd_train(args) -> int:
         c3.epochs = args.epochs_c3
     job = TrainJob(args.folder, args.out, stage=args.stage, init=args.init, split_file=args.split_file,
                    cache_dir=args.cache, workers=args.workers, resume=args.resume, c3=c3, wlos=wlos,
-                   augment=args.augment)
+                   augment=args.augment, feature_ram_mb=args.feature_ram_mb)
     bar = _DatasetBar()
 
     def on_event(kind: str, info: dict) -> None:
