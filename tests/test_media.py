@@ -114,28 +114,3 @@ def test_frame_reader_gives_the_frame_shown_at_any_time(made, name):
             assert tf == pytest.approx(times[i], abs=1e-6), t
             assert np.abs(img.astype(int) - frames[i].image.astype(int)).mean() < 1.0, t
 
-
-def test_prefetch_keeps_order_raises_and_stops():
-    import threading
-    got = list(media.prefetch(lambda: iter(range(100)), depth=3))
-    assert got == list(range(100))
-
-    def broken():
-        yield 1
-        raise ValueError("bad packet")
-    it = media.prefetch(broken)
-    assert next(it) == 1
-    with pytest.raises(ValueError, match="bad packet"):
-        next(it)
-
-    closed = threading.Event()
-
-    def endless():
-        try:
-            while True:
-                yield 0
-        finally:
-            closed.set()
-    with media.prefetch(endless, depth=2) as it:
-        next(it)
-    assert closed.is_set() and not it._thread.is_alive()  # closed in its thread, not left running

@@ -145,22 +145,18 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
     expected = max(1.0, (info.duration_s or 1.0) * 25.0)
     decode_time = [0.0]
 
-    def decoded():
-        frames = media.iter_video_frames(path, "gray", report, info)
-        return media.sample_on_grid(frames if transform is None else transform.frames(frames))
-
     def grid_images():
-        # decode_video: how long the face stage waited for frames decoding ahead of it
-        with media.prefetch(decoded) as it:
-            while True:
-                t0 = time.perf_counter()
-                try:
-                    k, frame = next(it)
-                except StopIteration:
-                    decode_time[0] += time.perf_counter() - t0
-                    return
+        frames = media.iter_video_frames(path, "gray", report, info)
+        it = media.sample_on_grid(frames if transform is None else transform.frames(frames))
+        while True:
+            t0 = time.perf_counter()
+            try:
+                k, frame = next(it)
+            except StopIteration:
                 decode_time[0] += time.perf_counter() - t0
-                yield frame.image
+                return
+            decode_time[0] += time.perf_counter() - t0
+            yield frame.image
 
     def on_frame(k: int) -> None:
         if k % 25 == 0:
