@@ -28,41 +28,11 @@ VISUAL_STEPS = (0, 2)  # sequence positions of a block's two outputs of the seco
 
 def visual_sequence(vb, flows: torch.Tensor) -> torch.Tensor:
     """flows (C, T, 32, 32) scaled to [0, 1] -> (C, 32, T-7, 6, 6); block t reads [:, :, t] and [:, :, t+2]."""
-    if not vb.training:
-        return _visual_sequence_eval(vb, flows)
     f = vb.features
     x = F.max_pool3d(F.relu(f[0](flows.unsqueeze(1))), (2, 2, 2), (1, 2, 2))
     x = F.dropout3d(x, f[3].p, vb.training)
     x = F.conv3d(x, f[4].weight, f[4].bias, dilation=(2, 1, 1))
     return F.max_pool3d(F.relu(f[5](x)), (1, 2, 2))
-
-
-def _visual_sequence_eval(vb, flows: torch.Tensor) -> torch.Tensor:
-    """visual_sequence in eval mode, as 2-D convolutions over frames (what analysis runs).
-
-    PyTorch's CPU conv3d with one input channel and max_pool3d have no fast kernels; here the
-    first 3x3x3 convolution is a 3x3 one whose three input channels are frames k, k+1, k+2, the
-    second is three 3x3 convolutions of each frame summed at time offsets 0, 2, 4 (its time
-    dilation), pooling is 2-D then a maximum of neighbouring frames, ReLU runs after the pooling
-    (they commute) on a quarter of the values, and batch norm is folded into a scale and shift."""
-    f = vb.features
-    C, T, H, W = flows.shape
-    taps = torch.stack([flows[:, k:T - 2 + k] for k in range(3)], 2).reshape(C * (T - 2), 3, H, W)
-    x = F.max_pool2d(F.conv2d(taps, f[0].weight[:, 0], f[0].bias), 2)
-    x = x.reshape(C, T - 2, *x.shape[1:])
-    x = torch.maximum(x[:, :-1], x[:, 1:]).relu_()  # time pool: window 2, stride 1
-    t1 = T - 3
-    x = x.reshape(C * t1, *x.shape[2:])
-    w = f[4].weight  # (32, 64, 3, 3, 3): out, in, time, y, x
-    z = [F.conv2d(x, w[:, :, k]).reshape(C, t1, w.shape[0], x.shape[2] - 2, x.shape[3] - 2) for k in range(3)]
-    n = t1 - 4
-    z = z[0][:, :n] + z[1][:, 2:n + 2] + z[2][:, 4:n + 4]
-    bn = f[5]
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    shift = bn.bias + (f[4].bias - bn.running_mean) * scale
-    z = z.reshape(C * n, *z.shape[2:]) * scale[:, None, None] + shift[:, None, None]
-    z = F.max_pool2d(z, 2).relu_()
-    return z.reshape(C, n, *z.shape[1:]).transpose(1, 2)
 
 
 def visual_blocks(vb, seq: torch.Tensor, clip: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
