@@ -196,7 +196,8 @@ def _config(args):
             raise WlosError(f"--curves takes qmi and/or c3, not {c!r}")
     _check_device(args.device)
     return AnalysisConfig(method=args.method, curves=curves, model_dir=args.model, device=args.device,
-                          face=FaceConfig(tracker=args.tracker, landmark_every=args.landmark_every), features=FeatureConfig(stride=args.stride),
+                          face=FaceConfig(tracker=args.tracker, landmark_every=args.landmark_every),
+                          features=FeatureConfig(stride=args.stride),
                           max_offset_ms=args.max_offset_ms,
                           track_models=("constant",) if args.constant else AnalysisConfig.track_models)
 

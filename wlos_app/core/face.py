@@ -303,8 +303,8 @@ class _Frame:
     """One frame's face result: box, landmarks, alignment params (NaN without a face)."""
     __slots__ = ("box", "pts", "params", "interpolated")
 
-    def __init__(self, box=None, pts=None, interpolated=False):
-        self.interpolated = interpolated
+    def __init__(self, box=None, pts=None):
+        self.interpolated = False
         if pts is None:
             self.box = np.full(4, np.nan, np.float32)
             self.pts = np.full((68, 2), np.nan, np.float32)
