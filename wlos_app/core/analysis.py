@@ -292,6 +292,7 @@ def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
     """
     cfg = cfg or AnalysisConfig()
     yield "loading libraries"
+    import numpy.ma  # noqa: F401  (np.percentile imports it on first use: 20 ms holding the GIL)
     import soxr  # noqa: F401
     from . import models  # noqa: F401  (torch)
     yield "loading the face landmark model"
