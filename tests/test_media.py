@@ -113,4 +113,3 @@ def test_frame_reader_gives_the_frame_shown_at_any_time(made, name):
             tf, img = reader.frame_at(t)
             assert tf == pytest.approx(times[i], abs=1e-6), t
             assert np.abs(img.astype(int) - frames[i].image.astype(int)).mean() < 1.0, t
-

@@ -258,8 +258,8 @@ class FaceTracker:
             if self.cfg.tracker == "kcf":
                 self._start_kcf(img, box)
             self.since_check = 0
-        pts = self._timed("landmarks", self._landmarks, img, box)
-        if not _plausible(pts, box, img.shape):
+        pts = self.landmarks_in(img, box)
+        if pts is None:
             self.box = None  # lost: detect afresh on the next frame
             return None, None
         # The next frame's search box follows the face through its landmarks.
