@@ -77,10 +77,43 @@ def preload(app: QApplication, splash: QSplashScreen | None, cfg) -> None:
     gc.freeze()
 
 
+_HELD_BACK: list[None] = []
+
+
+def binding_fault() -> str | None:
+    """Why the installed Qt binding cannot run the window, or None.
+
+    PySide6 6.12.0 returns None from every void method without a new reference. From Python
+    3.12 None is immortal and nothing happens; under 3.11 each call takes one reference away,
+    and the window aborted with "Fatal Python error: none_dealloc" after about 16 s of playback
+    (7,500 calls a second). 6.11.3 (constraints.txt) does not have the fault."""
+    from PySide6.QtCore import QTimer
+    timer = QTimer()
+    before = sys.getrefcount(None)
+    for _ in range(200):
+        timer.stop()
+    lost = before - sys.getrefcount(None)
+    if lost < 100:
+        return None
+    _HELD_BACK.extend([None] * lost)  # the probe's own losses, given back so that exiting is clean
+    import PySide6
+    return (f"PySide6 {PySide6.__version__} loses a reference to None on every call under Python "
+            f"{sys.version_info.major}.{sys.version_info.minor}, and the window would abort within seconds; "
+            f"install the version in constraints.txt (pip install -c constraints.txt PySide6-Essentials "
+            f"PySide6-Addons shiboken6)")
+
+
 def run(files: list[str], settings_file: str | None = None, smoke_test: bool = False) -> int:
     """Open the window (with `files` queued). smoke_test: analyse the files, print each result and
     quit, exiting 1 if any failed; the bundle script uses it to check a frozen build end to end."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    fault = binding_fault()
+    if fault is not None:
+        print(f"error: {fault}", file=sys.stderr)
+        if not smoke_test:
+            from PySide6.QtWidgets import QMessageBox
+            QMessageBox.critical(None, "WLOS Sync cannot start", fault)
+        return 2
     app.setApplicationName("wlos-sync")
     app.setOrganizationName("WLOS Sync")
     apply_theme(app)
