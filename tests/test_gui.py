@@ -26,7 +26,8 @@ from mediagen import measured_shift_s  # noqa: E402
 from wlos_app.core import media  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-STALL_LIMIT_MS = 100
+STALL_LIMIT_MS = 100  # while an analysis or training runs
+SHOW_LIMIT_MS = 150  # the one repaint that shows a new result
 
 
 @pytest.fixture(scope="session")
@@ -57,26 +58,37 @@ def window(qtbot, settings, preloaded):
 
 class Heartbeat:
     """A 10 ms QTimer; `worst_ms` is the longest gap between two beats, i.e. the longest time
-    the event loop could not run (plus the 10 ms interval itself)."""
+    the event loop could not run (plus the 10 ms interval itself). `phase(name)` starts a new
+    phase; `worst` has each phase's longest gap, a gap counted in the phase it ended in."""
 
-    def __init__(self, interval_ms: int = 10):
+    def __init__(self, interval_ms: int = 10, phase: str = "all"):
         self.interval = interval_ms
         self.timer = QTimer()
         self.timer.setInterval(interval_ms)
         self.timer.timeout.connect(self._beat)
         self.clock = QElapsedTimer()
-        self.worst_ms = 0
+        self.worst: dict[str, int] = {}
+        self.current = phase
         self.beats = 0
+
+    @property
+    def worst_ms(self) -> int:
+        return max(self.worst.values(), default=0)
+
+    def phase(self, name: str) -> None:
+        self.current = name
+        self.worst.setdefault(name, 0)
 
     def __enter__(self):
         self.clock.start()
         self.last = 0
+        self.worst[self.current] = 0
         self.timer.start()
         return self
 
     def _beat(self) -> None:
         now = self.clock.elapsed()
-        self.worst_ms = max(self.worst_ms, now - self.last)
+        self.worst[self.current] = max(self.worst[self.current], now - self.last)
         self.last = now
         self.beats += 1
 
@@ -105,12 +117,20 @@ def analysed(qtbot, win, path, timeout=120_000):
 
 
 def test_drop_analyse_and_plots(qtbot, window, grid_clip, settings):
-    with Heartbeat() as hb:
+    # Two phases with their own bounds. While the worker runs, the window must stay as responsive
+    # as when idle. Showing the result repaints the whole window at once (Qt paints every changed
+    # widget in one pass): 35-63 ms here (2 cores), 80-92 ms before the plots kept their title
+    # row and cached their axes; it happens once per result.
+    with Heartbeat(phase="analysing") as hb:
+        window.analysisFinished.connect(lambda _path: hb.phase("showing"))
         drop(window, [grid_clip])
         st = analysed(qtbot, window, grid_clip)
-    print(f"\nworst event-loop stall while analysing: {hb.worst_ms} ms over {hb.beats} beats")
+        qtbot.wait(300)  # the repaint that shows the result
+    print(f"\nworst event-loop stall: {hb.worst} ms over {hb.beats} beats")
     assert st.status == "done", st.error
-    assert hb.worst_ms < STALL_LIMIT_MS
+    assert set(hb.worst) == {"analysing", "showing"}
+    assert hb.worst["analysing"] < STALL_LIMIT_MS
+    assert hb.worst["showing"] < SHOW_LIMIT_MS
 
     res = window.result
     assert res is not None and res.method == "fusion"

@@ -16,6 +16,14 @@ _COLOURS = {"wlos": "#ffc828", "c3": "#50c8ff", "qmi": "#ff6aa0"}
 _NAMES = {"fusion": "fusion", "wlos": "WLOS", "c3": "C\u00b3", "qmi": "QMI"}
 
 
+def _cache_axes(plot: pg.PlotWidget) -> None:
+    # An axis (its ticks, labels and, with showGrid, the grid across the view) is replayed from a
+    # QPicture on every repaint, which was most of the paint when the cursor moves. A pixmap cache
+    # redraws it only when its range changes.
+    for name in ("left", "bottom"):
+        plot.getAxis(name).setCacheMode(pg.QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
+
+
 def method_name(method: str) -> str:
     return _NAMES.get(method, method)
 
@@ -32,7 +40,11 @@ class DriftPlot(pg.PlotWidget):
         self.setMinimumHeight(120)
         self.setLabel("bottom", "time", units="s")
         self.setLabel("left", "drift (frames)")
+        # The title row exists from the start: a title that first appears with a result changes the
+        # layout, and the plot would be painted twice, the axes regenerated each time.
+        self.setTitle("drift per block", color="#c8c8d0", size="10pt")
         self.showGrid(x=True, y=True, alpha=0.25)
+        _cache_axes(self)
         self.setMouseEnabled(x=True, y=False)
         self.points = pg.ScatterPlotItem(size=6, pen=None)
         self.line = pg.PlotCurveItem(pen=pg.mkPen("#ffc82860", width=1), connect="finite")
@@ -111,6 +123,7 @@ class CurvePlot(pg.PlotWidget):
         self.setLabel("bottom", "drift (frames)")
         self.setLabel("left", "relative score")
         self.showGrid(x=True, y=True, alpha=0.25)
+        _cache_axes(self)
         self.setMouseEnabled(x=False, y=False)
         self.setYRange(-0.05, 1.1, padding=0)
         self.addLegend(offset=(10, 10))
