@@ -255,6 +255,7 @@ def test_trainer_tab_trains_on_two_clips_and_the_app_switches(qtbot, window, sam
     settings.setValue("trainer/workers", 1)
     t = window.trainer
     window.tabs.setCurrentWidget(t)
+    qtbot.wait(200)  # the tab's first paint (its plots' axes, fonts) is not training
     t.folder.setText(str(folder))
     t.out.setText(str(tmp_path / "model"))
     t.init.setCurrentIndex(t.init.findData("default"))

@@ -268,6 +268,10 @@ class TrainerTab(QWidget):
             steps, vals = self._steps.get(kind, []), self._val.get(kind, [])
             loss.setData([s for s, _ in steps], [v for _, v in steps])
             mae.setData([e for e, _ in vals], [v for _, v in vals])
+        # Settle the auto-range now: pyqtgraph would do it inside the next paint, and the new range
+        # (new axes) would ask for another, so each redraw painted both plots four times.
+        for plot in (self.loss_plot, self.mae_plot):
+            plot.getPlotItem().vb.prepareForPaint()
         self._dirty = False
 
     def _append(self, text: str) -> None:
