@@ -155,6 +155,16 @@ def test_drop_analyse_and_plots(qtbot, window, grid_clip, settings):
     assert window.lips.flow is not None and 0.0 <= window.lips.flow.min() <= window.lips.flow.max() <= 1.0
     assert window.listen.shift.value() == pytest.approx(res.offset_ms, abs=0.5)
     assert settings.value("recent", [], list)[0] == str(grid_clip)
+    # The first frame: QMI's block curve has no audio for the most negative shifts and shows the
+    # rest; the face is there, its flow is not (there is no frame before it).
+    window.seek(0.0)
+    qtbot.waitUntil(lambda: window.frame_time == pytest.approx(0.0), timeout=10_000)
+    qmi = res.curves["qmi"][0]
+    assert 0 < np.isfinite(qmi).sum() < 19
+    x, y = window.curve_plot.block_items["qmi"].getData()
+    np.testing.assert_array_equal(np.isfinite(y), np.isfinite(qmi))
+    assert window.lips.crop is not None and window.lips.flow is None
+    assert window.lips.flow_label.text() == "no flow"
 
 
 def test_click_on_drift_plot_seeks(qtbot, window, grid_clip):

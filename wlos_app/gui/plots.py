@@ -140,7 +140,8 @@ class CurvePlot(pg.PlotWidget):
         for m in ("c3", "qmi"):
             c = _COLOURS[m]
             self.block_items[m] = self.plot([], [], pen=pg.mkPen(c, width=2), symbol="o", symbolSize=4,
-                                            symbolBrush=c, symbolPen=None, name=f"{method_name(m)} block")
+                                            symbolBrush=c, symbolPen=None, name=f"{method_name(m)} block",
+                                            connect="finite")
             self.clip_items[m] = self.plot([], [], pen=pg.mkPen(c, width=1.5, style=pg.QtCore.Qt.PenStyle.DashLine),
                                            name=f"{method_name(m)} clip")
         self.methods: list[str] = []
@@ -166,7 +167,8 @@ class CurvePlot(pg.PlotWidget):
     def show_block(self, curves: dict[str, np.ndarray | None], wlos_drift: float | None) -> None:
         for m, item in self.block_items.items():
             c = curves.get(m) if m in self.methods else None
-            if c is None or not np.all(np.isfinite(c)):
+            # Near the clip's ends some shifts have no audio (NaN): the curve shows the rest.
+            if c is None or not np.any(np.isfinite(c)):
                 item.setData([], [])
             else:
                 item.setData(self.shifts, _unit(c))
@@ -180,4 +182,4 @@ class CurvePlot(pg.PlotWidget):
 def _unit(c: np.ndarray) -> np.ndarray:
     c = np.asarray(c, float)
     lo, hi = np.nanmin(c), np.nanmax(c)
-    return (c - lo) / (hi - lo) if hi > lo else np.full_like(c, 0.5)
+    return (c - lo) / (hi - lo) if hi > lo else np.where(np.isfinite(c), 0.5, np.nan)

@@ -195,7 +195,8 @@ class LipView(QWidget):
         for lab, img in ((self.crop_label, crop), (self.flow_label, flow01)):
             if img is None:
                 lab.clear()
-                lab.setText("no face")
+                # A face without flow: the clip's first frame, or the frame after a lost face.
+                lab.setText("no face" if crop is None else "no flow")
                 continue
             q = to_qimage(img if img.dtype == np.uint8 else flow_colours(img))
             lab.setPixmap(QPixmap.fromImage(q).scaled(side, side, Qt.AspectRatioMode.IgnoreAspectRatio,
