@@ -365,3 +365,41 @@ def test_the_index_gives_the_clips_without_reading_them_and_is_remade_when_stale
         ok = [t for t in f.block_starts() if f.block_status(int(t)) == "ok"]
         np.testing.assert_array_equal(a.blocks, ok)
         assert set(a.blocks) <= set(b.blocks)
+
+
+def test_content_keys_are_remembered_until_the_video_changes(folder, cache, clipset, tmp_path, monkeypatch):
+    """keys.jsonl: a rebuild over unchanged videos reads none of them to find their cache files; a
+    rewritten or replaced video is read again, and a line cut short is only that key recomputed."""
+    videos = tmp_path / "videos"
+    shutil.copytree(folder, videos)
+    shutil.copytree(cache, tmp_path / "cache")  # the features are cached: only the keys are at stake
+    (tmp_path / "cache" / dataset.KEYS).unlink(missing_ok=True)
+    hashed = []
+    real = dataset.content_key
+
+    def counting(path):
+        hashed.append(os.path.basename(path))
+        return real(path)
+    monkeypatch.setattr(dataset, "content_key", counting)
+
+    def build():
+        hashed.clear()
+        out = dataset.build(videos, cache_dir=tmp_path / "cache", workers=1)
+        assert [c.name for c in out.clips] == [c.name for c in clipset.clips]
+        assert [os.path.basename(c.source) for c in out.clips] == [os.path.basename(c.source) for c in clipset.clips]
+        return sorted(hashed)
+    everything = build()
+    assert len(everything) == 6  # the four clips and the two unusable files
+    assert build() == []
+    first = next(videos.rglob(clipset.clips[0].name + ".*"))
+    st = first.stat()
+    os.utime(first, ns=(st.st_atime_ns, st.st_mtime_ns + 1000))  # rewritten, same bytes
+    assert build() == [first.name]
+    copy = first.with_suffix(".tmp")
+    shutil.copy2(first, copy)  # copy2 keeps the mtime; the new file has another inode
+    os.replace(copy, first)
+    assert build() == [first.name]
+    keys = tmp_path / "cache" / dataset.KEYS
+    keys.write_text(keys.read_text()[:-10])  # a crash in the middle of the last line
+    assert len(build()) == 1
+    assert build() == []
