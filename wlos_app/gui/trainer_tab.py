@@ -102,7 +102,7 @@ class TrainerTab(QWidget):
         self.mae_plot.setLabel("bottom", "epoch")
         # One loss per step: a run on a real folder has thousands. Drawn antialiased, such a noisy
         # line took 150 ms to paint at 1,000 steps and 1.7 s at 160,000 (every 250 ms, on the GUI
-        # thread); plain and reduced to the plot's pixels (min and max per pixel column), 1-3 ms.
+        # thread); plain and reduced to the plot's pixels (min and max per pixel column), 4-9 ms.
         self.loss_plot.getPlotItem().setDownsampling(auto=True, mode="peak")
         self.loss_plot.getPlotItem().setClipToView(True)
         self.curves: dict[str, tuple] = {}
