@@ -119,7 +119,7 @@ def analysed(qtbot, win, path, timeout=120_000):
 def test_drop_analyse_and_plots(qtbot, window, grid_clip, settings):
     # Two phases with their own bounds. While the worker runs, the window must stay as responsive
     # as when idle. Showing the result repaints the whole window at once (Qt paints every changed
-    # widget in one pass): 35-63 ms here (2 cores), 80-92 ms before the plots kept their title
+    # widget in one pass): 35-65 ms here (2 cores), 80-92 ms before the plots kept their title
     # row and cached their axes; it happens once per result.
     with Heartbeat(phase="analysing") as hb:
         window.analysisFinished.connect(lambda _path: hb.phase("showing"))
