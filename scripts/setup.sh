@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 DEBS=(libportaudio2 libpulse0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0
       libxcb-xinerama0 libxcb-randr0 libxcb-shape0 libxcb-xkb1 libxcb-cursor0 libxkbcommon0
       libxkbcommon-x11-0 libegl1 libgl1 libfontconfig1 libdbus-1-3 xvfb)
+# The tests read exported files back with Debian's ffmpeg, as players present them (tests/ffref.py).
+[ "${1:-}" = "--test" ] && DEBS+=(ffmpeg)
 missing=()
 for d in "${DEBS[@]}"; do dpkg -s "$d" >/dev/null 2>&1 || missing+=("$d"); done
 if [ ${#missing[@]} -gt 0 ]; then

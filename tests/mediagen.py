@@ -36,7 +36,8 @@ def concat(paths) -> tuple[list[tuple[float, np.ndarray]], np.ndarray, int]:
 def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float = 0.0,
                audio_start_s: float = 0.0, video_codec: str = "libx264", audio_codec: str | None = None,
                with_audio: bool = True, with_video: bool = True, rotation: int = 0, channels: int = 1,
-               audio_rate: int | None = None, jitter_ms: float = 0.0, seed: int = 0, drift_s=None) -> Path:
+               audio_rate: int | None = None, jitter_ms: float = 0.0, seed: int = 0, drift_s=None,
+               video_options: dict | None = None, container_options: dict | None = None) -> Path:
     """Encode frames (re-timed to `fps` by nearest timestamp) and audio.
 
     audio_delay_s > 0 shifts the sound later inside the audio stream (zeros before, end trimmed);
@@ -45,22 +46,23 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
     "turn it by rotation" (as phones do); channels: copies of the mono sound (5.1 = 6);
     audio_rate: resample the sound to this rate; jitter_ms: variable frame rate, each frame
     stamped up to this far from its regular time (millisecond clock); drift_s: a function of time
-    (s) giving the drift there (see drifted), applied before audio_delay_s.
+    (s) giving the drift there (see drifted), applied before audio_delay_s. video_options: encoder
+    options (RECORDERS has what real recorders use: x264 with B-frames and open GOPs, ...);
+    container_options: muxer options (fragmented MP4: FRAGMENTED).
     """
     out = Path(out)
     ext = out.suffix.lower()
     audio_codec = audio_codec or {".mkv": "aac", ".mp4": "aac", ".mov": "aac", ".avi": "libmp3lame",
                                   ".webm": "libopus", ".mpg": "mp2"}[ext]
     duration = frames[-1][0] + 1 / 25.0
-    with av.open(str(out), "w") as c:
+    with av.open(str(out), "w", options=container_options or {}) as c:
         if with_video:
             rate_q = Fraction(fps).limit_denominator(1001)
             vs = c.add_stream(video_codec, rate=rate_q)
             quarter = (rotation // 90) % 4
             h, w = np.rot90(frames[0][1], -quarter).shape[:2]
             vs.width, vs.height, vs.pix_fmt = w, h, "yuv420p"
-            if video_codec == "libx264":
-                vs.options = {"preset": "ultrafast"}
+            vs.options = {**({"preset": "ultrafast"} if video_codec == "libx264" else {}), **(video_options or {})}
             if rotation:
                 vs.set_display_rotation(rotation)
             if jitter_ms:
@@ -117,6 +119,18 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
             for p in a_s.encode():
                 c.mux(p)
     return out
+
+
+# Encoder settings of the kind recorders use (OBS, phones, ffmpeg's defaults): the pictures come
+# out of decode order, and Matroska keeps no decode times for them.
+RECORDERS = {
+    "x264_bframes": {"preset": "ultrafast", "x264-params": "bframes=3:b-pyramid=normal:keyint=50"},
+    "x264_open_gop": {"preset": "ultrafast", "x264-params": "bframes=3:open-gop=1:keyint=25"},
+    "x265": {"preset": "ultrafast", "x265-params": "log-level=error:bframes=3:keyint=25"},
+    "vp9": {"deadline": "realtime", "cpu-used": "8"},
+    "svtav1": {"preset": "12"},
+}
+FRAGMENTED = {"movflags": "frag_keyframe+empty_moov+default_base_moof"}
 
 
 def drifted(mono: np.ndarray, rate: int, drift_s) -> np.ndarray:

@@ -42,6 +42,16 @@ def drifted(minute, tmp_path_factory):
             for name, fn in (("linear", linear), ("jump", jump))}
 
 
+@pytest.fixture(scope="module")
+def drifted_obs(minute, tmp_path_factory):
+    """The same drifts in what OBS writes: .mkv, x264 with B-frames (no decode times), AAC at 48 kHz."""
+    import mediagen
+    folder = tmp_path_factory.mktemp("drift_obs")
+    return {name: mediagen.write_clip(folder / f"{name}.mkv", *minute, drift_s=fn, audio_rate=48000,
+                                      video_options=mediagen.RECORDERS["x264_bframes"])
+            for name, fn in (("linear", linear), ("jump", jump))}
+
+
 def track_within_a_frame(res, truth, exclude_s=None) -> float:
     """Share of the JSON track's points within one frame (40 ms) of the truth."""
     pts = np.array(res.to_json()["track"], float)
@@ -86,16 +96,18 @@ def test_an_in_sync_control_is_constant(minute, tmp_path):
     assert res.track_model == "constant" and abs(res.offset_ms) <= 40.0, res.summary()
 
 
+@pytest.mark.parametrize("recorder", ["mp4", "obs"])
 @pytest.mark.parametrize("name,truth", [("linear", linear), ("jump", jump)])
-def test_export_applies_the_track_and_the_result_reads_in_sync(drifted, minute, tmp_path, name, truth):
+def test_export_applies_the_track_and_the_result_reads_in_sync(request, minute, tmp_path, name, truth, recorder):
     """Exported with the fitted track: the picture is the source's packet for packet, the sound
     moved back into sync everywhere (cross-correlation against the sound before it was drifted),
-    and the copy analysed again reads constant, within a frame of 0."""
+    and the copy analysed again reads constant, within a frame of 0. "obs": an OBS-style .mkv
+    exported to .mkv (its first pictures have no decode time; they were once dropped)."""
     import mediagen
     from test_export import video_packets
-    src = drifted[name]
+    src = request.getfixturevalue("drifted" if recorder == "mp4" else "drifted_obs")[name]
     res = analyze(str(src))
-    out = export_synced(str(src), str(tmp_path / f"{name}.synced.mp4"), res.track, audio=res.audio)
+    out = export_synced(str(src), str(tmp_path / f"{name}.synced{src.suffix}"), res.track, audio=res.audio)
     assert out["track_model"] == res.track_model != "constant"
     assert video_packets(str(src)) == video_packets(out["path"])
 

@@ -32,9 +32,9 @@ log = logging.getLogger(__name__)
 # before anything is written; outside these, FFmpeg either fails late with "Invalid argument" or,
 # worse, writes a file without its picture (H.264 into MPEG-PS). AVI is left to codecs without
 # frame reordering: for MPEG-1/2 its readers stamp every frame after the first one frame late, and
-# H.264 from MP4 would need its bitstream rewritten.
+# H.264 from MP4 would need its bitstream rewritten. FFmpeg writes AV1 to MP4 but not to MOV.
 _MP4_VIDEO = frozenset({"h264", "hevc", "mpeg4", "mpeg1video", "mpeg2video", "av1", "vp9", "mjpeg"})
-_MOV_VIDEO = frozenset({"h264", "hevc", "mpeg4", "mpeg1video", "mpeg2video", "av1", "mjpeg", "prores", "dnxhd",
+_MOV_VIDEO = frozenset({"h264", "hevc", "mpeg4", "mpeg1video", "mpeg2video", "mjpeg", "prores", "dnxhd",
                         "rawvideo", "png", "qtrle"})
 _AVI_VIDEO = frozenset({"mjpeg", "rawvideo", "mpeg4", "msmpeg4v2", "msmpeg4v3", "huffyuv", "ffv1", "h263"})
 
@@ -199,10 +199,12 @@ def _write(src: str, tmp: str, target: _Target, audio: np.ndarray, rate: int,
             av.open(tmp, "w", format=target.format) as out:
         vin = inp.streams.video[0]
         try:
-            vout = out.add_stream_from_template(vin)
+            # opaque: the packets are copied, so no encoder is looked up (AV1's decoder, libdav1d,
+            # has none of that name).
+            vout = out.add_stream_from_template(vin, opaque=True)
         except ValueError:
-            raise ExportError(f"{target.format} cannot hold {vin.codec_context.name} video as it is; "
-                              f"export to .mkv instead") from None
+            raise ExportError(f"{target.format} cannot hold {vin.codec_context.codec.canonical_name} video as it "
+                              f"is; export to .mkv instead") from None
         if not target.timed_audio:
             # AVI times every frame by its position, one per tick: the tick must be the frame
             # period, or a finer clock is filled with empty frames that players mistime.
@@ -272,26 +274,53 @@ def _hidden_preroll(src: str) -> bool:
 
 
 def _video_packets(inp, vin, tb, v0: int, period: int) -> Iterator[av.Packet]:
-    """The source's video packets in the output time base, starting at 0, each with a duration
-    (MPEG-PS leaves it 0, and an mp4 then ends a frame early and reads 25.34 fps)."""
-    last = None
+    """Every packet of the source's video stream, in order, in the output time base starting at 0,
+    each with a duration (MPEG-PS leaves it 0, and an mp4 then ends a frame early).
+
+    Matroska stores no decode times: with B-frames the demuxer gives the first packets a pts but
+    no dts (it derives dts from the pts of packets it has not seen yet). They are real pictures,
+    the first keyframe among them, so they are held until a packet with a dts comes and then given
+    decode times a frame apart before it. Only an empty packet (the demuxer's flush) is dropped.
+    """
+    waiting: list[av.Packet] = []  # packets before the first dts
+    last = None  # the last dts given out
     for packet in inp.demux(vin):
-        if packet.size == 0:  # demuxer flush packet, no data
+        if packet.size == 0:
             continue
-        if packet.dts is None:  # a damaged container lost its stamp: keep the bytes, one frame on
-            if last is None:
-                continue  # nothing to place it after: FFmpeg would drop it too
-            packet.time_base = tb
-            packet.dts, packet.pts = last + period, None
-        else:
-            packet.rescale_ts(AVRational(tb))
+        packet.rescale_ts(AVRational(tb))  # leaves missing stamps missing
+        if packet.pts is not None:
+            packet.pts -= v0
+        if packet.dts is not None:
             packet.dts -= v0
-            if packet.pts is not None:
-                packet.pts -= v0
         if not packet.duration:
             packet.duration = period
+        if packet.dts is None:
+            if last is None:
+                waiting.append(packet)
+                continue
+            # Later in the stream (a damaged container lost the stamp): one frame on.
+            packet.dts = last + period
+            if packet.pts is not None and packet.pts < packet.dts:
+                packet.dts = packet.pts
+        if waiting:
+            yield from _before(waiting, packet.dts, period)
+            waiting = []
         last = packet.dts
         yield packet
+    if waiting:  # no packet had a dts: a stream shorter than the decoder's reorder delay
+        known = [p.pts for p in waiting if p.pts is not None]
+        yield from _before(waiting, (min(known) if known else 0) + period, period)
+
+
+def _before(packets: list[av.Packet], dts: int, period: int) -> list[av.Packet]:
+    """Give packets that had no dts decode times a frame apart, ending a frame before `dts` and
+    never after their own pts."""
+    for p in reversed(packets):
+        dts -= period
+        if p.pts is not None:
+            dts = min(dts, p.pts)
+        p.dts = dts
+    return packets
 
 
 def _monotonic(packets: Iterator[av.Packet], look: int = 8) -> Iterator[av.Packet]:

@@ -27,7 +27,7 @@ _SNAP_S = 0.002
 
 @dataclass
 class VideoInfo:
-    codec: str
+    codec: str  # the format's name (av1), not the decoder's (libdav1d)
     width: int
     height: int
     fps: float  # average frame rate; a variable-rate clip reports its mean
@@ -120,11 +120,11 @@ def probe(path: str) -> MediaInfo:
             cc = vs.codec_context
             rate = vs.average_rate or vs.guessed_rate or vs.base_rate
             fps = float(rate) if rate else 0.0
-            vinfo = VideoInfo(cc.name, cc.width, cc.height, fps, _start_s(vs), vs.frames or 0)
+            vinfo = VideoInfo(cc.codec.canonical_name, cc.width, cc.height, fps, _start_s(vs), vs.frames or 0)
         if c.streams.audio:
             a = c.streams.audio[0]
             cc = a.codec_context
-            ainfo = AudioInfo(cc.name, cc.sample_rate or a.rate or 0, cc.channels or 1, _start_s(a))
+            ainfo = AudioInfo(cc.codec.canonical_name, cc.sample_rate or a.rate or 0, cc.channels or 1, _start_s(a))
         duration = float(c.duration) / av.time_base if c.duration else 0.0
         return MediaInfo(path, c.format.name, duration, vinfo, ainfo)
 
