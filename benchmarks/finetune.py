@@ -10,7 +10,7 @@ held out). Without it, a stand-in speaker is made from 30 held-out s1 clips, eac
 through one fixed "other camera and voice" (`trainer.augment`, every part on: resolution, zoom,
 rotation, frame rate, H.264, pitch and formants, room, telephone band, codec, noise). It has s1's
 face, so it measures adapting to a camera, a voice and a room, not to a new mouth; no second real
-speaker with 20 clips is available here (README).
+speaker with 20 clips is available here (docs/accuracy.md).
 
 Every set is scored as benchmarks/unseen.py scores it: audio moved by -6, -3, 0, +3, +6 frames;
 absolute where the source is known to be in sync, relative (to the unshifted reading) elsewhere.

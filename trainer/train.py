@@ -90,7 +90,7 @@ class TrainConfig:
     @classmethod
     def fine_tune(cls, **kw) -> "TrainConfig":
         """Adapting a trained model to a folder of one speaker: a third of the learning rate, so
-        the few new clips move the weights without erasing what they knew (README: measured),
+        the few new clips move the weights without erasing what they knew (docs/accuracy.md: measured),
         and C3's multi-way loss, as the shipped C3 was trained."""
         return cls(**{"lr": 3e-4, "warmup_steps": 10, "rank_weight": 1.0, **kw})
 

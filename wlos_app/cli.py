@@ -27,6 +27,16 @@ and in the clip's own frames. Examples:
   wlos-app train ~/clips/ --init default --out ft/
   wlos-app eval ~/clips/ --model ft/"""
 
+# `wlos-app analyze --help`; every example line is also in docs/usage.md (tests/test_docs.py checks).
+ANALYZE_EPILOG = """drift: positive = audio late, in milliseconds and in the clip's own frames. Examples:
+  wlos-app analyze talk.mp4 other.mov --json      # one JSON object per line, one per clip
+  wlos-app analyze talk.mp4 --constant             # one drift for the whole clip, no track
+  wlos-app analyze talk.mp4 --max-offset-ms 5000   # search up to 5 s either way (default 2 s)
+  wlos-app analyze lecture.mp4 --json --summary-only   # drift track of a long recording, no block list
+  wlos-app analyze ~/dataset/ --jobs 2 --out results.jsonl --summary-only   # a batch; rerun to resume
+  wlos-app analyze talk.mp4 --model ft/              # with a model you trained
+More, and every JSON field: docs/usage.md."""
+
 
 def _positive_int(text: str) -> int:
     try:
@@ -82,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command")
 
-    a = sub.add_parser("analyze", help="estimate the drift of one or more clips, or of every clip in folders")
+    a = sub.add_parser("analyze", help="estimate the drift of one or more clips, or of every clip in folders",
+                       epilog=ANALYZE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     a.add_argument("clips", nargs="+", metavar="CLIP_OR_FOLDER")
     a.add_argument("--json", action="store_true", help="one JSON object per clip per line on stdout")
     a.add_argument("--curves", default="", metavar="M[,M]",

@@ -51,7 +51,7 @@ class AnalysisConfig:
 
 def resolve_method(cfg: AnalysisConfig) -> str:
     """"auto" is the estimator that is right most often on faces it never saw (fusion, see
-    README), or what the model folder's weights allow."""
+    docs/accuracy.md), or what the model folder's weights allow."""
     if cfg.method == "auto":
         from .models import weights_path
         have = {k for k in ("c3", "wlos") if weights_path(k, cfg.model_dir).exists()}

@@ -78,7 +78,7 @@ class Calibration:
 def fit(X: np.ndarray, y: np.ndarray, ridge_per_case: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
     """Logistic regression by Newton's method, the weights (not the bias) shrunk by a ridge of
     `ridge_per_case` x the number of cases. Strong on purpose: the cases are one speaker's clips,
-    and an unshrunk fit was confidently wrong on real unseen speakers (README: WLOS called 5 of
+    and an unshrunk fit was confidently wrong on real unseen speakers (docs/accuracy.md: WLOS called 5 of
     unseen_dev's 35 answers reliable and 1 of those was right; shrunk, it calls none reliable)."""
     X = np.asarray(X, np.float64)
     y = np.asarray(y, np.float64)

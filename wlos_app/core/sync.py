@@ -147,7 +147,7 @@ def standardise(x: np.ndarray, missing: str = "min") -> np.ndarray:
     return np.where(fin, z, np.where(np.isfinite(low), low, 0.0))
 
 
-# The default estimator's parts and weights (README, "Faces never trained on", has the
+# The default estimator's parts and weights (docs/accuracy.md has the
 # measurements behind them). QMI ("qmi") can take part too; measured, it lowered the accuracy on
 # degraded sound, so it weighs nothing by default.
 FUSION_WEIGHTS = {"c3": 1.0, "wlos": 0.5}

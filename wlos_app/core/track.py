@@ -13,7 +13,7 @@ Models, from the simplest:
 The chosen model has the highest score less its penalties: JUMP_PENALTY per jump, SLOPE_PENALTY per
 sloped segment. Both are in units of the evidence's own scale (a unit of speech that clearly
 prefers one drift scores about 2-4 there, see sync.standardise), and were set on GRID s1 clips
-joined end to end (README): with them no in-sync or constant clip of the tests' media reports
+joined end to end (docs/drift.md): with them no in-sync or constant clip of the tests' media reports
 anything but `constant`.
 """
 from __future__ import annotations
