@@ -104,3 +104,47 @@ def test_the_obs_mkv_keeps_its_first_keyframe(sources, tmp_path):
     with av.open(str(dst)) as c:
         frame = next(c.decode(video=0))
         assert frame.time == pytest.approx(0.0, abs=1e-3)  # the first picture is shown at 0
+
+
+class _Demuxer:
+    """Stands in for an input container: yields the given packets."""
+
+    def __init__(self, stamps):
+        self.stamps = stamps
+
+    def demux(self, _stream):
+        import av
+        for i, (pts, dts) in enumerate(self.stamps):
+            p = av.Packet(bytes([i + 1]))
+            p.time_base = __import__("fractions").Fraction(1, 1000)
+            p.pts, p.dts = pts, dts
+            yield p
+
+
+@pytest.mark.parametrize("stamps", [
+    [(0, None), (160, None), (80, 0), (40, 40), (120, 80), (320, 120)],  # Matroska, B-frames
+    [(0, None), (160, None)],  # shorter than the reorder delay: no dts ever
+    [(0, 0), (40, 40), (80, None), (60, None), (None, None), (160, 160)],  # damage in the middle
+    [(0, 0), (40, 40), (None, None), (None, None)],  # damage at the end
+])
+def test_every_packet_gets_a_decode_time_it_can_be_muxed_with(stamps):
+    from fractions import Fraction
+    out = list(export._video_packets(_Demuxer(stamps), None, Fraction(1, 1000), 0, 40))
+    assert [bytes(p)[0] for p in out] == list(range(1, len(stamps) + 1))  # all, in order
+    dts = [p.dts for p in out]
+    assert all(a < b for a, b in zip(dts, dts[1:]))
+    assert all(p.pts is None or p.dts <= p.pts for p in out)
+
+
+def test_a_file_that_does_not_read_back_is_never_delivered(sources, tmp_path):
+    """A damaged AV1 stream: FFmpeg's MP4 muxer logs that it cannot parse it and leaves the file
+    without its index, without failing. The export reads its file back before renaming it."""
+    src = tmp_path / "damaged.mkv"
+    data = bytearray(sources["av1_opus.mkv"].read_bytes())
+    rng = np.random.default_rng(0)
+    for i in rng.integers(len(data) // 2, len(data), 64):
+        data[i] = int(rng.integers(0, 256))
+    src.write_bytes(bytes(data))
+    with pytest.raises(ExportError, match="could not write the synced file"):
+        export.export_synced(str(src), str(tmp_path / "out.mp4"), 0.0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["damaged.mkv"]

@@ -260,8 +260,12 @@ def build(source: str | os.PathLike | list, analysis_cfg=None, cache_dir: str | 
                 progress(done, total, Path(p).name)
     elif todo:
         import multiprocessing as mp
+
+        from wlos_app.core.batch import _worker_init
         # spawn: the caller may be a Qt process with threads, where fork is unsafe.
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                 initargs=(threads,)) as pool:
             futures = [pool.submit(_extract_to_cache, p, out, cfg, aug) for p, out, _, aug in todo]
             try:
                 for fut in as_completed(futures):

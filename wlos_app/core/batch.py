@@ -206,10 +206,16 @@ class Sink:
 
 
 def _worker_init(threads: int) -> None:
+    """A worker process computes on its share of the cores: torch, OpenCV and numpy's BLAS alike.
+    Left alone, OpenBLAS starts a thread per core in every worker; two workers on two cores then
+    spun for minutes in one small matrix product (the MFCC filter bank), each waiting for a helper
+    thread that did not get to run (seen in the test suite: 434 s for a 10 s batch)."""
     import cv2
     import torch
+    from threadpoolctl import threadpool_limits
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
+    threadpool_limits(threads)  # every BLAS and OpenMP pool loaded so far: numpy's OpenBLAS
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:

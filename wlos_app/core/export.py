@@ -145,6 +145,7 @@ def export_synced(src: str, dst: str, drift, force: bool = False,
         raise ExportError(f"{folder}: cannot create a file there ({_reason(exc)})") from None
     try:
         n_video = _write(src, tmp, target, shifted, rate, info, progress, cancel)
+        _check_written(tmp, dst, n_video)
         os.replace(tmp, dst)
     except BaseException as exc:
         _remove_quietly(tmp)
@@ -262,6 +263,22 @@ def _write(src: str, tmp: str, target: _Target, audio: np.ndarray, rate: int,
     return n
 
 
+def _check_written(path: str, dst: str, n_video: int) -> None:
+    """Read the written file back before it takes the target's name: a muxer can log an error and
+    leave a file without its index instead of failing (MP4 from AV1 packets it cannot parse)."""
+    try:
+        with av.open(path, "r") as c:
+            if not c.streams.video or not c.streams.audio:
+                raise ExportError(f"{dst}: could not write the synced file (a stream was lost)")
+            n = sum(1 for p in c.demux(c.streams.video[0]) if p.size)
+    except av.error.FFmpegError as exc:
+        raise ExportError(f"{dst}: could not write the synced file (it does not read back: {_reason(exc)}; "
+                          f"the source may be damaged)") from None
+    if n != n_video:
+        raise ExportError(f"{dst}: could not write the synced file (it holds {n} of {n_video} video packets; "
+                          f"the source may be damaged)")
+
+
 def _hidden_preroll(src: str) -> bool:
     """Whether the first video packets come before the stream's start (an edit list hides them)."""
     with av.open(src, "r", metadata_errors="ignore") as inp:
@@ -279,10 +296,11 @@ def _video_packets(inp, vin, tb, v0: int, period: int) -> Iterator[av.Packet]:
 
     Matroska stores no decode times: with B-frames the demuxer gives the first packets a pts but
     no dts (it derives dts from the pts of packets it has not seen yet). They are real pictures,
-    the first keyframe among them, so they are held until a packet with a dts comes and then given
-    decode times a frame apart before it. Only an empty packet (the demuxer's flush) is dropped.
+    the first keyframe among them. Packets without a dts, there or after damage, are held until a
+    packet with one comes and then given decode times before it (_fill). Only an empty packet (the
+    demuxer's flush) is dropped.
     """
-    waiting: list[av.Packet] = []  # packets before the first dts
+    waiting: list[av.Packet] = []  # packets without a dts, since the last one with
     last = None  # the last dts given out
     for packet in inp.demux(vin):
         if packet.size == 0:
@@ -295,31 +313,44 @@ def _video_packets(inp, vin, tb, v0: int, period: int) -> Iterator[av.Packet]:
         if not packet.duration:
             packet.duration = period
         if packet.dts is None:
-            if last is None:
-                waiting.append(packet)
-                continue
-            # Later in the stream (a damaged container lost the stamp): one frame on.
-            packet.dts = last + period
-            if packet.pts is not None and packet.pts < packet.dts:
-                packet.dts = packet.pts
+            waiting.append(packet)
+            continue
         if waiting:
-            yield from _before(waiting, packet.dts, period)
+            yield from _fill(waiting, last, packet.dts, period)
             waiting = []
         last = packet.dts
         yield packet
-    if waiting:  # no packet had a dts: a stream shorter than the decoder's reorder delay
-        known = [p.pts for p in waiting if p.pts is not None]
-        yield from _before(waiting, (min(known) if known else 0) + period, period)
+    if waiting:
+        if last is None:  # no packet had a dts: a stream shorter than the decoder's reorder delay
+            known = [p.pts for p in waiting if p.pts is not None]
+            yield from _fill(waiting, None, (min(known) if known else 0) + period, period)
+        else:
+            yield from _fill(waiting, last, None, period)
 
 
-def _before(packets: list[av.Packet], dts: int, period: int) -> list[av.Packet]:
-    """Give packets that had no dts decode times a frame apart, ending a frame before `dts` and
-    never after their own pts."""
-    for p in reversed(packets):
-        dts -= period
-        if p.pts is not None:
-            dts = min(dts, p.pts)
-        p.dts = dts
+def _fill(packets: list[av.Packet], after: int | None, before: int | None, period: int) -> list[av.Packet]:
+    """Decode times for packets that had none, after the dts `after` (None at the start) and before
+    `before` (None at the end): a frame apart, closer where a frame apart does not fit, and never
+    after a packet's own pts (a pts that cannot follow the packet before it is dropped instead)."""
+    n = len(packets)
+    if after is None:
+        step, start = period, before - n * period
+    elif before is None:
+        step, start = period, after + period
+    else:
+        step = min(period, (before - after) / (n + 1))
+        start = after + step
+    prev = after
+    for i, p in enumerate(packets):
+        dts = int(round(start + i * step))
+        if prev is not None:
+            dts = max(dts, prev + 1)  # ties left by a crowded gap are settled by _monotonic
+        if p.pts is not None and p.pts < dts:
+            if prev is None or p.pts > prev:
+                dts = p.pts
+            else:
+                p.pts = None
+        p.dts = prev = dts
     return packets
 
 
