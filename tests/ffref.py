@@ -20,6 +20,8 @@ import subprocess
 import numpy as np
 import pytest
 
+import mediagen
+
 RATE = 16000
 
 
@@ -74,15 +76,5 @@ def sound(path) -> np.ndarray:
 
 
 def shift_s(before: np.ndarray, after: np.ndarray, span_s: float = 2.4, reach_s: float = 0.5) -> float:
-    """How much earlier `after` runs than `before` (s; mono at RATE), from cross-correlation of the
-    first span_s of `after` searched +-reach_s, refined with a parabola through the peak."""
-    n, w = int(span_s * RATE), int(reach_s * RATE)
-    x = np.pad(before, (0, n + 2 * w))
-    y = np.pad(after, (0, n + 2 * w))
-    c = np.correlate(x[:n + 2 * w], y[w:w + n], mode="valid")  # c[j]: after[w] against before[j]
-    j = int(np.argmax(c))
-    frac = 0.0
-    if 0 < j < len(c) - 1:
-        den = c[j - 1] - 2 * c[j] + c[j + 1]
-        frac = 0.5 * (c[j - 1] - c[j + 1]) / den if den < 0 else 0.0
-    return (j + frac - w) / RATE
+    """How much earlier `after` runs than `before` (s; mono at RATE): mediagen.shift_s."""
+    return mediagen.shift_s(before, after, RATE, span_s, reach_s)

@@ -169,20 +169,24 @@ def lag_track(reference: np.ndarray, other: np.ndarray, rate: int, times, win_s:
     return np.array(out)
 
 
-def measured_shift_s(source: media.Audio, exported: media.Audio) -> float:
-    """How much earlier the exported audio runs than the source, from cross-correlation.
-
-    Compares the mono signals over the first 2.5 s, searching +-0.4 s, and refines the peak with
-    a parabola so the result is not limited to whole samples.
-    """
-    rate = source.rate
-    n, w = int(2.5 * rate), int(0.4 * rate)
-    # The clips are about 3 s long: past its end the source is silence, as is the exported audio
-    # that was moved earlier.
-    x = np.pad(source.mono(), (0, n + 2 * w))
-    y = np.pad(media.resample(exported.mono(), exported.rate, rate), (0, n + 2 * w))
-    # Exported sample w + i should equal source sample w + i + shift: slide a window of y over x.
+def shift_s(before: np.ndarray, after: np.ndarray, rate: int, span_s: float = 2.5, reach_s: float = 0.4) -> float:
+    """How much earlier `after` runs than `before` (s; mono signals at one rate), from
+    cross-correlation of the first span_s of `after` searched +-reach_s, refined with a parabola
+    through the peak so the result is not limited to whole samples. Past their ends both are
+    silence (a short clip's sound moved earlier ends early)."""
+    n, w = int(span_s * rate), int(reach_s * rate)
+    x = np.pad(before, (0, n + 2 * w))
+    y = np.pad(after, (0, n + 2 * w))
+    # after[w + i] should equal before[w + i + shift]: slide a window of `after` over `before`.
     c = np.correlate(x[:n + 2 * w], y[w:w + n], mode="valid")
     j = int(np.argmax(c))
-    frac = 0.5 * (c[j - 1] - c[j + 1]) / (c[j - 1] - 2 * c[j] + c[j + 1])
+    frac = 0.0
+    if 0 < j < len(c) - 1:
+        den = c[j - 1] - 2 * c[j] + c[j + 1]
+        frac = 0.5 * (c[j - 1] - c[j + 1]) / den if den < 0 else 0.0
     return (j + frac - w) / rate
+
+
+def measured_shift_s(source: media.Audio, exported: media.Audio) -> float:
+    """How much earlier the exported audio runs than the source, as the reader places both."""
+    return shift_s(source.mono(), media.resample(exported.mono(), exported.rate, source.rate), source.rate)
