@@ -30,22 +30,15 @@ sys.path.insert(0, str(ROOT))
 from wlos_app.core.models import sequence, weights  # noqa: E402
 
 
-class Visual(nn.Module):
-    def __init__(self, vb):
+class Stage(nn.Module):
+    """One of sequence.py's clip-level stages as a module the exporter can trace."""
+
+    def __init__(self, branch, fn):
         super().__init__()
-        self.vb = vb
+        self.branch, self.fn = branch, fn
 
-    def forward(self, flows):
-        return sequence.visual_sequence(self.vb, flows)
-
-
-class Audio(nn.Module):
-    def __init__(self, ab):
-        super().__init__()
-        self.ab = ab
-
-    def forward(self, mfcc):
-        return sequence.audio_sequence(self.ab, mfcc)
+    def forward(self, x):
+        return self.fn(self.branch, x)
 
 
 def median_ms(fn, repeats: int) -> float:
@@ -84,7 +77,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
         for kind in ("c3", "wlos"):
             net = weights.load(kind).eval().float()
-            for stage, module in (("visual", Visual(net.visual)), ("audio", Audio(net.audio))):
+            for stage, module in (("visual", Stage(net.visual, sequence.visual_sequence)),
+                                  ("audio", Stage(net.audio, sequence.audio_sequence))):
                 x = inputs[stage]
                 path = str(Path(tmp) / f"{kind}_{stage}.onnx")
                 torch.onnx.export(copy.deepcopy(module), (x,), path, input_names=["x"], output_names=["y"],
