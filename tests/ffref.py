@@ -62,8 +62,8 @@ def first_picture_s(path) -> float:
     """The first picture's presentation time on the container's clock."""
     out = _run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
                 "frame=pts_time,best_effort_timestamp_time", "-of", "csv=p=0", str(path)]).decode()
-    times = [float(x) for line in out.splitlines() for x in line.split(",")[:1] if x not in ("", "N/A")]
-    return min(times)
+    firsts = (line.split(",")[0] for line in out.splitlines())
+    return min(float(t) for t in firsts if t not in ("", "N/A"))
 
 
 def sound(path) -> np.ndarray:

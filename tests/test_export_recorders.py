@@ -9,11 +9,15 @@ the reference: what it presents is what players show (tests/ffref.py).
 """
 from __future__ import annotations
 
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
 
 import ffref
 import mediagen
+from test_export import video_packets
 from wlos_app.core import export, media
 from wlos_app.errors import ExportError
 
@@ -49,12 +53,6 @@ def reference(sources):
     return {name: (ffref.frames(p), ffref.sound(p)) for name, p in sources.items()}
 
 
-def packets(path) -> list[bytes]:
-    import av
-    with av.open(str(path), metadata_errors="ignore") as c:
-        return [bytes(p) for p in c.demux(video=0) if p.size]
-
-
 def assert_same_pictures(before, after) -> None:
     assert len(after) == len(before), (len(before), len(after))
     assert [h for _, h in after] == [h for _, h in before]  # the same pictures in the same order
@@ -86,8 +84,8 @@ def test_export_keeps_every_picture_and_moves_the_sound_exactly(sources, referen
         assert target not in export.containers_for(media.probe(str(src)).video.codec) or \
             "edit list hides" in str(exc), str(exc)
         return
-    assert packets(dst) == packets(src)
-    assert result["video_packets"] == len(packets(src))
+    assert video_packets(str(dst)) == video_packets(str(src))
+    assert result["video_packets"] == len(video_packets(str(src)))
     pictures, sound = reference[name]
     assert_same_pictures(pictures, ffref.frames(dst))
     assert ffref.shift_s(sound, ffref.sound(dst)) == pytest.approx(offset, abs=0.001)
@@ -96,7 +94,6 @@ def test_export_keeps_every_picture_and_moves_the_sound_exactly(sources, referen
 def test_the_obs_mkv_keeps_its_first_keyframe(sources, tmp_path):
     """The issue's first row: the first two packets of an OBS .mkv have no decode time and were
     dropped, the first keyframe among them, so the copy began on a B-frame."""
-    import av
     dst = tmp_path / "out.mp4"
     export.export_synced(str(sources["obs_aac.mkv"]), str(dst), -0.08)
     with av.open(str(dst)) as c:
@@ -113,10 +110,9 @@ class _Demuxer:
         self.stamps = stamps
 
     def demux(self, _stream):
-        import av
         for i, (pts, dts) in enumerate(self.stamps):
             p = av.Packet(bytes([i + 1]))
-            p.time_base = __import__("fractions").Fraction(1, 1000)
+            p.time_base = Fraction(1, 1000)
             p.pts, p.dts = pts, dts
             yield p
 
@@ -128,7 +124,6 @@ class _Demuxer:
     [(0, 0), (40, 40), (None, None), (None, None)],  # damage at the end
 ])
 def test_every_packet_gets_a_decode_time_it_can_be_muxed_with(stamps):
-    from fractions import Fraction
     out = list(export._video_packets(_Demuxer(stamps), None, Fraction(1, 1000), 0, 40))
     assert [bytes(p)[0] for p in out] == list(range(1, len(stamps) + 1))  # all, in order
     dts = [p.dts for p in out]

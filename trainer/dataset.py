@@ -24,7 +24,7 @@ import hashlib
 import json
 import os
 import zlib
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -259,13 +259,8 @@ def build(source: str | os.PathLike | list, analysis_cfg=None, cache_dir: str | 
             if progress:
                 progress(done, total, Path(p).name)
     elif todo:
-        import multiprocessing as mp
-
-        from wlos_app.core.batch import _worker_init
-        # spawn: the caller may be a Qt process with threads, where fork is unsafe.
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
-                                 initargs=(threads,)) as pool:
+        from wlos_app.core.batch import process_pool
+        with process_pool(workers) as pool:
             futures = [pool.submit(_extract_to_cache, p, out, cfg, aug) for p, out, _, aug in todo]
             try:
                 for fut in as_completed(futures):

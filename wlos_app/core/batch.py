@@ -205,7 +205,7 @@ class Sink:
         self.report.seconds = time.monotonic() - self.t0
 
 
-def _worker_init(threads: int) -> None:
+def worker_init(threads: int) -> None:
     """A worker process computes on its share of the cores: torch, OpenCV and numpy's BLAS alike.
     Left alone, OpenBLAS starts a thread per core in every worker; two workers on two cores then
     spun for minutes in one small matrix product (the MFCC filter bank), each waiting for a helper
@@ -216,6 +216,14 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
     cv2.setNumThreads(threads)
     threadpool_limits(threads)  # every BLAS and OpenMP pool loaded so far: numpy's OpenBLAS
+
+
+def process_pool(workers: int) -> ProcessPoolExecutor:
+    """`workers` spawned processes (the caller may be a Qt process with threads, where fork is
+    unsafe), each computing on its share of the cores (worker_init)."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=worker_init, initargs=(threads,))
 
 
 def _kill(pool: ProcessPoolExecutor) -> None:
@@ -236,15 +244,10 @@ def run_batch(paths: list[str], cfg=None, out_path: str | os.PathLike | None = N
     sink = Sink(paths, out_path, retry_failed, on_record)
     finish = sink.finish
     jobs = max(1, int(jobs))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
     queue = list(reversed(sink.todo))  # popped from the end
     suspects: set[str] = set()  # in a process that died beside others: each runs again alone
 
-    def new_pool() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init, initargs=(threads,))
-
-    pool = new_pool()
+    pool = process_pool(jobs)
     running: dict = {}  # future -> (path, started)
     try:
         while queue or running:
@@ -281,7 +284,7 @@ def run_batch(paths: list[str], cfg=None, out_path: str | os.PathLike | None = N
                 if lost:
                     suspects.add(path)
                 queue.append(path)
-            pool = new_pool()
+            pool = process_pool(jobs)
     finally:  # done, or interrupted: no process is left analysing
         _kill(pool)
         sink.close()

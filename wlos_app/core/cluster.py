@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..errors import WlosError
-from .batch import BatchReport, Sink, _worker_init, analyze_clip, error_reason, record_of
+from .batch import BatchReport, Sink, analyze_clip, error_reason, record_of, worker_init
 
 
 def _client(address: str | None):
@@ -42,7 +42,7 @@ def _use_worker_threads() -> None:
     import torch
     n = max(1, int(get_worker().state.nthreads))
     if torch.get_num_threads() != n:
-        _worker_init(n)
+        worker_init(n)
 
 
 def clip_task(path: str, cfg, summary_only: bool, block_curves: bool, fn: Callable[..., dict] = analyze_clip) -> dict:
