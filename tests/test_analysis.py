@@ -104,7 +104,7 @@ def test_bad_inputs_give_one_line_reasons(tmp_path, grid_clip, long_source):
     noaudio = _encode(tmp_path / "noaudio.mp4", audio=False)
     novideo = _encode(tmp_path / "novideo.mkv", video=False)
     frames, audio, rate = long_source
-    short = mediagen.write_clip(tmp_path / "short.mp4", frames[:25], audio[:, :rate], rate)
+    short = mediagen.write_clip(tmp_path / "short.mp4", frames[:14], audio[:, :int(0.56 * rate)], rate)
     cases = {
         empty: (MediaError, "empty"),
         text: (MediaError, "not a readable video"),

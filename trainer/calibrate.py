@@ -8,6 +8,7 @@ the networks never fitted:
 - each clip moved beyond the default estimator's reach (BEYOND frames past it): any answer is
   wrong, as it would be for a real clip whose drift is larger than the range;
 - each clip's picture with another clip's sound: no answer can be right;
+- short clips (SHORT_FRAMES) cut from each, shifted within and beyond the search they allow;
 - the same for clips joined JOIN at a time into longer recordings (15 s of GRID), with the long
   shifts of LONG_SHIFTS, so the fit also sees the long range and more evidence per clip.
 Half of the clips (by a hash of their name) fit the calibration, the other half check it; the
@@ -27,14 +28,18 @@ import numpy as np
 from wlos_app.core import calibration
 from wlos_app.core.analysis import DEFAULT_MAX_SHIFT
 from wlos_app.core.features import ClipFeatures
+from wlos_app.core.estimators import MAX_SHIFT, reach_of
 from wlos_app.core.fusion import reach_for
 
 from .dataset import ClipSet
-from .evaluate import estimate_clip, join, shift_audio
+from .evaluate import cut, estimate_clip, join, shift_audio
 
 CAL_SHIFTS = (-8, -4, -2, 0, 2, 4, 8)
 WIDE_SHIFTS = (-20, -12, 12, 20)
 LONG_SHIFTS = (-50, -25, -12, 0, 12, 25, 50)
+# Short clips (frames) cut from the middle of each shifted clip, with their audio moved to either
+# end of the search such a clip allows and not at all (estimators.reach_of): 0.6 s and 0.88 s.
+SHORT_FRAMES = (15, 22)
 BEYOND = 10  # frames past the default estimator's reach
 JOIN = 5
 
@@ -50,6 +55,11 @@ def _variants(f: ClipFeatures, shifts, other: ClipFeatures | None) -> list[tuple
     reach = reach_for(f, DEFAULT_MAX_SHIFT)
     out = [(f"shift {s:+d}", shift_audio(f, s), s) for s in shifts]
     out += [(f"beyond {s:+d}", shift_audio(f, s), None) for s in (-reach - BEYOND, reach + BEYOND)]
+    for n in SHORT_FRAMES:
+        r, start = reach_of(n), max(0, (f.n_frames - n) // 2)
+        if f.n_frames >= n + 2 * MAX_SHIFT:
+            out += [(f"short {n} shift {s:+d}", cut(shift_audio(f, s), start, n), s) for s in (-r, 0, r)]
+            out.append((f"short {n} beyond", cut(shift_audio(f, r + 4), start, n), None))
     if other is not None:
         out.append(("mismatched audio", mismatched(f, other), None))
     return out
@@ -68,11 +78,11 @@ def joined(clips: ClipSet, k: int = JOIN) -> list[tuple[str, Callable[[], ClipFe
 
 
 def cases(clips: ClipSet, methods: dict, seed: int = 0, progress: Callable[[int, int], None] | None = None,
-          join_k: int = JOIN) -> dict[str, list[tuple[str, str, dict, bool]]]:
+          join_k: int = JOIN, shifts=(*CAL_SHIFTS, *WIDE_SHIFTS)) -> dict[str, list[tuple[str, str, dict, bool]]]:
     """methods: name -> (method, nets). Returns per method a list of (clip name, case, quality, right)."""
     out: dict[str, list] = {name: [] for name in methods}
     # (name, features when called, shifts): two clips' features at a time, not all of them
-    items = [(c.name, lambda c=c: c.feats, (*CAL_SHIFTS, *WIDE_SHIFTS)) for c in clips.clips]
+    items = [(c.name, lambda c=c: c.feats, tuple(shifts)) for c in clips.clips]
     if join_k > 1:
         items += [(name, f, LONG_SHIFTS) for name, f in joined(clips, join_k)]
     for i, (name, feats_of, shifts) in enumerate(items):
@@ -99,10 +109,12 @@ def fit_half(name: str) -> bool:
     return zlib.crc32(name.encode()) % 2 == 0
 
 
-def fit_methods(found: dict[str, list], fitted_on: str) -> dict[str, calibration.Calibration]:
+def fit_methods(found: dict[str, list], fitted_on: str, select=fit_half) -> dict[str, calibration.Calibration]:
+    """A calibration per method from its (clip name, case, quality, right) rows: those whose clip
+    `select` picks (default: the fit half), or all when `select` is None."""
     cals = {}
     for method, rows in found.items():
-        fit_rows = [r for r in rows if fit_half(r[0])] or rows
+        fit_rows = [r for r in rows if select is None or select(r[0])] or rows
         if not fit_rows:
             continue
         names = calibration.feature_names(fit_rows[0][2])

@@ -66,6 +66,14 @@ def shift_audio(f: ClipFeatures, s: int) -> ClipFeatures:
     return replace(f, mfcc=mf.astype(np.float32), power_db=p[:len(f.power_db)].astype(np.float32))
 
 
+def cut(f: ClipFeatures, start: int, n: int) -> ClipFeatures:
+    """Frames start..start+n-1 of a clip and their sound, as a short clip cut from a longer
+    recording would read (its MFCCs keep the recording's scaling)."""
+    return replace(f, flow=f.flow[start:start + n], flow_valid=f.flow_valid[start:start + n],
+                   mfcc=f.mfcc[MFCC_PER_FRAME * start:MFCC_PER_FRAME * (start + n)],
+                   power_db=f.power_db[start:start + n])
+
+
 def join(parts: list[ClipFeatures]) -> ClipFeatures:
     """Clips' features end to end, as one longer recording of the same speaker would give: raw
     flows brought to one scale (the parts' median), MFCCs as each part scaled them, audio power

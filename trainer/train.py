@@ -79,6 +79,10 @@ class TrainConfig:
     # Keep the weights of the validation with the lowest value of this history key (e.g.
     # "other_mae": the MAE on the "other speakers" validation set) instead of the last ones.
     select_by: str = ""
+    # At most this many segments of one speaker (a clip's folder) per epoch, drawn anew each
+    # epoch; 0: no cap. Many people's clips of very different lengths (a 90 s address, a 2 s
+    # radio clip, 800 GRID s1 clips in one folder) then count alike, and no one voice dominates.
+    per_speaker: int = 0
     augment: bool = True  # flip crops left-right, jitter flow gain, MFCC noise
     seed: int = 0
     val_every: float = 1.0  # epochs between validations
@@ -135,9 +139,16 @@ class Batch:
     val: np.ndarray  # pair in the paper protocol's validation set
 
 
-def segments(clips: ClipSet, seg_len: int, rng: np.random.Generator | None) -> list[Segment]:
+def speaker_of(path: str) -> str:
+    """Who speaks in a clip: the name of its folder (one folder a person, as `wlos-app train` is
+    told to expect of a folder of several speakers)."""
+    return Path(path).parent.name
+
+
+def segments(clips: ClipSet, seg_len: int, rng: np.random.Generator | None, per_speaker: int = 0) -> list[Segment]:
     """Cover every clip with segments. Eval (rng None): fixed tiling where each block start falls in
-    exactly one segment. Train: the same tiling shifted by a random offset per clip."""
+    exactly one segment. Train: the same tiling shifted by a random offset per clip, and with
+    `per_speaker`, at most that many of one speaker's segments, drawn with `rng`."""
     out = []
     step = seg_len - BLOCK + 1
     for ci, c in enumerate(clips.clips):
@@ -151,6 +162,13 @@ def segments(clips: ClipSet, seg_len: int, rng: np.random.Generator | None) -> l
             s = max(0, a)
             out.append(Segment(ci, s, min(n, a + seg_len) - s))
             a += step
+    if per_speaker and rng is not None:
+        by: dict[str, list[Segment]] = {}
+        for sg in out:
+            by.setdefault(speaker_of(clips.clips[sg.clip].path), []).append(sg)
+        out = [sg for _, segs in sorted(by.items()) for sg in
+               (segs if len(segs) <= per_speaker else [segs[i] for i in np.sort(rng.choice(len(segs), per_speaker,
+                                                                                           replace=False))])]
     return out
 
 
@@ -399,7 +417,7 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
     else:
         raise ValueError(f"optimizer must be adam or sgd, not {cfg.optimizer!r}")
 
-    seg_count = len(segments(train_set, cfg.segment, np.random.default_rng(0)))
+    seg_count = len(segments(train_set, cfg.segment, np.random.default_rng(0), cfg.per_speaker))
     # Under torchrun each process keeps its batch of clips_per_step segments: a step takes
     # nproc times as many, and an epoch as many times fewer steps (the learning rate is kept).
     per_step = cfg.clips_per_step * nproc
@@ -489,7 +507,7 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
             epoch = step // steps_per_epoch
             if epoch != plan_epoch:  # the epoch's segments and order depend only on seed and epoch
                 erng = np.random.default_rng([cfg.seed, epoch])
-                segs = segments(train_set, cfg.segment, erng)
+                segs = segments(train_set, cfg.segment, erng, cfg.per_speaker)
                 order, plan_epoch = erng.permutation(len(segs)), epoch
             i = step % steps_per_epoch
             chunk = [segs[k] for k in order[i * per_step:(i + 1) * per_step]]

@@ -24,7 +24,7 @@ __all__ = ["AnalysisConfig", "AnalysisResult", "analyze", "estimate", "extract",
 METHODS = ("fusion", "wlos", "c3", "qmi")
 # The trained networks each method runs.
 NETWORKS_OF = {"fusion": ("c3", "wlos"), "wlos": ("wlos",), "c3": ("c3",), "qmi": ()}
-MIN_FRAMES = BLOCK + 2 * estimators.MAX_SHIFT + 1  # one block with all 19 shifts inside the clip
+MIN_FRAMES = estimators.MIN_FRAMES  # one block and a +-2-frame search (estimators.reach_of)
 
 Progress = Callable[[float, str], None]
 
@@ -169,7 +169,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
 
     if face.n < MIN_FRAMES:
         raise TooShortError(f"{path}: only {face.n / 25:.2f} s of video; at least {MIN_FRAMES / 25:.2f} s "
-                            f"({MIN_FRAMES} frames at 25 fps) are needed for one block and its +-9-frame search")
+                            f"({MIN_FRAMES} frames at 25 fps) are needed for one block and a +-2-frame search")
     if not face.valid.any():
         raise NoFaceError(f"{path}: no face found in any of its {face.n} frames")
 
@@ -234,26 +234,29 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
     track_models: the default estimator's range (grid frames) and drift track (core.fusion)."""
     ok = np.array([s == "ok" for s in status], bool)
     used = starts[ok]
+    short = estimators.reach_of(feats.n_frames)  # < MAX_SHIFT: a clip too short for the paper's +-9
     block_curves: dict[str, np.ndarray] = {}
     clip_curves: dict[str, np.ndarray] = {}
     result = None
     for m in dict.fromkeys([*curves, method]):  # each method once, the reported one last
         d = None
-        fitted, reach = None, estimators.MAX_SHIFT
+        fitted, reach = None, short
         if m == "qmi":
             c = np.full((len(starts), len(estimators.SHIFTS)), np.nan)
             c[ok] = estimators.qmi_block_curves(feats, used)
-            block_curves["qmi"] = c
-            est = sync.from_qmi(feats, used, seed)
+            block_curves["qmi"] = c = estimators.within_reach(c, short)
+            est = sync.from_qmi(feats, used, seed, short)
         elif m == "c3":
             c = np.full((len(starts), len(estimators.SHIFTS)), np.nan, np.float32)
             c[ok] = estimators.c3_curves(nets["c3"], feats, used)
-            block_curves["c3"] = c
-            est = sync.from_curves(c[ok], used, seed)
+            block_curves["c3"] = c = estimators.within_reach(c, short)
+            est = sync.from_curves(c[ok], used, seed, short)
         elif m == "wlos":
             d = np.full(len(starts), np.nan, np.float32)
             d[ok] = estimators.wlos_drifts(nets["wlos"], feats, used)
-            est = sync.from_drifts(d[ok], used, seed)
+            if short < estimators.MAX_SHIFT:  # a regression beyond the search is not an answer
+                d[np.abs(d) > short + 0.5] = np.nan
+            est = sync.from_drifts(d[ok], used, seed, short)
         elif m == "fusion":
             fu = fusion.estimate(feats, used, nets, seed, max_shift, track_models)
             est, fitted, reach = fu.estimate, fu.track, fu.reach
@@ -336,7 +339,11 @@ def _conclude(ex: Extracted, cfg: AnalysisConfig, st: _Stages) -> AnalysisResult
     res = AnalysisResult(ex.path, ex.info, method, est.offset_grid, est.confidence, ex.starts, ex.status, est.drift,
                          est.curves, est.clip_curves, ex.face, ex.features, st.timings, ex.warnings,
                          est.calibrated, ex.audio, est.track, est.search_frames)
-    if method == "fusion" and est.search_frames < max_shift and not res.reliable:
+    if est.search_frames < estimators.MAX_SHIFT:
+        res.warnings.append(f"the clip is {ex.features.n_frames / 25:.2f} s long: searched +-{res.search_ms:.0f} ms only "
+                            f"(a clip shorter than {(BLOCK + 2 * estimators.MAX_SHIFT) / 25:.2f} s cannot show a "
+                            f"larger drift)")
+    elif method == "fusion" and est.search_frames < max_shift and not res.reliable:
         # The answer is doubtful and the clip could not hold the range asked: the drift may be larger.
         res.warnings.append(f"the clip is too short to search the +-{cfg.max_offset_ms / 1000:.1f} s asked; "
                             f"searched +-{res.search_ms / 1000:.2f} s (a drift needs a clip about 3 times as long)")

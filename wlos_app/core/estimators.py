@@ -11,6 +11,24 @@ from .features import BLOCK, ClipFeatures
 
 MAX_SHIFT = 9
 SHIFTS = np.arange(-MAX_SHIFT, MAX_SHIFT + 1)
+# The shortest clip answered: one 10-frame block and a search of +-2 frames (0.6 s at 25 fps).
+MIN_FRAMES = BLOCK + 5
+
+
+def reach_of(n_frames: int) -> int:
+    """The drift a clip of n_frames can be searched for, +- grid frames: the paper's 9, or on a
+    clip shorter than 1.16 s, as far as half of its block positions still see the drifted audio
+    window (a 0.6 s clip: +-2 frames, 80 ms; an LRS2-style 0.88 s one: +-6)."""
+    return int(min(MAX_SHIFT, max(0, (n_frames - BLOCK) // 2)))
+
+
+def within_reach(curves: np.ndarray, reach: int) -> np.ndarray:
+    """Curves over SHIFTS with the shifts beyond +-reach set to NaN (not searched)."""
+    if reach >= MAX_SHIFT:
+        return curves
+    out = np.array(curves, dtype=np.result_type(curves, np.float32), copy=True)
+    out[..., np.abs(SHIFTS) > reach] = np.nan
+    return out
 # QMI kernel width, in standard deviations of each (standardised) variable. Wider than Silverman's
 # rule for 10 samples (0.67): on the GRID sample clips 1.5 found the clip offset more often.
 QMI_BANDWIDTH = 1.5

@@ -58,8 +58,10 @@ def block_times(starts: np.ndarray) -> np.ndarray:
 def reach_for(feats: ClipFeatures, max_shift: int) -> int:
     """How far this clip is searched: `max_shift` and 9 frames more, so that a drift at the limit
     asked for is not at the edge of the search (where the truth could lie beyond it); at most a
-    third of the clip; never less than the networks' own +-9."""
-    return int(max(MAX_SHIFT, min(max_shift + MAX_SHIFT, feats.n_frames // 3)))
+    third of the clip; not less than the networks' own +-9 unless the clip is too short for it
+    (estimators.reach_of)."""
+    short = estimators.reach_of(feats.n_frames)
+    return short if short < MAX_SHIFT else int(max(MAX_SHIFT, min(max_shift + MAX_SHIFT, feats.n_frames // 3)))
 
 
 def _raw_rows(pairs: dict, shifts, centre=None, rows=None) -> dict[str, np.ndarray]:
@@ -84,13 +86,16 @@ def _neutral(A: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(A), A, 0.0)
 
 
-def _fit(used: np.ndarray, fused: np.ndarray, centre: np.ndarray, models) -> track.Track:
-    """Fit a track to per-block rows over centre + SHIFTS, placed on one absolute drift axis."""
+def _fit(used: np.ndarray, fused: np.ndarray, centre: np.ndarray, models, reach: int = MAX_SHIFT) -> track.Track:
+    """Fit a track to per-block rows over centre + SHIFTS, placed on one absolute drift axis;
+    drifts beyond +-reach (a short clip's search) are never chosen."""
     lo, hi = int(centre.min()) - MAX_SHIFT, int(centre.max()) + MAX_SHIFT
     axis = np.arange(lo, hi + 1)
     A = np.full((len(used), len(axis)), -np.inf)
     cols = (centre - centre.min())[:, None] + np.arange(len(SHIFTS))[None, :]
     A[np.arange(len(used))[:, None], cols] = _neutral(fused)
+    if reach < MAX_SHIFT:
+        A[:, np.abs(axis) > reach] = -np.inf
     # Outside its band a block was not asked: that counts as its least likely drift there.
     low = np.where(np.isfinite(A), A, np.inf).min(1, keepdims=True)
     U, tau = track.units(used, np.where(np.isfinite(A), A, low))
@@ -120,7 +125,9 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
         centre = np.zeros(len(used), int)
     for attempt in range(2):
         raw = _raw_rows(pairs, SHIFTS, centre)
-        fitted = _fit(used, _fused(raw, "nan"), centre, models)
+        if reach < MAX_SHIFT:  # a short clip: only the drifts it can show are candidates
+            raw = {k: estimators.within_reach(r, reach) for k, r in raw.items()}
+        fitted = _fit(used, _fused(raw, "nan"), centre, models, reach)
         want = np.rint(fitted.at(times)).astype(int)
         # Centre the windows on the track again where it left them: a drifting track by a frame
         # (so the answer's evidence follows it), a constant one only when near the band's edge.
@@ -135,7 +142,7 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
     parts = {k: sync.block_mean(r, counts) for k, r in raw.items()}
     if sync.FUSION_WEIGHTS.get("qmi") and not centre.any():
         parts["qmi"] = sync.Evidence(*estimators.qmi_pooled(feats, used, boot_counts=counts))
-    est = sync.from_evidence(sync.fuse(parts), n_units, len(used))
+    est = sync.from_evidence(sync.fuse(parts), n_units, len(used), min(reach, MAX_SHIFT))
     est.quality["parts_agree"] = float(np.mean([abs(sync.peak(p.curve) - est.offset) <= 1.0
                                                 for p in parts.values()]))
     if np.isfinite(est.offset):

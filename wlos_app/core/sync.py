@@ -161,22 +161,23 @@ def fuse(parts: dict[str, Evidence], weights: dict[str, float] | None = None) ->
                     sum(w[k] * standardise(p.boot) for k, p in parts.items()))
 
 
-def from_evidence(ev: Evidence, n_units: int, n_blocks: int) -> ClipEstimate:
+def from_evidence(ev: Evidence, n_units: int, n_blocks: int, reach: int = MAX_SHIFT) -> ClipEstimate:
     offset = peak(ev.curve)
     boot = np.array([peak(c) for c in ev.boot])
     return ClipEstimate(offset, _confidence(boot, offset, n_units), ev.curve, n_blocks,
-                        quality(ev.curve, offset, boot, n_units))
+                        quality(ev.curve, offset, boot, n_units, reach))
 
 
-def quality(curve: np.ndarray, offset: float, boot: np.ndarray, n_units: int) -> dict:
-    """What the calibration reads of a clip's evidence (see ClipEstimate.quality)."""
+def quality(curve: np.ndarray, offset: float, boot: np.ndarray, n_units: int, reach: int = MAX_SHIFT) -> dict:
+    """What the calibration reads of a clip's evidence (see ClipEstimate.quality); `reach`: the
+    search (+- grid frames), whose end is the edge."""
     if not np.isfinite(offset):
         return {"agreement": 0.0, "margin": 0.0, "units": n_units, "edge": 1.0}
     z = standardise(curve)
     far = np.abs(SHIFTS - offset) >= 2.0
     margin = float(z.max() - z[far].max()) if far.any() else 0.0
     return {"agreement": _agreement(boot, offset), "margin": margin, "units": n_units,
-            "edge": float(abs(offset) >= MAX_SHIFT - 0.5)}
+            "edge": float(abs(offset) >= reach - 0.5)}
 
 
 def _mode(drifts: np.ndarray) -> float:
@@ -187,7 +188,7 @@ def _mode(drifts: np.ndarray) -> float:
     return float(near.mean()) if len(near) else float(m)
 
 
-def from_drifts(drifts: np.ndarray, starts: np.ndarray, seed: int = 0) -> ClipEstimate:
+def from_drifts(drifts: np.ndarray, starts: np.ndarray, seed: int = 0, reach: int = MAX_SHIFT) -> ClipEstimate:
     """Clip offset from WLOS's per-block regressions."""
     ok = np.isfinite(drifts)
     d = drifts[ok]
@@ -198,10 +199,10 @@ def from_drifts(drifts: np.ndarray, starts: np.ndarray, seed: int = 0) -> ClipEs
     boot = np.array([_mode(np.repeat(d, c.astype(int))) for c in counts])
     density = np.exp(-0.5 * ((SHIFTS[:, None] - d[None]) / 0.5) ** 2).sum(1)
     return ClipEstimate(offset, _confidence(boot, offset, n_units), None, len(d),
-                        quality(density, offset, boot, n_units))
+                        quality(density, offset, boot, n_units, reach))
 
 
-def from_curves(curves: np.ndarray, starts: np.ndarray, seed: int = 0) -> ClipEstimate:
+def from_curves(curves: np.ndarray, starts: np.ndarray, seed: int = 0, reach: int = MAX_SHIFT) -> ClipEstimate:
     """Clip offset from per-block sliding-window curves (C3): the peak of their mean."""
     has = np.isfinite(curves).any(1)
     rows, starts = curves[has], starts[has]
@@ -219,17 +220,20 @@ def from_curves(curves: np.ndarray, starts: np.ndarray, seed: int = 0) -> ClipEs
     counts, n_units = _boot_counts(starts, seed)
     boot = np.array([peak(c) for c in mean_curve(counts)])
     return ClipEstimate(offset, _confidence(boot, offset, n_units), curve, len(rows),
-                        quality(curve, offset, boot, n_units))
+                        quality(curve, offset, boot, n_units, reach))
 
 
-def from_qmi(feats, starts: np.ndarray, seed: int = 0) -> ClipEstimate:
+def from_qmi(feats, starts: np.ndarray, seed: int = 0, reach: int = MAX_SHIFT) -> ClipEstimate:
     """Clip offset from QMI over the pooled frames of the usable blocks."""
     from .estimators import qmi_pooled
     if not len(starts):
         return ClipEstimate(float("nan"), 0.0, None, 0)
     counts, n_units = _boot_counts(starts, seed)
     curve, boot_curves = qmi_pooled(feats, starts, boot_counts=counts)
+    if reach < MAX_SHIFT:
+        from .estimators import within_reach
+        curve, boot_curves = within_reach(curve, reach), within_reach(boot_curves, reach)
     offset = peak(curve)
     boot = np.array([peak(c) for c in boot_curves])
     return ClipEstimate(offset, _confidence(boot, offset, n_units), curve, len(starts),
-                        quality(curve, offset, boot, n_units))
+                        quality(curve, offset, boot, n_units, reach))

@@ -1,0 +1,197 @@
+"""The speaker-disjoint table: every estimator on people its model never saw, fold by fold, and
+the confidence fitted on some folds and checked on the one left out.
+
+    .venv/bin/python benchmarks/speaker_folds.py runs/folds [--weighting NAME] [--write-calibration DIR]
+        [--plot docs/reliability.png] [--json OUT]
+
+Reads runs/folds/fold<k>/eval.json (python -m trainer.folds). Scores, audio moved by -6..+6 frames:
+- people, relative: each person's clips, |offset(s) - offset(0) - s| <= 1 frame;
+- people, absolute: their settled copies (trainer.speakers), |offset(s) - s| <= 1 frame.
+Confidence, per fold k: the calibration (wlos_app.core.calibration) is fitted on the cases of the
+other folds (their people's and their s1 clips' shifts, drift beyond the range, another clip's
+sound) and applied to fold k's answers: of the right answers, how many it calls reliable; of the
+reliable ones, how many are right; of the cases that can only be wrong, how many it calls reliable.
+--write-calibration fits on every fold's cases and writes DIR/calibration.json (the shipped one).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from wlos_app.core import calibration  # noqa: E402
+from trainer.calibrate import fit_methods  # noqa: E402
+
+def load(root: Path) -> list[dict]:
+    folds = [json.loads(p.read_text()) for p in sorted(root.glob("fold*/eval.json"))]
+    if not folds:
+        raise SystemExit(f"{root}: no fold*/eval.json (run python -m trainer.folds first)")
+    return folds
+
+
+def share(rows: list, col: int) -> tuple[int, int]:
+    return sum(bool(r[col]) for r in rows), len(rows)
+
+
+def fmt(hit: int, n: int) -> str:
+    return f"{hit / n:.3f}" if n else "—"
+
+
+METHODS = ("fusion", "c3", "wlos", "qmi")
+
+
+def people_rows(f: dict, method: str) -> list:
+    """A fold's answers on its people: the settled copies, and the clips as recorded that could
+    not be settled (the settled copies' relative score is the recorded clip's)."""
+    settled = f["settled"][method]["rows"]
+    names = {r[0] for r in settled}
+    return settled + [r for r in f["raw"][method]["rows"] if r[0] not in names]
+
+
+def accuracy_table(folds: list[dict]) -> list[str]:
+    head = ["estimator"] + [f"fold {f['fold']} ({', '.join(f['people'])})" for f in folds] + ["all folds"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for m in METHODS:
+        cells, tot = [], np.zeros((2, 2), int)
+        for f in folds:
+            rel, ab = share(people_rows(f, m), 3), share(f["settled"][m]["rows"], 4)
+            tot += (rel, ab)
+            cells.append(f"{fmt(*rel)} / {fmt(*ab)}")
+        lines.append(f"| {m} | " + " | ".join(cells) + " | " + " / ".join(f"{fmt(*t)} ({t[0]}/{t[1]})" for t in tot)
+                     + " |")
+    return lines
+
+
+def weighting_table(folds: list[dict]) -> list[str]:
+    """The fusion weightings on the settled copies of held-out people (absolute)."""
+    names = [k for k in folds[0]["settled"] if k.startswith("fusion ") and all(k in f["settled"] for f in folds)]
+    lines = ["| weighting | " + " | ".join(f"fold {f['fold']}" for f in folds) + " | all folds |",
+             "|---" * (len(folds) + 2) + "|"]
+    for key in ["fusion", *names]:
+        cells, tot = [], np.zeros(2, int)
+        for f in folds:
+            h, n = share(f["settled"][key]["rows"], 4)
+            tot += (h, n)
+            cells.append(fmt(h, n))
+        label = "shipped (c3 + wlos/2)" if key == "fusion" else key[len("fusion "):]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {fmt(*tot)} ({tot[0]}/{tot[1]}) |")
+    return lines
+
+
+def negative(case: str) -> bool:
+    return "beyond" in case or case == "mismatched audio"
+
+
+def fit_rows(folds: list[dict], method: str) -> list[tuple]:
+    """(clip, case, quality, right) of `method` in these folds: the calibration's cases (people's
+    for the default, s1's for all) and the answers on the settled copies (right = absolute)."""
+    rows = [tuple(r) for f in folds for part in ("settled", "s1_val") for r in f["cases"][part].get(method, [])]
+    rows += [(r[0], f"shift {r[1]:+d}", r[5], r[4]) for f in folds for r in f["settled"][method]["rows"]]
+    return rows
+
+
+def _fit(rows: list[tuple], method: str) -> calibration.Calibration | None:
+    return fit_methods({method: rows}, "cross-fold", select=None).get(method)
+
+
+def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
+    """Leave-one-fold-out check of the calibration of `method`: fitted on the other folds, applied
+    to the held-out fold's answers (as recorded: relative; settled copies: absolute) and to its
+    cases that can only be wrong."""
+    lines = ["| held-out fold | answers | right | right called reliable | reliable that are right | "
+             "cases that can only be wrong called reliable |", "|---|---|---|---|---|---|"]
+    pooled = []  # (confidence, right) of every held-out answer, for the diagram
+    tot = np.zeros(6, int)
+    for f in folds:
+        cal = _fit(fit_rows([g for g in folds if g is not f], method), method)
+        settled = {r[0] for r in f["settled"][method]["rows"]}
+        answers = [(r[5], r[4]) for r in f["settled"][method]["rows"]] + \
+                  [(r[5], r[3]) for r in f["raw"][method]["rows"] if r[0] not in settled]
+        p = np.array([cal.probability(q) for q, _ in answers])
+        y = np.array([ok for _, ok in answers], bool)
+        neg = [r for part in ("settled", "s1_val") for r in f["cases"][part].get(method, []) if negative(r[1])]
+        pn = np.array([cal.probability(r[2]) for r in neg])
+        rel = p >= calibration.RELIABLE
+        row = np.array([len(y), y.sum(), (rel & y).sum(), rel.sum(), (pn >= calibration.RELIABLE).sum(), len(neg)])
+        tot += row
+        pooled += list(zip(p.tolist(), y.tolist()))
+        lines.append(f"| {f['fold']} | {row[0]} | {row[1]} | {row[2]}/{row[1]} = {fmt(row[2], row[1])} | "
+                     f"{row[2]}/{row[3]} = {fmt(row[2], row[3])} | {row[4]}/{row[5]} |")
+    lines.append(f"| all | {tot[0]} | {tot[1]} | {tot[2]}/{tot[1]} = {fmt(tot[2], tot[1])} | "
+                 f"{tot[2]}/{tot[3]} = {fmt(tot[2], tot[3])} | {tot[4]}/{tot[5]} = {fmt(tot[4], tot[5])} |")
+    return lines, pooled
+
+
+def plot(path: str, pooled: list, title: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    p = np.array([x for x, _ in pooled])
+    y = np.array([v for _, v in pooled], float)
+    fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=110)
+    ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--", label="perfect calibration")
+    edges = np.linspace(0, 1, 11)
+    xs, ys = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        m = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
+        if m.sum() >= 3:
+            xs.append(p[m].mean())
+            ys.append(y[m].mean())
+            ax.annotate(str(int(m.sum())), (p[m].mean(), y[m].mean()), fontsize=6, xytext=(3, -8),
+                        textcoords="offset points")
+    ax.plot(xs, ys, marker="o", label=f"held-out people ({len(p)} answers)")
+    ax.axvline(calibration.RELIABLE, color="#c66", lw=1, ls=":", label="called reliable from here")
+    ax.set_xlabel("confidence (mean of the bin; the number of answers beside it)")
+    ax.set_ylabel("share of answers within one frame")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("root")
+    ap.add_argument("--write-calibration", help="fit on every fold and write DIR/calibration.json")
+    ap.add_argument("--plot")
+    a = ap.parse_args()
+    folds = load(Path(a.root))
+    print(f"{len(folds)} folds; cells: people relative / people absolute (settled copies), within one frame, "
+          f"audio moved by -6..+6 frames")
+    print()
+    print("\n".join(accuracy_table(folds)))
+    print()
+    print("fusion weightings, held-out people's settled copies, absolute")
+    print()
+    print("\n".join(weighting_table(folds)))
+    for m in METHODS:
+        print()
+        print(f"confidence of {m}, calibration fitted on the other folds (reliable: >= {calibration.RELIABLE})")
+        print()
+        lines, pooled = reliability(folds, m)
+        print("\n".join(lines))
+        if a.plot and m == "fusion":
+            plot(a.plot, pooled, f"Reliability of the default estimator on people it never saw\n"
+                                 f"({len(folds)} speaker folds, calibration fitted on the other folds)")
+    if a.write_calibration:
+        people = sum(len(f["people"]) for f in folds)
+        cals = {}
+        for m in METHODS:
+            c = _fit(fit_rows(folds, m), m)
+            if c is not None:
+                c.fitted_on = (f"out-of-fold answers and cases of {len(folds)} speaker folds ({people} people) and "
+                               f"their s1 validation clips: shifts, short cuts, drift beyond the range, another clip's sound")
+                cals[m] = c
+        print(f"wrote {calibration.save(cals, a.write_calibration)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
