@@ -67,10 +67,24 @@ class Faces:
     faces_seen: int = 0  # most faces one detection found
     detections: int = 0
     timings: dict = field(default_factory=dict)
+    min_face_px: float = TrackingConfig.min_face_px
 
     @property
     def analysable(self) -> list[Track]:
         return [t for t in self.tracks if t.analysable]
+
+    def place(self, t: Track) -> str:
+        """Where a face is, in words: 'the only face', 'left', 'centre', 'right' (by its first box)."""
+        if len(self.tracks) <= 1:
+            return "the only face"
+        x = (t.box[0] + t.box[2]) / 2 / max(1, self.size[0])
+        return "left" if x < 0.4 else "right" if x > 0.6 else "centre"
+
+    def person(self, tid: int) -> str:
+        """'the person on the left', 'the person in the centre', 'the only person'."""
+        p = self.place(self.by_id(tid))
+        return "the only person" if p == "the only face" else \
+            "the person in the centre" if p == "centre" else f"the person on the {p}"
 
     def by_id(self, tid: int) -> Track:
         return next(t for t in self.tracks if t.id == tid)
@@ -255,7 +269,7 @@ def track_faces(frames: Iterable[np.ndarray], cfg: FaceConfig | None = None, tcf
             for key, v in p.timings.items():
                 timings[key] = timings.get(key, 0.0) + v
             detections += p.detections
-    return Faces(n, size, tracks, cuts, seen, detections, timings)
+    return Faces(n, size, tracks, cuts, seen, detections, timings, tcfg.min_face_px)
 
 
 def _assemble(tid: int, inf: dict, parts: list[tuple[int, FaceTrack]], n: int) -> Track:

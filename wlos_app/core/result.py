@@ -111,7 +111,18 @@ class AnalysisResult:
             flag = (f" - UNRELIABLE: a weak match, or the drift is beyond the +-{self.search_ms / 1000:.1f} s "
                     f"searched")
         return (f"{head}, confidence {self.confidence:.2f}{flag} "
-                f"[{self.method}, {self.n_used}/{len(self.starts)} blocks]")
+                f"[{self.method}, {self.n_used}/{len(self.starts)} blocks{self.face_words(', ')}]")
+
+    def face_words(self, lead: str = "") -> str:
+        """Whose lips, with several faces in view: 'face 1, the person on the right', 'no face matches
+        the sound'; '' with one face."""
+        if self.faces is None or self.speaker is None or len(self.faces.tracks) <= 1:
+            return ""
+        if not self.speaker.matched:
+            return f"{lead}no face matches the sound"
+        if self.speaker.track is None:
+            return ""
+        return f"{lead}face {self.speaker.track}, {self.faces.person(self.speaker.track)}"
 
     def verdict(self) -> str:
         """The offset in words: 'audio is 120 ms late', 'audio is 40 ms early', 'in sync (+8 ms)'."""
@@ -200,7 +211,7 @@ def faces_json(res: AnalysisResult) -> dict:
     out = []
     for t in every.tracks:
         e = {"id": t.id, "frames_seen": t.frames_seen, "first_s": round(t.first / 25.0, 3),
-             "box": [round(float(v), 1) for v in t.box], "where": where(t.box, every.size, len(every.tracks)),
+             "box": [round(float(v), 1) for v in t.box], "where": every.place(t),
              "analysed": t.analysable}
         if not t.analysable:
             e["reason"] = t.reason
@@ -219,10 +230,3 @@ def faces_json(res: AnalysisResult) -> dict:
             "face_matched": bool(ch.matched) if ch is not None else True, "speech_spans": spans,
             "cuts_s": [round(c / 25.0, 3) for c in every.cuts]}
 
-
-def where(box, size, n: int) -> str:
-    """The face's place in words: 'the only face', 'left', 'right', 'centre' (by its centre)."""
-    if n <= 1:
-        return "the only face"
-    x = (box[0] + box[2]) / 2 / max(1, size[0])
-    return "left" if x < 0.4 else "right" if x > 0.6 else "centre"

@@ -68,9 +68,12 @@ def primary(every: Faces, face_id: int | None, face_at, path: str) -> FaceTrack:
     elif tracks:
         t = max(tracks, key=lambda t: (t.frames_seen, -t.id))
         why = "the only face found" if len(every.tracks) == 1 else f"face {t.id}, seen longest"
+    elif every.tracks:
+        from ..errors import NoFaceError
+        raise NoFaceError(f"{path}: {len(every.tracks)} face(s) found, all too small for a 32x32 mouth crop "
+                          f"(under {every.min_face_px:g} px wide)")
     else:
-        face = _empty(every.n)
-        return face
+        return _empty(every.n)
     face = replace(t.face, faces_seen=every.faces_seen, selection=why, detections=every.detections)
     return face
 
@@ -244,6 +247,10 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
         return Choice(est, best.track.face, best.features, best.status, None, np.full(len(starts), -1),
                       spans, own, False, warnings)
     top = max(heard, key=heard.get)
+    where = {t.id: every.place(t) for t in tracks}
+    said = ", ".join(f"face {tid} ({where[tid]}) in {sum(sp.face == tid for sp in spans)} of {len(spans)} "
+                     f"speech span(s)" for tid in sorted(heard, key=heard.get, reverse=True))
+    warnings.append(f"{len(every.tracks)} faces in view; heard: {said}")
     if len(heard) == 1:
         o = own[top]
         est = o.estimate
@@ -299,3 +306,4 @@ def _composite(ex, own: dict, spans: list[Span], starts: np.ndarray):
             if status[-1] == "ok":
                 block_face[i] = w[0]
     return feats, status, face, block_face
+
