@@ -30,7 +30,7 @@ from .face import CROP, FaceConfig, FaceTrack, FaceTracker, MouthCropper, _dlib_
 
 @dataclass
 class TrackingConfig:
-    scan_every: int = 50  # frames between detections of every face (2 s at 25 fps)
+    scan_every: int = 100  # frames between detections of every face (4 s at 25 fps)
     cut_diff: float = 4.0  # mean grey-level change of the 32x32 thumbnail that can be a cut
     cut_ratio: float = 6.0  # ... and how many times the recent median change it must be
     same_person: float = 0.5  # dlib face-descriptor distance of one person (dlib's own rule: 0.6)
@@ -137,7 +137,9 @@ class _Cuts:
         self.cfg, self.prev, self.recent = cfg, None, []
 
     def __call__(self, img: np.ndarray) -> bool:
-        th = cv2.resize(img, (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
+        # Every few pixels, then area-averaged: a direct area resize costs 0.25 ms a frame here.
+        sy, sx = max(1, img.shape[0] // 64), max(1, img.shape[1] // 64)
+        th = cv2.resize(img[::sy, ::sx], (32, 32), interpolation=cv2.INTER_AREA).astype(np.float32)
         prev, self.prev = self.prev, th
         if prev is None:
             return False
