@@ -37,6 +37,9 @@ from .features import BLOCK, ClipFeatures, with_face
 CLEAR = 0.9
 MIN_SPAN_BLOCKS = 10  # a span needs one 10-frame unit of a face's usable blocks to be scored
 OWN_BLOCKS = 25  # a face's own offset is reported from 1 s of its usable speech
+# Each face analysed costs about what the first one does (its landmarks, flow and network passes):
+# in a crowd, only the faces seen longest (ties: the larger) are analysed; the others are listed.
+MAX_FACES = 4
 NOT_RELIABLE = 0.5  # the confidence cap when no face matches the sound
 
 
@@ -182,6 +185,8 @@ def _own(ex, t: Track, run) -> Own:
     if est is not None:
         o.score = score(est, np.flatnonzero(np.array(status) == "ok"), _times(ex.starts))
         est.quality["face_score"] = o.score
+        if not o.score >= CLEAR:  # its lips do not clearly match the sound: its own reading is not trusted
+            o.estimate = _capped(est, "")[0]
     return o
 
 
@@ -197,6 +202,11 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
     starts = ex.starts
     every: Faces | None = ex.faces
     tracks = [t for t in every.analysable if int(t.face.valid.sum()) >= BLOCK + 1] if every else []
+    skipped = []
+    if len(tracks) > MAX_FACES and not forced:
+        keep = sorted(tracks, key=lambda t: (t.frames_seen, t.box[2] - t.box[0]), reverse=True)[:MAX_FACES]
+        skipped = [t.id for t in tracks if t not in keep]
+        tracks = [t for t in tracks if t in keep]
     main = next((t for t in tracks if t.face.crops is ex.face.crops), None)
     if forced or len(tracks) <= 1:
         est = run(ex.features, ex.status)
@@ -238,13 +248,18 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
     chosen = [sp.face for sp in spans if sp.face is not None]
     heard = {tid: sum(sp.last - sp.first + 1 for sp in spans if sp.face == tid) for tid in set(chosen)}
     warnings: list[str] = []
+    if skipped:
+        warnings.append(f"{len(skipped)} more face(s) not analysed (faces {', '.join(map(str, skipped))}): "
+                        f"only the {MAX_FACES} seen longest are")
     if not heard:
         # No face's lips match the sound: report the face with the best evidence, not reliable.
         best = max(own.values(), key=lambda o: (o.estimate is not None, np.nan_to_num(o.score, nan=-9)))
         est, why = _capped(best.estimate, "no face in view matches the sound (a voice-over, or the speaker "
                                           "is not in view): the drift is not reliable")
         warnings.append(why)
-        return Choice(est, best.track.face, best.features, best.status, None, np.full(len(starts), -1),
+        face = replace(best.track.face, faces_seen=every.faces_seen, detections=every.detections,
+                       selection=f"none matches the sound; face {best.track.id} has the clearest evidence")
+        return Choice(est, face, best.features, best.status, None, np.full(len(starts), -1),
                       spans, own, False, warnings)
     top = max(heard, key=heard.get)
     where = {t.id: every.place(t) for t in tracks}
@@ -263,6 +278,9 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
     if ambiguous:
         est, why = _capped(est, "two faces match the sound with different drifts: the drift is not reliable")
         warnings.append(why)
+    face = replace(face, faces_seen=every.faces_seen, detections=every.detections,
+                   selection=f"face {top}, the one heard ({every.person(top)})" if len(heard) == 1 else
+                   f"faces {', '.join(map(str, sorted(heard)))}, each where heard")
     return Choice(est, face, feats, status, top, block_face, spans, own, True, warnings)
 
 
