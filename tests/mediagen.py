@@ -271,3 +271,17 @@ def away(frames, start_s: float, end_s: float, moved_px: int = 0):
             canvas[:, x:x + w] = img
         out.append((t, _even(canvas)))
     return out
+
+
+def framed(frames, w: int, h: int, seconds: float | None = None):
+    """Frames on the 25 fps grid (the nearest by time; the first `seconds`), each at the top left of
+    a w x h grey picture (cropped where larger): shots of different sizes and rates, cut together."""
+    times = np.array([t for t, _ in frames])
+    n = int(round((seconds if seconds is not None else times[-1] + 0.04) * 25))
+    out = []
+    for k in range(n):
+        img = frames[int(np.argmin(np.abs(times - k / 25)))][1][:h, :w]
+        canvas = np.full((h, w, 3), 90, np.uint8)
+        canvas[:img.shape[0], :img.shape[1]] = img
+        out.append((k / 25, canvas))
+    return out

@@ -143,3 +143,27 @@ def test_small_faces_are_listed_not_analysed(sample_clips):
     assert len(tr.tracks) == 2
     small = [t for t in tr.tracks if not t.analysable]
     assert len(small) == 1 and "too small" in small[0].reason and small[0].box[2] < 360
+
+
+def test_a_cutaway_to_a_silent_face_is_not_the_one_heard(sample_clips, unseen_dir, tmp_path):
+    """s1 speaking, a cutaway to another person (not speaking: s1's next sentence goes on over
+    their picture), back to s1: two faces never in view together. The cutaway's speech matches no
+    face; the drift comes from the s1 shots, 0 within a frame on both sides."""
+    other, _, _ = mediagen.load_clip(unseen_dir / "interview_sample.mp4")
+    shots = []
+    for i, clip in enumerate(sample_clips[:3]):
+        f, a, rate = mediagen.load_clip(clip)
+        if i == 1:
+            f = other
+        shots.append((mediagen.framed(f, 480, 360, 3.0), a, rate))
+    src = mediagen.write_clip(tmp_path / "cutaway.mp4", *mediagen.cut(*shots))
+    res = analyze(str(src), FUSION)
+    assert len(res.faces.analysable) == 2 and res.faces.cuts == [75, 150]
+    s1 = res.faces.tracks[0].id
+    assert [sp.face for sp in res.speaker.spans] == [s1, None, s1], [sp.scores for sp in res.speaker.spans]
+    for a, b in ((0.4, 2.6), (6.4, 8.6)):
+        assert np.abs(res.drift_ms_at(np.arange(a, b, 0.2)) / 40.0).max() <= 1.0
+    j = res.to_json()
+    share = {f["id"]: f["speaking_share"] for f in j["faces"]}
+    assert share[s1] > 0.6 and share[1 - s1] == 0.0
+    assert {b.get("face") for b in j["blocks"] if b["valid"]} == {s1}

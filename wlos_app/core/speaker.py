@@ -173,14 +173,14 @@ def _times(starts: np.ndarray) -> np.ndarray:
     return (np.asarray(starts) + BLOCK / 2) / 25.0
 
 
-def _own(ex, t: Track, run) -> Own:
+def _own(ex, t: Track, run, alone: bool = True) -> Own:
     if t.face is ex.face or (ex.face is not None and t.face.crops is ex.face.crops):
         feats, status = ex.features, ex.status
     else:
         feats = with_face(ex.features, t.face.crops, t.face.valid)
         feats.flow_valid[ex.faces.cuts] = False
         status = [feats.block_status(int(s)) for s in ex.starts]
-    est = run(feats, status) if "ok" in status else None
+    est = run(feats, status) if alone and "ok" in status else None
     o = Own(t, feats, status, est)
     if est is not None:
         o.score = score(est, np.flatnonzero(np.array(status) == "ok"), _times(ex.starts))
@@ -219,6 +219,12 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
             choice.own = {main.id: o}
         return choice
 
+    warnings: list[str] = []
+    if skipped:
+        warnings.append(f"{len(skipped)} more face(s) not analysed (faces {', '.join(map(str, skipped))}): "
+                        f"only the {MAX_FACES} seen longest are")
+    if not _together(tracks):
+        return _one_at_a_time(ex, tracks, run, warnings)
     own: dict[int, Own] = {}
     for i, t in enumerate(tracks):
         if on_track:
@@ -247,10 +253,6 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
 
     chosen = [sp.face for sp in spans if sp.face is not None]
     heard = {tid: sum(sp.last - sp.first + 1 for sp in spans if sp.face == tid) for tid in set(chosen)}
-    warnings: list[str] = []
-    if skipped:
-        warnings.append(f"{len(skipped)} more face(s) not analysed (faces {', '.join(map(str, skipped))}): "
-                        f"only the {MAX_FACES} seen longest are")
     if not heard:
         # No face's lips match the sound: report the face with the best evidence, not reliable.
         best = max(own.values(), key=lambda o: (o.estimate is not None, np.nan_to_num(o.score, nan=-9)))
@@ -262,10 +264,7 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
         return Choice(est, face, best.features, best.status, None, np.full(len(starts), -1),
                       spans, own, False, warnings)
     top = max(heard, key=heard.get)
-    where = {t.id: every.place(t) for t in tracks}
-    said = ", ".join(f"face {tid} ({where[tid]}) in {sum(sp.face == tid for sp in spans)} of {len(spans)} "
-                     f"speech span(s)" for tid in sorted(heard, key=heard.get, reverse=True))
-    warnings.append(f"{len(every.tracks)} faces in view; heard: {said}")
+    warnings.append(_heard_words(every, spans, heard))
     if len(heard) == 1:
         o = own[top]
         est = o.estimate
@@ -273,21 +272,91 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
         block_face = np.where(ok, top, -1)
         feats, status, face = o.features, o.status, o.track.face
     else:
-        feats, status, face, block_face = _composite(ex, own, spans, starts)
+        feats, status, face, block_face = _composite(ex, own, _who(spans, starts, ex.features.n_frames), starts)
         est = run(feats, status)
     if ambiguous:
         est, why = _capped(est, "two faces match the sound with different drifts: the drift is not reliable")
         warnings.append(why)
-    face = replace(face, faces_seen=every.faces_seen, detections=every.detections,
+    return Choice(est, _named(face, every, heard), feats, status, top, block_face, spans, own, True, warnings)
+
+
+def _named(face: FaceTrack, every: Faces, heard: dict) -> FaceTrack:
+    top = max(heard, key=heard.get)
+    return replace(face, faces_seen=every.faces_seen, detections=every.detections,
                    selection=f"face {top}, the one heard ({every.person(top)})" if len(heard) == 1 else
                    f"faces {', '.join(map(str, sorted(heard)))}, each where heard")
-    return Choice(est, face, feats, status, top, block_face, spans, own, True, warnings)
 
 
-def _composite(ex, own: dict, spans: list[Span], starts: np.ndarray):
-    """Features whose mouth, span by span, is the face heard there; blocks with frames of two
-    faces, or of none, are invalid."""
-    n = ex.features.n_frames
+def _heard_words(every: Faces, spans: list[Span], heard: dict) -> str:
+    said = ", ".join(f"face {tid} ({every.place(every.by_id(tid))}) in {sum(sp.face == tid for sp in spans)} of "
+                     f"{len(spans)} speech span(s)" for tid in sorted(heard, key=heard.get, reverse=True))
+    return f"{len(every.tracks)} faces in view; heard: {said}"
+
+
+def _together(tracks: list[Track]) -> bool:
+    """Whether two of the faces are ever in view at once."""
+    return bool((np.sum([t.face.valid for t in tracks], axis=0) >= 2).any())
+
+
+def _one_at_a_time(ex, tracks: list[Track], run, warnings: list[str]) -> Choice:
+    """Faces never in view together (shots of one person each, cut between): each frame has one
+    mouth to read, so one estimate runs on them all, and each span is scored for the face in it."""
+    every, starts, times = ex.faces, ex.starts, _times(ex.starts)
+    own = {t.id: _own(ex, t, run, alone=False) for t in tracks}
+    who = np.full(ex.features.n_frames, -1)
+    for t in tracks:
+        who[t.face.valid] = t.id
+    feats, status, face, block_face = _composite(ex, own, who, starts, none="no face")
+    est = run(feats, status)
+    spans = []
+    for a, b in spans_of(speech(ex.features, starts), starts, every.cuts):
+        sp = Span(a, b, None)
+        for tid in set(block_face[a:b + 1].tolist()) - {-1}:
+            idx = a + np.flatnonzero(block_face[a:b + 1] == tid)
+            if len(idx) >= MIN_SPAN_BLOCKS and np.isfinite(sc := score(est, idx, times)):
+                sp.scores[tid] = round(sc, 3)
+        best = max(sp.scores, key=sp.scores.get, default=None)
+        sp.face = best if best is not None and sp.scores[best] >= CLEAR else None
+        spans.append(sp)
+    # A face whose span did not match at the shared drift may be a little off it (or weak at it):
+    # it gets its own estimate, as faces in view together do, and its spans are scored on that.
+    alone = {}
+    for tid in sorted({t for sp in spans if sp.face is None for t in sp.scores}):
+        alone[tid] = o = _own(ex, own[tid].track, run)
+        for sp in spans:
+            idx = np.arange(sp.first, sp.last + 1)
+            idx = idx[np.array(o.status)[idx] == "ok"]
+            if sp.face is None and tid in sp.scores and o.estimate is not None and len(idx) >= MIN_SPAN_BLOCKS:
+                sp.scores[tid] = round(score(o.estimate, idx, times), 3)
+                sp.face = tid if sp.scores[tid] >= CLEAR else None
+    for tid, o in own.items():  # each face's own reading: the clip's track over its blocks
+        idx = np.flatnonzero(block_face == tid)
+        if tid in alone:
+            own[tid] = alone[tid]
+            continue
+        if len(idx) and np.isfinite(est.offset_grid):
+            o.score = score(est, idx, times)
+            mine = replace(est, offset_grid=float(np.median(est.track.at(times[idx]))))
+            o.estimate, o.status = (mine if o.score >= CLEAR else _capped(mine, "")[0]), \
+                ["ok" if f == tid else "other face" for f in block_face]
+    heard = {tid: sum(sp.last - sp.first + 1 for sp in spans if sp.face == tid) for tid in own}
+    heard = {k: v for k, v in heard.items() if v}
+    if not heard:
+        est, why = _capped(est, "no face in view matches the sound (a voice-over, or the speaker is not in "
+                                "view): the drift is not reliable")
+        warnings.append(why)
+        return Choice(est, face, feats, status, None, np.full(len(starts), -1), spans, own, False, warnings)
+    if any(sp.face is None for sp in spans):
+        # Speech over a face that did not make it (a cutaway): the answer from the spans matched only.
+        feats, status, face, block_face = _composite(ex, own, _who(spans, starts, ex.features.n_frames), starts)
+        est = run(feats, status)
+    warnings.append(_heard_words(every, spans, heard))
+    return Choice(est, _named(face, every, heard), feats, status, max(heard, key=heard.get), block_face, spans,
+                  own, True, warnings)
+
+
+def _who(spans: list[Span], starts: np.ndarray, n: int) -> np.ndarray:
+    """Per grid frame, the face heard in its span (-1: none, -2: two spans' faces overlap)."""
     who = np.full(n, -1)
     for sp in spans:
         if sp.face is None:
@@ -295,6 +364,13 @@ def _composite(ex, own: dict, spans: list[Span], starts: np.ndarray):
         a, b = int(starts[sp.first]), min(n, int(starts[sp.last]) + BLOCK)
         clash = (who[a:b] >= 0) & (who[a:b] != sp.face)
         who[a:b] = np.where(clash, -2, sp.face)
+    return who
+
+
+def _composite(ex, own: dict, who: np.ndarray, starts: np.ndarray, none: str = "no match"):
+    """Features whose mouth in each frame is face who[frame] (-1: none, -2: a clash); blocks with
+    frames of two faces, or of none, are invalid (`none`: the reason for a block with no face)."""
+    n = ex.features.n_frames
     base = ex.features
     flow = np.zeros_like(base.flow)
     valid = np.zeros(n, bool)
@@ -315,10 +391,10 @@ def _composite(ex, own: dict, spans: list[Span], starts: np.ndarray):
     talk = speech(base, starts)
     for i, t in enumerate(starts):
         w = who[t:t + BLOCK]
-        if not talk[i]:
-            status.append(base.block_status(int(t)))
+        if not talk[i]:  # no speech: the sound's reason, whatever the faces
+            status.append("no audio" if t >= base.n_windows else "silent")
         elif (w < 0).any() or len(set(w.tolist())) > 1:
-            status.append("no match" if (w == -1).all() else "no face")
+            status.append(none if (w == -1).all() else "no face")
         else:
             status.append(feats.block_status(int(t)))
             if status[-1] == "ok":
