@@ -64,6 +64,7 @@ def test_a_face_asked_for_is_the_one_analysed(clips):
     other = next(t for t in res.faces.tracks if t.id != heard.id)
     forced = analyze(two, AnalysisConfig(keep_audio=False, face_id=other.id))
     assert forced.speaker.track == other.id and not forced.reliable
+    assert any("as asked: its lips do not clearly match" in w for w in forced.warnings), forced.warnings
     x, y = (heard.box[0] + heard.box[2]) / 2, (heard.box[1] + heard.box[3]) / 2
     at = analyze(two, AnalysisConfig(keep_audio=False, face_at=(float(x), float(y))))
     assert at.speaker.track == heard.id and at.offset_grid == pytest.approx(res.offset_grid)

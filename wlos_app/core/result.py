@@ -198,6 +198,7 @@ class AnalysisResult:
 
 def faces_json(res: AnalysisResult) -> dict:
     """`faces` (one entry per track), `face.track` and `speech_spans`: which face was heard where."""
+    from .speaker import OWN_BLOCKS
     ch, every = res.speaker, res.faces
     if every is None:
         return {}
@@ -218,7 +219,7 @@ def faces_json(res: AnalysisResult) -> dict:
         o = ch.own.get(t.id) if ch is not None else None
         if t.analysable:
             e["speaking_share"] = round(talk.get(t.id, 0.0), 3)
-        if o is not None and o.estimate is not None and o.status.count("ok") >= 25:
+        if o is not None and o.estimate is not None and o.status.count("ok") >= OWN_BLOCKS:
             own_ms = o.estimate.offset_grid * GRID_MS
             e.update({"offset_ms": _num(own_ms, 1), "offset_frames": _num(own_ms / 1000 * fps),
                       "confidence": _num(o.estimate.confidence), "sync_score": _num(o.score)})

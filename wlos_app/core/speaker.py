@@ -14,7 +14,9 @@ were alone (with one face, exactly today's single-face analysis). Different face
 spans: each span's blocks read that face's mouth, and one estimate runs on them together (blocks
 across a cut or a change of face are invalid; the drift track may jump where the evidence says).
 No span matched, or two faces matched one span with different drifts: the answer says so and its
-confidence is capped below calibration.RELIABLE.
+confidence is capped below calibration.RELIABLE. Faces never in view together (shots cut between)
+share one estimate on a composite of their mouths (_one_at_a_time). A face asked for (--face) is
+analysed alone; with other faces in view, its answer is capped too when its lips do not match.
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import WlosError
-from . import calibration, sync
+from . import sync
 from .estimators import SHIFTS
 from .faces import Faces, Track
 from .face import FaceTrack
@@ -217,6 +219,10 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
             o = Own(main, ex.features, ex.status, est, score(est, np.flatnonzero(ok), _times(starts)))
             est.quality["face_score"] = o.score  # read by nothing yet: a calibration may learn it
             choice.own = {main.id: o}
+            if forced and len(every.analysable) > 1 and not o.score >= CLEAR:
+                choice.estimate, why = _capped(est, f"face {main.id}, as asked: its lips do not clearly match "
+                                                    f"the sound, so its drift is not reliable")
+                choice.warnings.append(why)
         return choice
 
     warnings: list[str] = []
