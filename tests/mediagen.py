@@ -190,3 +190,98 @@ def shift_s(before: np.ndarray, after: np.ndarray, rate: int, span_s: float = 2.
 def measured_shift_s(source: media.Audio, exported: media.Audio) -> float:
     """How much earlier the exported audio runs than the source, as the reader places both."""
     return shift_s(source.mono(), media.resample(exported.mono(), exported.rate, source.rate), source.rate)
+
+
+# --- several faces -------------------------------------------------------------------------------
+
+def _even(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    return img[:h - h % 2, :w - w % 2]
+
+
+def _fit(img: np.ndarray, h: int, fill: int = 0) -> np.ndarray:
+    """img padded at the bottom to height h (fill colour)."""
+    return np.pad(img, ((0, h - img.shape[0]), (0, 0), (0, 0)), constant_values=fill) if img.shape[0] < h else img[:h]
+
+
+def side_by_side(heard, silent, heard_left: bool = True, scale: float = 1.1):
+    """Two faces in one picture: `heard` (a clip whose sound is kept) beside `silent` (a clip whose
+    picture only is used, made `scale` times larger), as frames, audio, rate for write_clip. The
+    silent clip's frames repeat or stop to last as long as the heard one."""
+    import cv2
+    fh, audio, rate = load_clip(heard)
+    fs, _, _ = load_clip(silent)
+    out = []
+    for i, (t, a) in enumerate(fh):
+        b = fs[min(i, len(fs) - 1)][1]
+        b = cv2.resize(b, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        h = max(a.shape[0], b.shape[0])
+        pair = (_fit(a, h), _fit(b, h)) if heard_left else (_fit(b, h), _fit(a, h))
+        out.append((t, _even(np.ascontiguousarray(np.hstack(pair)))))
+    return out, audio, rate
+
+
+def voice_over(face, sound):
+    """`face`'s picture with `sound`'s sound (cut or padded to the picture's length): no face in
+    view made the sound."""
+    f, _, _ = load_clip(face)
+    _, a, rate = load_clip(sound)
+    n = int(round(len(f) / 25.0 * rate))
+    a = a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1])))
+    return f, a, rate
+
+
+def shot(path, mirror: bool = False, pad_left: int = 0, width: int | None = None):
+    """A clip's frames, audio, rate, mirrored and placed `pad_left` px into a wider grey picture
+    (another camera angle: a shot that a cut to it visibly changes)."""
+    f, a, rate = load_clip(path)
+    out = []
+    for t, img in f:
+        img = img[:, ::-1] if mirror else img
+        w = width or img.shape[1] + pad_left
+        canvas = np.full((img.shape[0], w, 3), 90, np.uint8)
+        canvas[:, pad_left:pad_left + img.shape[1]] = img[:, :w - pad_left]
+        out.append((t, _even(canvas)))
+    return out, a, rate
+
+
+def cut(*shots):
+    """Shots (frames, audio, rate) back to back, each keeping its own sound in sync."""
+    frames, audio, t0 = [], [], 0.0
+    rate = shots[0][2]
+    for f, a, r in shots:
+        assert r == rate
+        dur = len(f) / 25.0
+        n = int(round(dur * rate))
+        audio.append(a[:, :n] if a.shape[1] >= n else np.pad(a, ((0, 0), (0, n - a.shape[1]))))
+        frames += [(t0 + t, im) for t, im in f]
+        t0 += dur
+    return frames, np.concatenate(audio, axis=1), rate
+
+
+def away(frames, start_s: float, end_s: float, moved_px: int = 0):
+    """The face leaves: between start_s and end_s the picture is the clip's background colour (its
+    top-left corner), and afterwards it is `moved_px` further right in a wider picture."""
+    out = []
+    for t, img in frames:
+        h, w = img.shape[:2]
+        canvas = np.full((h, w + moved_px, 3), img[:8, :8].reshape(-1, 3).mean(0), np.uint8)
+        if not start_s <= t < end_s:
+            x = moved_px if t >= end_s else 0
+            canvas[:, x:x + w] = img
+        out.append((t, _even(canvas)))
+    return out
+
+
+def framed(frames, w: int, h: int, seconds: float | None = None):
+    """Frames on the 25 fps grid (the nearest by time; the first `seconds`), each at the top left of
+    a w x h grey picture (cropped where larger): shots of different sizes and rates, cut together."""
+    times = np.array([t for t, _ in frames])
+    n = int(round((seconds if seconds is not None else times[-1] + 0.04) * 25))
+    out = []
+    for k in range(n):
+        img = frames[int(np.argmin(np.abs(times - k / 25)))][1][:h, :w]
+        canvas = np.full((h, w, 3), 90, np.uint8)
+        canvas[:img.shape[0], :img.shape[1]] = img
+        out.append((k / 25, canvas))
+    return out

@@ -433,3 +433,37 @@ def test_a_jumping_clip_shows_its_track_and_exports_it(qtbot, window, sample_cli
     window.listen.follow.setChecked(False)  # one constant instead: the median, editable
     assert window.listen.shift.isEnabled()
     assert window.listen.export_drift() == pytest.approx(res.offset_ms / 1000.0)
+
+
+def test_two_faces_boxes_colours_and_a_click_analyses_the_other(qtbot, window, sample_clips, tmp_path):
+    """Two faces, the one on the right heard: both boxed (the heard one thick), the headline names
+    it, the drift plot colours blocks by face; a click on the other face analyses that one."""
+    import mediagen
+    from wlos_app.gui.video import face_colour
+    src = mediagen.write_clip(tmp_path / "two.mp4", *mediagen.side_by_side(sample_clips[0], sample_clips[5],
+                                                                            heard_left=False), audio_delay_s=0.16)
+    window.open_paths([str(src)])
+    res = analysed(qtbot, window, src).result
+    heard = res.speaker.track
+    assert res.faces.place(res.faces.by_id(heard)) == "right"
+    assert "the person on the right" in window.headline.text()
+    window.seek(1.0)
+    qtbot.waitUntil(lambda: window.frame_time == pytest.approx(1.0), timeout=10_000)
+    assert sorted((tid, h) for tid, _, h in window.video.faces) == sorted([(heard, True), (1 - heard, False)])
+    brushes = {b.color().name() for b in window.drift_plot.points.data["brush"]}
+    assert brushes == {pg_colour(face_colour(heard))}
+    # Click the middle of the other face's box, in the widget's coordinates.
+    other = next(b for tid, b, h in window.video.faces if not h)
+    r = window.video._target()
+    sx, sy = r.width() / window.video.source_size[0], r.height() / window.video.source_size[1]
+    pos = QPoint(int(r.x() + (other[0] + other[2]) / 2 * sx), int(r.y() + (other[1] + other[3]) / 2 * sy))
+    QTest.mouseClick(window.video, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
+    qtbot.waitUntil(lambda: window.result is not None and window.result is not res, timeout=120_000)
+    again = window.result
+    assert again.speaker.track == 1 - heard and window.clips[os.path.abspath(str(src))].face == 1 - heard
+    assert not again.reliable and "unreliable" in window.headline.text()
+
+
+def pg_colour(hex_colour: str) -> str:
+    from PySide6.QtGui import QColor
+    return QColor(hex_colour).name()

@@ -35,6 +35,8 @@ ANALYZE_EPILOG = """drift: positive = audio late, in milliseconds and in the cli
   wlos-app analyze lecture.mp4 --json --summary-only   # drift track of a long recording, no block list
   wlos-app analyze ~/dataset/ --jobs 2 --out results.jsonl --summary-only   # a batch; rerun to resume
   wlos-app analyze talk.mp4 --model ft/              # with a model you trained
+  wlos-app analyze panel.mp4 --face 1                # analyse face 1 only (ids: `faces` in --json)
+  wlos-app analyze panel.mp4 --face-at 640,300       # analyse the face at this point of the picture
 More, and every JSON field: docs/usage.md."""
 
 
@@ -65,6 +67,26 @@ def _positive_float(text: str) -> float:
     return v
 
 
+def _point(text: str) -> tuple[float, float]:
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not X,Y (two numbers, pixels of the picture)") from None
+    if not (math.isfinite(x) and math.isfinite(y)) or x < 0 or y < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: X and Y are pixels from the top left, 0 or more")
+    return x, y
+
+
+def _face_id(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a face number (the faces' ids in --json)") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{v}: face numbers start at 0")
+    return v
+
+
 def _analysis_args(p: argparse.ArgumentParser) -> None:
     from .core.face import FaceConfig
     p.add_argument("--method", default="auto", choices=["auto", "fusion", "wlos", "c3", "qmi"],
@@ -83,6 +105,11 @@ def _analysis_args(p: argparse.ArgumentParser) -> None:
                         "third of the clip); the paper's methods search +-9 frames")
     p.add_argument("--constant", action="store_true",
                    help="fit one drift for the whole clip (no linear or piecewise drift track)")
+    f = p.add_mutually_exclusive_group()
+    f.add_argument("--face", type=_face_id, metavar="N",
+                   help="analyse face N only (the ids of `faces` in --json; default: the face that is heard)")
+    f.add_argument("--face-at", type=_point, metavar="X,Y",
+                   help="analyse only the face at this point of the picture (pixels from the top left)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -210,7 +237,8 @@ def _config(args):
                           face=FaceConfig(tracker=args.tracker, landmark_every=args.landmark_every),
                           features=FeatureConfig(stride=args.stride),
                           max_offset_ms=args.max_offset_ms,
-                          track_models=("constant",) if args.constant else AnalysisConfig.track_models)
+                          track_models=("constant",) if args.constant else AnalysisConfig.track_models,
+                          face_id=args.face, face_at=args.face_at)
 
 
 class _StderrProgress:

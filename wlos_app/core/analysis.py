@@ -14,9 +14,10 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from ..errors import Cancelled, NoFaceError, NoSpeechError, TooShortError
-from . import calibration, estimators, fusion, media, sync, track
-from .face import FaceConfig, FaceTrack, track_face
+from . import calibration, estimators, faces, fusion, media, speaker, sync, track
+from .face import FaceConfig, FaceTrack
 from .features import BLOCK, ClipFeatures, FeatureConfig, clip_features
+from .faces import TrackingConfig
 from .result import GRID_MS, AnalysisResult
 
 __all__ = ["AnalysisConfig", "AnalysisResult", "analyze", "estimate", "extract", "preload", "resolve_method"]
@@ -38,6 +39,11 @@ class AnalysisConfig:
     model_dir: str | None = None  # folder with wlos.pt / c3.pt; None = the shipped resources/
     device: str | None = None  # "cpu", "cuda"; None = CUDA when available
     face: FaceConfig = field(default_factory=FaceConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)  # every face, shot changes
+    # Analyse this face only (a track id of the result's `faces`, or the face at this point of the
+    # picture, source pixels); None: the face that is heard (core.speaker).
+    face_id: int | None = None
+    face_at: tuple[float, float] | None = None
     features: FeatureConfig = field(default_factory=FeatureConfig)
     seed: int = 0  # bootstrap seed of the confidence
     # The default estimator searches drifts up to this far (ms, either way; at most a third of
@@ -116,6 +122,7 @@ class Extracted:
     warnings: list[str]
     audio: media.Audio | None  # as decoded, at its own rate and channels; None unless cfg.keep_audio
     timings: dict = field(default_factory=dict)  # seconds per stage so far
+    faces: faces.Faces | None = None  # every face's track; `face` is one of them (speaker.primary)
 
 
 class Transform(Protocol):
@@ -162,7 +169,8 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
         if k % 25 == 0:
             st.report(0.8 * min(1.0, k / expected), f"tracking the face: {k / 25:.0f} s")
 
-    face = track_face(grid_images(), cfg.face, on_frame=on_frame)
+    every = faces.track_faces(grid_images(), cfg.face, cfg.tracking, on_frame=on_frame)
+    face = speaker.primary(every, cfg.face_id, cfg.face_at, path)
     st.done("video")
     st.timings["decode_video"] = decode_time[0]
     st.timings["face"] = st.timings.pop("video") - decode_time[0]
@@ -175,6 +183,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
 
     st.report(0.85, "computing features")
     feats = clip_features(face.crops, face.valid, audio16k, cfg.features)
+    feats.flow_valid[every.cuts] = False  # no flow, and so no block, across a shot change
     starts = feats.block_starts()
     status = [feats.block_status(int(t)) for t in starts]
     st.done("features")
@@ -187,9 +196,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
     warnings = list(report.messages)
     if report.bad_packets:
         warnings.append(f"{report.bad_packets} packet(s) could not be decoded and were skipped")
-    if face.faces_seen > 1:
-        warnings.append(f"{face.faces_seen} faces in view; analysed the {face.selection}")
-    return Extracted(path, info, face, feats, starts, status, warnings, audio, dict(st.timings))
+    return Extracted(path, info, face, feats, starts, status, warnings, audio, dict(st.timings), every)
 
 
 def extract(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,
@@ -212,6 +219,7 @@ class Estimate:
     calibrated: bool = False  # confidence from a fitted calibration (else bootstrap agreement)
     track: track.Track | None = None  # drift (grid frames) over grid time (s)
     search_frames: int = estimators.MAX_SHIFT
+    centre: np.ndarray | None = None  # (n_blocks,) the window each block's curve is centred on (fusion)
 
 
 def max_shift_frames(max_offset_ms: float) -> int:
@@ -238,6 +246,7 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
     block_curves: dict[str, np.ndarray] = {}
     clip_curves: dict[str, np.ndarray] = {}
     result = None
+    centre = np.zeros(len(starts), int)
     for m in dict.fromkeys([*curves, method]):  # each method once, the reported one last
         d = None
         fitted, reach = None, short
@@ -265,6 +274,7 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
             block_curves["fusion"] = c  # each row over the block's own centre + SHIFTS
             d = np.full(len(starts), np.nan, np.float32)
             d[ok] = fu.centre + np.array([sync.peak(r) for r in fu.rows])
+            centre[ok] = fu.centre
         else:
             raise ValueError(f"unknown method {m!r}")
         if est.curve is not None:
@@ -281,7 +291,7 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
                 fitted = track.Track("constant", [track.Segment(float(times[0]), float(times[-1]), est.offset,
                                                                 est.offset)], 0.0)
             result = Estimate(m, est.offset, conf, drift, block_curves, clip_curves, est.quality, cal is not None,
-                              fitted, reach)
+                              fitted, reach, centre)
     return result
 
 
@@ -332,15 +342,22 @@ def _conclude(ex: Extracted, cfg: AnalysisConfig, st: _Stages) -> AnalysisResult
     max_shift = max_shift_frames(cfg.max_offset_ms)
     nets = {k: _network(k, cfg.model_dir, cfg.device) for k in needed_networks(method, cfg.curves)}
     st.report(0.9, f"estimating drift ({method})")
-    est = estimate(ex.features, ex.starts, ex.status, method, nets, cfg.curves, cfg.seed, on_done=st.done,
-                   calibrations=calibration.load(cfg.model_dir), max_shift=max_shift,
-                   track_models=cfg.track_models)
+
+    def run(feats: ClipFeatures, status: list[str]) -> Estimate:
+        return estimate(feats, ex.starts, status, method, nets, cfg.curves, cfg.seed, on_done=st.done,
+                        calibrations=calibration.load(cfg.model_dir), max_shift=max_shift,
+                        track_models=cfg.track_models)
+    # One face (or one asked for): its estimate, as ever. Several: the one heard, span by span.
+    forced = cfg.face_id is not None or cfg.face_at is not None
+    heard = speaker.choose(ex, run, forced, on_track=lambda i, n: st.report(0.9, f"estimating drift "
+                                                                                 f"({method}), face {i + 1} of {n}"))
+    est, face, feats, status = heard.estimate, heard.face, heard.features, heard.status
     st.report(1.0, "done")
-    res = AnalysisResult(ex.path, ex.info, method, est.offset_grid, est.confidence, ex.starts, ex.status, est.drift,
-                         est.curves, est.clip_curves, ex.face, ex.features, st.timings, ex.warnings,
-                         est.calibrated, ex.audio, est.track, est.search_frames)
+    res = AnalysisResult(ex.path, ex.info, method, est.offset_grid, est.confidence, ex.starts, status, est.drift,
+                         est.curves, est.clip_curves, face, feats, st.timings, ex.warnings + heard.warnings,
+                         est.calibrated, ex.audio, est.track, est.search_frames, ex.faces, heard)
     if est.search_frames < estimators.MAX_SHIFT:
-        res.warnings.append(f"the clip is {ex.features.n_frames / 25:.2f} s long: searched +-{res.search_ms:.0f} ms only "
+        res.warnings.append(f"the clip is {feats.n_frames / 25:.2f} s long: searched +-{res.search_ms:.0f} ms only "
                             f"(a clip shorter than {(BLOCK + 2 * estimators.MAX_SHIFT) / 25:.2f} s cannot show a "
                             f"larger drift)")
     elif method == "fusion" and est.search_frames < max_shift and not res.reliable:

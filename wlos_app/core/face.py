@@ -161,11 +161,36 @@ def _plausible(pts: np.ndarray, box: np.ndarray, shape) -> bool:
     return bool(inside.mean() > 0.9)
 
 
-class FaceTracker:
-    """Finds one face per frame: detect, then track; re-detect when the track is lost."""
+def detect_all(detector, img: np.ndarray, cfg: FaceConfig, roi: np.ndarray | None = None,
+               face_side: float | None = None) -> np.ndarray:
+    """(k, 4) boxes of every face HOG finds in `img` (within `roi`, when given, where a face about
+    `face_side` px wide is expected), in image pixels."""
+    h, w = img.shape[:2]
+    x0 = y0 = 0
+    if roi is not None:
+        x0, y0 = int(max(0, roi[0])), int(max(0, roi[1]))
+        x1, y1 = int(min(w, roi[2])), int(min(h, roi[3]))
+        if x1 - x0 < 40 or y1 - y0 < 40:
+            return np.zeros((0, 4))
+        img = img[y0:y1, x0:x1]
+    scale = min(1.0, cfg.detect_max_side / max(img.shape[:2]),
+                cfg.check_face_px / face_side if face_side else 1.0)
+    small = img if scale == 1.0 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    rects = detector(np.ascontiguousarray(small), 0)
+    boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], float).reshape(-1, 4) / scale
+    return boxes + [x0, y0, x0, y0]
 
-    def __init__(self, cfg: FaceConfig | None = None):
+
+class FaceTracker:
+    """Finds one face per frame: detect, then track; re-detect when the track is lost.
+
+    seed: start from this face box instead of detecting the largest face; local_only: once the
+    face is lost, stay lost (core.faces follows each of several faces with one tracker and finds
+    faces itself, so a lost tracker must not jump to another face)."""
+
+    def __init__(self, cfg: FaceConfig | None = None, seed: np.ndarray | None = None, local_only: bool = False):
         self.cfg = cfg or FaceConfig()
+        self.seed, self.local_only, self.lost = seed, local_only, False
         if self.cfg.tracker not in ("landmarks", "kcf"):
             raise ValueError(f"unknown tracker {self.cfg.tracker!r} (use 'landmarks' or 'kcf')")
         self.detector, self.predictor = _dlib_models()
@@ -188,29 +213,16 @@ class FaceTracker:
                 face_side: float | None = None) -> np.ndarray | None:
         """The largest face's box in `img` (within `roi`, when given, where a face about
         `face_side` px wide is expected), or None."""
-        h, w = img.shape[:2]
-        x0 = y0 = 0
-        if roi is not None:
-            x0, y0 = int(max(0, roi[0])), int(max(0, roi[1]))
-            x1, y1 = int(min(w, roi[2])), int(min(h, roi[3]))
-            if x1 - x0 < 40 or y1 - y0 < 40:
-                return None
-            img = img[y0:y1, x0:x1]
-        scale = min(1.0, self.cfg.detect_max_side / max(img.shape[:2]),
-                    self.cfg.check_face_px / face_side if face_side else 1.0)
-        small = img if scale == 1.0 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        rects = self.detector(np.ascontiguousarray(small), 0)
+        boxes = detect_all(self.detector, img, self.cfg, roi, face_side)
         self.detections += 1
-        if not rects:
+        if not len(boxes):
             return None
-        boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], float) / scale
-        boxes += [x0, y0, x0, y0]
         areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
         if roi is None:
-            self.faces_seen = max(self.faces_seen, len(rects))
-            if len(rects) > 1:
+            self.faces_seen = max(self.faces_seen, len(boxes))
+            if len(boxes) > 1:
                 b = boxes[int(np.argmax(areas))]
-                self.selection = (f"largest of {len(rects)} faces (box at x={b[0]:.0f}, y={b[1]:.0f}, "
+                self.selection = (f"largest of {len(boxes)} faces (box at x={b[0]:.0f}, y={b[1]:.0f}, "
                                   f"{b[2] - b[0]:.0f} px wide)")
             elif not self.selection:
                 self.selection = "the only face found"
@@ -251,7 +263,13 @@ class FaceTracker:
                     found = self._timed("detect", self._detect, img, box + [-side, -side, side, side], side)
                     box = found if found is not None else None
         if box is None:
-            box = self._timed("detect", self._detect, img)
+            if self.seed is not None:
+                box, self.seed = np.asarray(self.seed, float), None
+            elif self.local_only:
+                self.box, self.lost = None, True  # followed, then lost: the caller finds it again
+                return None, None
+            else:
+                box = self._timed("detect", self._detect, img)
             if box is None:
                 self.box = None
                 return None, None
@@ -261,6 +279,7 @@ class FaceTracker:
         pts = self.landmarks_in(img, box)
         if pts is None:
             self.box = None  # lost: detect afresh on the next frame
+            self.lost = self.local_only
             return None, None
         # The next frame's search box follows the face through its landmarks.
         self.box = _box_from_landmarks(pts) if self.cfg.tracker == "landmarks" else box
@@ -343,76 +362,99 @@ def _fill_between(tracker: FaceTracker, cfg: FaceConfig, a: _Frame, held: list, 
     return out
 
 
-def track_face(frames: Iterable[np.ndarray], cfg: FaceConfig | None = None,
-               on_frame: Callable[[int], None] | None = None) -> FaceTrack:
-    """Run detection, tracking, landmarks and mouth cropping over grid frames (grayscale uint8).
+class MouthCropper:
+    """One face's way through the clip: tracker, landmark frames (every `landmark_every`-th,
+    the frames between interpolated or searched, see _fill_between), smoothed alignment, crops.
 
     Crops are produced `smooth_radius` frames behind the tracker (and up to `landmark_every` - 1
     frames more, held until the next landmark frame), so only that many frames are in memory,
-    whatever the clip's length.
-    """
-    cfg = cfg or FaceConfig()
-    tracker = FaceTracker(cfg)
-    R = cfg.smooth_radius
-    every = max(1, int(cfg.landmark_every)) if cfg.tracker == "landmarks" else 1
-    results: list[_Frame] = []
-    params: list[np.ndarray] = []
-    crops, inv, valid = [], [], []
-    pending: deque[tuple[int, np.ndarray]] = deque()  # frames waiting for their crop
-    held: list[np.ndarray] = []  # frames waiting for the next landmark frame
-    key: _Frame | None = None  # the last landmark frame's result, while it has a face
-    since_key = 0
+    whatever the clip's length. push() one grid frame at a time, then finish()."""
 
-    crop_time = 0.0
+    def __init__(self, tracker: FaceTracker, cfg: FaceConfig):
+        self.tracker, self.cfg = tracker, cfg
+        self.R = cfg.smooth_radius
+        self.every = max(1, int(cfg.landmark_every)) if cfg.tracker == "landmarks" else 1
+        self.results: list[_Frame] = []
+        self.params: list[np.ndarray] = []
+        self.crops, self.inv, self.valid = [], [], []
+        self.pending: deque[tuple[int, np.ndarray]] = deque()  # frames waiting for their crop
+        self.held: list[np.ndarray] = []  # frames waiting for the next landmark frame
+        self.key: _Frame | None = None  # the last landmark frame's result, while it has a face
+        self.since_key = 0
+        self.crop_time = 0.0
+        self.last_ok: tuple[np.ndarray, np.ndarray] | None = None  # a frame with its landmarks (for re-identification)
 
-    def emit(i: int, img: np.ndarray) -> None:
-        nonlocal crop_time
-        if np.all(np.isfinite(params[i])):
+    def _emit(self, i: int, img: np.ndarray) -> None:
+        if np.all(np.isfinite(self.params[i])):
             t0 = time.perf_counter()
-            c, m = crop_mouth(img, _smoothed(params, i, R))
-            crop_time += time.perf_counter() - t0
-            crops.append(c)
-            inv.append(m)
-            valid.append(True)
+            c, m = crop_mouth(img, _smoothed(self.params, i, self.R))
+            self.crop_time += time.perf_counter() - t0
+            self.crops.append(c)
+            self.inv.append(m)
+            self.valid.append(True)
         else:
-            crops.append(np.zeros((CROP, CROP), np.uint8))
-            inv.append(np.full((2, 3), np.nan, np.float32))
-            valid.append(False)
+            self.crops.append(np.zeros((CROP, CROP), np.uint8))
+            self.inv.append(np.full((2, 3), np.nan, np.float32))
+            self.valid.append(False)
 
-    def settle(new: list[_Frame]) -> None:
-        results.extend(new)
-        params.extend(f.params for f in new)
-        while pending and pending[0][0] + R < len(params):
-            emit(*pending.popleft())
+    def _settle(self, new: list[_Frame]) -> None:
+        self.results.extend(new)
+        self.params.extend(f.params for f in new)
+        while self.pending and self.pending[0][0] + self.R < len(self.params):
+            self._emit(*self.pending.popleft())
 
+    def push(self, img: np.ndarray) -> None:
+        self.pending.append((len(self.results) + len(self.held), img))
+        self.since_key += 1
+        if self.key is not None and self.since_key < self.every:
+            self.held.append(img)
+            return
+        box, pts = self.tracker.update(img, self.since_key if self.key is not None else 1)
+        f = _Frame(box, pts)
+        self._settle((_fill_between(self.tracker, self.cfg, self.key, self.held, f) if self.held else []) + [f])
+        self.held, self.since_key = [], 0
+        self.key = f if f.ok else None
+        if f.ok:
+            self.last_ok = (img, f.pts)
+
+    @property
+    def lost(self) -> bool:
+        """The tracker lost the face (only trackers that stay lost: FaceTracker.local_only)."""
+        return self.tracker.lost
+
+    @property
+    def box(self) -> np.ndarray | None:
+        """Where the face was last seen (image pixels), or None."""
+        return self.key.box if self.key is not None else None
+
+    def finish(self) -> FaceTrack:
+        if self.held:
+            self._settle(_fill_between(self.tracker, self.cfg, self.key, self.held, None))
+            self.held = []
+        while self.pending:
+            self._emit(*self.pending.popleft())
+        n = len(self.valid)
+        tr = self.tracker
+        return FaceTrack(
+            boxes=np.array([f.box for f in self.results], np.float32).reshape(n, 4),
+            landmarks=np.array([f.pts for f in self.results], np.float32).reshape(n, 68, 2),
+            crops=np.array(self.crops, np.uint8).reshape(n, CROP, CROP),
+            crop_to_image=np.array(self.inv, np.float32).reshape(n, 2, 3),
+            valid=np.array(self.valid, bool),
+            interpolated=np.array([f.interpolated for f in self.results], bool).reshape(n),
+            faces_seen=tr.faces_seen, detections=tr.detections, selection=tr.selection,
+            timings={**tr.timings, "crop": self.crop_time},
+        )
+
+
+def track_face(frames: Iterable[np.ndarray], cfg: FaceConfig | None = None,
+               on_frame: Callable[[int], None] | None = None) -> FaceTrack:
+    """Run detection, tracking, landmarks and mouth cropping over grid frames (grayscale uint8),
+    following the largest face (core.faces follows every face)."""
+    cfg = cfg or FaceConfig()
+    cropper = MouthCropper(FaceTracker(cfg), cfg)
     for k, img in enumerate(frames):
-        pending.append((k, img))
-        since_key += 1
-        if key is not None and since_key < every:
-            held.append(img)
-        else:
-            box, pts = tracker.update(img, since_key if key is not None else 1)
-            f = _Frame(box, pts)
-            settle((_fill_between(tracker, cfg, key, held, f) if held else []) + [f])
-            held, since_key = [], 0
-            key = f if f.ok else None
+        cropper.push(img)
         if on_frame:
             on_frame(k)
-    if held:
-        settle(_fill_between(tracker, cfg, key, held, None))
-    while pending:
-        emit(*pending.popleft())
-
-    n = len(valid)
-    return FaceTrack(
-        boxes=np.array([f.box for f in results], np.float32).reshape(n, 4),
-        landmarks=np.array([f.pts for f in results], np.float32).reshape(n, 68, 2),
-        crops=np.array(crops, np.uint8).reshape(n, CROP, CROP),
-        crop_to_image=np.array(inv, np.float32).reshape(n, 2, 3),
-        valid=np.array(valid, bool),
-        interpolated=np.array([f.interpolated for f in results], bool).reshape(n),
-        faces_seen=tracker.faces_seen,
-        detections=tracker.detections,
-        selection=tracker.selection,
-        timings={**tracker.timings, "crop": crop_time},
-    )
+    return cropper.finish()

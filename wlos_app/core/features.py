@@ -208,15 +208,27 @@ def _percentile_in_place(a: np.ndarray, q: float) -> float:
     return float(a[lo] + (a[hi] - a[lo]) * (x - lo))
 
 
-def clip_features(crops: np.ndarray, crop_valid: np.ndarray, audio16k: np.ndarray,
-                  cfg: FeatureConfig | None = None) -> ClipFeatures:
-    """Flow, MFCC and per-frame power for a clip whose crops are on the 25 fps grid."""
-    cfg = cfg or FeatureConfig()
+def flow_features(crops: np.ndarray, crop_valid: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray, float]:
+    """Vertical flow, where it exists, and the clip's flow scale s (see the module's docstring)."""
     flow, ok = vertical_flow(crops, crop_valid, cfg)
     moving = flow[ok].reshape(-1)  # one copy (a 10-minute clip's flow is 61 MB), made absolute in place
     scale = _percentile_in_place(np.abs(moving, out=moving), 99) if ok.any() else 1.0
     del moving
-    scale = max(scale, 0.05)  # a still face: do not blow sensor noise up to full range
+    return flow, ok, max(scale, 0.05)  # a still face: do not blow sensor noise up to full range
+
+
+def with_face(feats: ClipFeatures, crops: np.ndarray, crop_valid: np.ndarray) -> ClipFeatures:
+    """The same clip's features with another face's mouth: its own flow, the same sound."""
+    from dataclasses import replace
+    flow, ok, scale = flow_features(crops, crop_valid, feats.cfg)
+    return replace(feats, flow=flow, flow_valid=ok, flow_scale=scale)
+
+
+def clip_features(crops: np.ndarray, crop_valid: np.ndarray, audio16k: np.ndarray,
+                  cfg: FeatureConfig | None = None) -> ClipFeatures:
+    """Flow, MFCC and per-frame power for a clip whose crops are on the 25 fps grid."""
+    cfg = cfg or FeatureConfig()
+    flow, ok, scale = flow_features(crops, crop_valid, cfg)
 
     n_audio_frames = len(audio16k) // SAMPLES_PER_FRAME
     power = frame_power_db(audio16k, n_audio_frames)

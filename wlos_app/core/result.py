@@ -61,6 +61,8 @@ class AnalysisResult:
     audio: media.Audio | None = None  # the decoded sound (preview and export need not decode it again)
     track: Track | None = None  # drift over time, grid frames over grid seconds
     search_frames: int = estimators.MAX_SHIFT  # the drift range searched, +- grid frames
+    faces: object | None = None  # core.faces.Faces: every face's track
+    speaker: object | None = None  # core.speaker.Choice: which face was heard where
 
     @property
     def reliable(self) -> bool:
@@ -109,7 +111,18 @@ class AnalysisResult:
             flag = (f" - UNRELIABLE: a weak match, or the drift is beyond the +-{self.search_ms / 1000:.1f} s "
                     f"searched")
         return (f"{head}, confidence {self.confidence:.2f}{flag} "
-                f"[{self.method}, {self.n_used}/{len(self.starts)} blocks]")
+                f"[{self.method}, {self.n_used}/{len(self.starts)} blocks{self.face_words(', ')}]")
+
+    def face_words(self, lead: str = "") -> str:
+        """Whose lips, with several faces in view: 'face 1, the person on the right', 'no face matches
+        the sound'; '' with one face."""
+        if self.faces is None or self.speaker is None or len(self.faces.tracks) <= 1:
+            return ""
+        if not self.speaker.matched:
+            return f"{lead}no face matches the sound"
+        if self.speaker.track is None:
+            return ""
+        return f"{lead}face {self.speaker.track}, {self.faces.person(self.speaker.track)}"
 
     def verdict(self) -> str:
         """The offset in words: 'audio is 120 ms late', 'audio is 40 ms early', 'in sync (+8 ms)'."""
@@ -148,6 +161,8 @@ class AnalysisResult:
             b = {"start_s": round(t / 25.0, 3), "start_frame": round(t / 25.0 * fps, 2),
                  "drift_frames": num(self.drift[i] / 25.0 * fps), "drift_ms": num(self.drift[i] * GRID_MS, 1),
                  "valid": self.status[i] == "ok"}
+            if self.speaker is not None and self.speaker.block_face[i] >= 0:
+                b["face"] = int(self.speaker.block_face[i])
             if self.status[i] != "ok":
                 b["reason"] = self.status[i]
             blocks.append(b)
@@ -168,6 +183,7 @@ class AnalysisResult:
             "n_valid_blocks": self.n_used,
             "face": {"frames_with_face": int(self.face.valid.sum()), "frames": self.face.n,
                      "faces_seen": self.face.faces_seen, "selection": self.face.selection},
+            **faces_json(self),
             "shifts_frames": [num(d / 25.0 * fps) for d in estimators.SHIFTS],
             "clip_curves": {m: [num(v, 5) for v in c] for m, c in self.clip_curves.items()},
             "blocks": blocks,
@@ -178,3 +194,40 @@ class AnalysisResult:
         if self.warnings:
             out["warnings"] = self.warnings
         return out
+
+
+def faces_json(res: AnalysisResult) -> dict:
+    """`faces` (one entry per track), `face.track` and `speech_spans`: which face was heard where."""
+    from .speaker import OWN_BLOCKS
+    ch, every = res.speaker, res.faces
+    if every is None:
+        return {}
+    fps = res.fps
+    talk = {}
+    if ch is not None:
+        n_talk = sum(sp.last - sp.first + 1 for sp in ch.spans) if ch.spans else res.n_used
+        for tid in set(ch.block_face.tolist()) - {-1}:
+            talk[tid] = (sum(sp.last - sp.first + 1 for sp in ch.spans if sp.face == tid) if ch.spans
+                         else int((ch.block_face == tid).sum())) / max(1, n_talk)
+    out = []
+    for t in every.tracks:
+        e = {"id": t.id, "frames_seen": t.frames_seen, "first_s": round(t.first / 25.0, 3),
+             "box": [round(float(v), 1) for v in t.box], "where": every.place(t),
+             "analysed": t.analysable}
+        if not t.analysable:
+            e["reason"] = t.reason
+        o = ch.own.get(t.id) if ch is not None else None
+        if t.analysable:
+            e["speaking_share"] = round(talk.get(t.id, 0.0), 3)
+        if o is not None and o.estimate is not None and o.status.count("ok") >= OWN_BLOCKS:
+            own_ms = o.estimate.offset_grid * GRID_MS
+            e.update({"offset_ms": _num(own_ms, 1), "offset_frames": _num(own_ms / 1000 * fps),
+                      "confidence": _num(o.estimate.confidence), "sync_score": _num(o.score)})
+        out.append(e)
+    spans = [{"start_s": round(res.starts[sp.first] / 25.0, 3),
+              "end_s": round((res.starts[sp.last] + 10) / 25.0, 3), "face": sp.face,
+              "scores": {str(k): v for k, v in sp.scores.items()}} for sp in (ch.spans if ch else [])]
+    return {"faces": out, "face_track": ch.track if ch is not None else None,
+            "face_matched": bool(ch.matched) if ch is not None else True, "speech_spans": spans,
+            "cuts_s": [round(c / 25.0, 3) for c in every.cuts]}
+

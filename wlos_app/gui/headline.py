@@ -29,6 +29,9 @@ def headline_html(st) -> str:
                f"{r.track_model} track, median {r.offset_ms:+.0f} ms")
         small = (f"{how} \u00b7 confidence {r.confidence:.2f} \u00b7 {method_name(r.method)} "
                  f"\u00b7 {r.n_used}/{len(r.starts)} blocks \u00b7 {name}")
+        who = r.face_words()  # several faces: whose lips ("face 1, the person on the right")
+        if who:
+            big += f" \u00b7 {who.split(', ', 1)[-1]}"
         if not r.reliable:
             # Say so where the number is read: a wrong answer must not look like a right one.
             big += " \u2014 unreliable"

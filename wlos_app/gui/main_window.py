@@ -40,6 +40,7 @@ class ClipState:
     audio: object = None  # media.Audio, for the preview
     model_dir: str | None = None  # the model the result came from (None = shipped)
     error: str = ""
+    face: int | None = None  # the face clicked (a track id), analysed instead of the one heard
 
 
 def _fmt_time(t: float) -> str:
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
         self.headline.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
 
         self.video = VideoView()
+        self.video.faceClicked.connect(self._face_clicked)
         self.lips = LipView()
         self.overlay_boxes = {}
         overlays = QVBoxLayout()
@@ -365,6 +367,7 @@ class MainWindow(QMainWindow):
             return
         path = self.queue.pop(0)
         cfg, model_dir = self.analysis_config(), self.model_dir
+        cfg.face_id = self.clips[path].face
 
         def job(progress, cancel):
             from ..core.analysis import analyze
@@ -524,7 +527,9 @@ class MainWindow(QMainWindow):
         track = [(t, ms / 1000.0 * fps) for t, ms in tj["track"] if ms is not None]
         self.drift_plot.show_result((res.starts + 5) / GRID_FPS, res.drift * to_frames, track,
                                     [seg["start_s"] for seg in tj["segments"][1:]], res.track_model,
-                                    res.confidence, res.method, estimators.MAX_SHIFT * to_frames)
+                                    res.confidence, res.method, estimators.MAX_SHIFT * to_frames,
+                                    res.speaker.block_face if res.faces is not None and len(res.faces.tracks) > 1
+                                    else None)
         self.curve_plot.set_methods([m for m in ("c3", "qmi") if m in res.curves],
                                     np.asarray(estimators.SHIFTS, float) * to_frames)
         self.curve_plot.show_clip(res.clip_curves)
@@ -598,7 +603,31 @@ class MainWindow(QMainWindow):
         else:
             mouth = None
             self.lips.set_crop(None, None)
-        self.video.set_frame(image, src, face.boxes[k], face.landmarks[k], mouth)
+        self.video.set_frame(image, src, face.boxes[k], face.landmarks[k], mouth, self._faces_at(res, k))
+
+    def _faces_at(self, res, k: int) -> list:
+        """(id, box, heard) of every face in grid frame k, when the clip has several."""
+        if res.faces is None or len(res.faces.tracks) < 2:
+            return []
+        i = int(np.clip(np.searchsorted(res.starts, k - 5), 0, len(res.starts) - 1))
+        now = int(res.speaker.block_face[i]) if len(res.starts) else -1
+        heard = now if now >= 0 else res.speaker.track
+        return [(t.id, t.face.boxes[k], t.id == heard) for t in res.faces.analysable if t.face.valid[k]]
+
+    def _face_clicked(self, x: float, y: float) -> None:
+        """Analyse the face clicked (a click off every face, or on the face analysed, does nothing)."""
+        res = self.result
+        if res is None or res.faces is None or len(res.faces.analysable) < 2:
+            return
+        t = self.frame_time if self.frame_time is not None else self.position
+        k = min(max(int(round(t * GRID_FPS)), 0), res.faces.n - 1)
+        t = res.faces.at(x, y, k)
+        st = self.clips[self.current]
+        if t is None or (st.face == t.id) or (st.face is None and t.id == res.speaker.track and res.speaker.matched):
+            return
+        st.face = t.id
+        self.status_label.setText(f"{os.path.basename(self.current)}: analysing face {t.id}")
+        self.reanalyse()
 
     def _set_overlay(self, key: str, on: bool) -> None:
         setattr(self.video, f"show_{key}", on)

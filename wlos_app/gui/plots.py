@@ -61,13 +61,19 @@ class DriftPlot(pg.PlotWidget):
 
     def show_result(self, times: np.ndarray, drift: np.ndarray, track: list[tuple[float, float]],
                     boundaries: list[float], model: str, confidence: float, method: str,
-                    max_drift: float) -> None:
+                    max_drift: float, faces: np.ndarray | None = None) -> None:
         """times: block centres (s); drift: per block, NaN = skipped; track: (t, drift) points of
-        the fitted track; boundaries: the times of its jumps; drifts in the clip's frames."""
+        the fitted track; boundaries: the times of its jumps; drifts in the clip's frames; faces:
+        with several faces, the face each block's evidence came from (its colour)."""
         ok = np.isfinite(drift)
         self.x = times
         colour = _COLOURS.get(method, "#ffc828")
-        self.points.setData(times[ok], drift[ok], brush=pg.mkBrush(colour))
+        if faces is not None:
+            from .video import face_colour
+            brushes = {f: pg.mkBrush(face_colour(int(f))) for f in np.unique(faces[ok])}
+            self.points.setData(times[ok], drift[ok], brush=[brushes[f] for f in faces[ok]])
+        else:
+            self.points.setData(times[ok], drift[ok], brush=pg.mkBrush(colour))
         self.line.setData(times, np.where(ok, drift, np.nan))
         for b in self.boundaries:
             self.removeItem(b)

@@ -76,7 +76,11 @@ _GROUPS = [(0, 17, False), (17, 22, False), (22, 27, False), (27, 31, False), (3
 class VideoView(QWidget):
     """Draws the current frame scaled to fit, and over it (each switchable) the tracked face box,
     the 68 landmarks and the square the mouth crop was cut from. Overlay coordinates are in the
-    source's pixels and are scaled with the picture."""
+    source's pixels and are scaled with the picture. With several faces, every face's box: the one
+    heard thick, the others thin, each with its number; a click on the picture reports where, in
+    source pixels (`faceClicked`), so the window can analyse the face there."""
+
+    faceClicked = Signal(float, float)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -85,19 +89,40 @@ class VideoView(QWidget):
         self.image: QImage | None = None
         self.source_size = (1, 1)
         self.box = self.landmarks = self.mouth = None
+        self.faces: list[tuple[int, np.ndarray, bool]] = []  # (track id, box, heard) with several faces
         self.show_box = self.show_landmarks = self.show_mouth = True
         self.placeholder = "Drop a video here, or File \u2192 Open"
 
     def sizeHint(self) -> QSize:
         return QSize(640, 480)
 
-    def set_frame(self, image: QImage | None, source_size=None, box=None, landmarks=None, mouth=None) -> None:
-        """mouth: (4, 2) corners of the crop square in source pixels."""
+    def set_frame(self, image: QImage | None, source_size=None, box=None, landmarks=None, mouth=None,
+                  faces=()) -> None:
+        """mouth: (4, 2) corners of the crop square in source pixels; faces: (id, box, heard) of
+        every face in this frame when there are several."""
         self.image = image
         if source_size:
             self.source_size = source_size
         self.box, self.landmarks, self.mouth = box, landmarks, mouth
+        self.faces = list(faces)
+        self.setToolTip("click a face to analyse that one" if len(self.faces) > 1 else "")
         self.update()
+
+    def to_source(self, pos: QPointF) -> tuple[float, float] | None:
+        """A widget point in the source's pixels, or None off the picture."""
+        if self.image is None:
+            return None
+        r = self._target()
+        if not r.contains(pos):
+            return None
+        return ((pos.x() - r.x()) * self.source_size[0] / r.width(),
+                (pos.y() - r.y()) * self.source_size[1] / r.height())
+
+    def mousePressEvent(self, event) -> None:
+        at = self.to_source(event.position())
+        if at is not None and event.button() == Qt.MouseButton.LeftButton:
+            self.faceClicked.emit(*at)
+        super().mousePressEvent(event)
 
     def _target(self) -> QRectF:
         iw, ih = self.image.width(), self.image.height()
@@ -127,7 +152,12 @@ class VideoView(QWidget):
             return QPointF(r.x() + x * sx, r.y() + y * sy)
 
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
-        if self.show_box and self.box is not None and np.all(np.isfinite(self.box)):
+        for tid, b, heard in self.faces:
+            if self.show_box and np.all(np.isfinite(b)):
+                p.setPen(QPen(QColor(face_colour(tid)), 3 if heard else 1))
+                p.drawRect(QRectF(pt(b[0], b[1]), pt(b[2], b[3])))
+                p.drawText(pt(b[0], b[1]) + QPointF(3, -4), f"face {tid}" + (" (heard)" if heard else ""))
+        if self.show_box and not self.faces and self.box is not None and np.all(np.isfinite(self.box)):
             x0, y0, x1, y1 = self.box
             p.setPen(QPen(QColor(80, 200, 255), 2))
             p.drawRect(QRectF(pt(x0, y0), pt(x1, y1)))
@@ -144,6 +174,14 @@ class VideoView(QWidget):
             rad = max(1.5, 1.2 * min(sx, sy))
             for x, y in self.landmarks:
                 p.drawEllipse(pt(x, y), rad, rad)
+
+
+# One colour per face, in the video view and the drift plot (face 0, 1, ...).
+FACE_COLOURS = ("#50c8ff", "#ff9f40", "#b48cff", "#7ddc7d", "#ff6aa0", "#e0e070")
+
+
+def face_colour(tid: int) -> str:
+    return FACE_COLOURS[tid % len(FACE_COLOURS)] if tid >= 0 else "#9a9aa8"
 
 
 def flow_colours(v: np.ndarray) -> np.ndarray:

@@ -1,0 +1,409 @@
+"""Whose lips: the face that is heard, chosen by sync (active-speaker detection), span by span.
+
+Every face followed long enough (core.faces) gets the same evidence as a single face: its own
+flow against the clip's sound, its own estimate (`run`, from core.analysis). The sound is cut into
+spans of speech (runs of blocks with speech, split at silences and at shot changes). In each span
+a face's evidence is scored: the mean of its blocks' standardised curves, on one drift axis,
+at the face's own drift (within a frame), less its best value two or more frames away. A face
+whose lips made the sound has a clear peak there; a face that did not has noise, and its own
+drift sits on the biggest bump of that noise. The span goes to the face with the highest score,
+if that is at least CLEAR; else no face matches it (a voice-over, a speaker out of view).
+
+The clip's answer: one face chosen for every matched span is that face's own estimate, as if it
+were alone (with one face, exactly today's single-face analysis). Different faces in different
+spans: each span's blocks read that face's mouth, and one estimate runs on them together (blocks
+across a cut or a change of face are invalid; the drift track may jump where the evidence says).
+No span matched, or two faces matched one span with different drifts: the answer says so and its
+confidence is capped below calibration.RELIABLE. Faces never in view together (shots cut between)
+share one estimate on a composite of their mouths (_one_at_a_time). A face asked for (--face) is
+analysed alone; with other faces in view, its answer is capped too when its lips do not match.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import numpy as np
+
+from ..errors import WlosError
+from . import sync
+from .estimators import SHIFTS
+from .faces import Faces, Track
+from .face import FaceTrack
+from .features import BLOCK, ClipFeatures, with_face
+
+# A span's evidence for a face (standardised units, see the module's docstring): at or above this it
+# is the face heard. On the 20 GRID sample clips with their own sound a face scores 0.98-1.74; the
+# same faces with another sample clip's sound -0.01-1.15, 18 of 20 below 0.9. Single faces are not
+# held to it (their answer is as before); the score is in the estimate's quality ("face_score").
+CLEAR = 0.9
+MIN_SPAN_BLOCKS = 10  # a span needs one 10-frame unit of a face's usable blocks to be scored
+OWN_BLOCKS = 25  # a face's own offset is reported from 1 s of its usable speech
+# Each face analysed costs about what the first one does (its landmarks, flow and network passes):
+# in a crowd, only the faces seen longest (ties: the larger) are analysed; the others are listed.
+MAX_FACES = 4
+NOT_RELIABLE = 0.5  # the confidence cap when no face matches the sound
+
+
+class FaceChoiceError(WlosError):
+    """--face / --face-at names no face of the clip."""
+
+
+def _empty(n: int) -> FaceTrack:
+    return FaceTrack(np.full((n, 4), np.nan, np.float32), np.full((n, 68, 2), np.nan, np.float32),
+                     np.zeros((n, 32, 32), np.uint8), np.full((n, 2, 3), np.nan, np.float32), np.zeros(n, bool))
+
+
+def primary(every: Faces, face_id: int | None, face_at, path: str) -> FaceTrack:
+    """The face whose features the extraction computes: the one asked for, else the one seen in
+    the most frames (the answer's face when only one is followed)."""
+    tracks = every.analysable
+    if face_id is not None:
+        t = next((t for t in tracks if t.id == face_id), None)
+        if t is None:
+            ids = ", ".join(str(t.id) for t in tracks) or "none"
+            raise FaceChoiceError(f"{path}: no face {face_id}; its analysable faces are {ids}")
+        why = f"face {t.id}, as asked"
+    elif face_at is not None:
+        t = every.at(*face_at)
+        if t is None:
+            raise FaceChoiceError(f"{path}: no face at x={face_at[0]:g}, y={face_at[1]:g} "
+                                  f"(the picture is {every.size[0]}x{every.size[1]})")
+        why = f"face {t.id}, at the point asked"
+    elif tracks:
+        t = max(tracks, key=lambda t: (t.frames_seen, -t.id))
+        why = "the only face found" if len(every.tracks) == 1 else f"face {t.id}, seen longest"
+    elif every.tracks:
+        from ..errors import NoFaceError
+        raise NoFaceError(f"{path}: {len(every.tracks)} face(s) found, all too small for a 32x32 mouth crop "
+                          f"(under {every.min_face_px:g} px wide)")
+    else:
+        return _empty(every.n)
+    face = replace(t.face, faces_seen=every.faces_seen, selection=why, detections=every.detections)
+    return face
+
+
+@dataclass
+class Own:
+    """One face's own analysis."""
+
+    track: Track
+    features: ClipFeatures
+    status: list[str]
+    estimate: object | None  # analysis.Estimate; None without a usable block
+    score: float = float("nan")  # its evidence over all its speech (see the module's docstring)
+
+
+@dataclass
+class Span:
+    first: int  # block indices, inclusive
+    last: int
+    face: int | None  # the track heard, or None
+    scores: dict = field(default_factory=dict)  # track id -> score
+
+
+@dataclass
+class Choice:
+    estimate: object  # analysis.Estimate of the answer
+    face: FaceTrack
+    features: ClipFeatures
+    status: list[str]
+    track: int | None  # the face heard most (None: none matched)
+    block_face: np.ndarray  # (n_blocks,) the track each block's evidence came from, -1: none
+    spans: list[Span] = field(default_factory=list)
+    own: dict = field(default_factory=dict)  # track id -> Own
+    matched: bool = True
+    warnings: list[str] = field(default_factory=list)
+
+
+def speech(feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
+    """Blocks with speech (FeatureConfig's test, whatever the face)."""
+    c = feats.cfg
+    floor = max(feats.speech_level_db - c.speech_db, c.floor_db)
+    return np.array([t < feats.n_windows and feats.power_db[t:t + BLOCK].max() >= floor for t in starts], bool)
+
+
+def spans_of(talk: np.ndarray, starts: np.ndarray, cuts) -> list[tuple[int, int]]:
+    """Runs of speech blocks, split where a block crosses a cut."""
+    cuts = np.asarray(cuts, int)
+    crosses = np.array([((cuts > t) & (cuts < t + BLOCK)).any() for t in starts], bool) if len(cuts) else \
+        np.zeros(len(starts), bool)
+    out, a = [], None
+    for i, ok in enumerate(talk & ~crosses):
+        if ok and a is None:
+            a = i
+        if not ok and a is not None:
+            out.append((a, i - 1))
+            a = None
+    if a is not None:
+        out.append((a, len(talk) - 1))
+    return out
+
+
+def _rows(est) -> tuple[np.ndarray, np.ndarray]:
+    """Each block's curve over centre + SHIFTS (NaN where skipped), and the centres."""
+    centre = est.centre if est.centre is not None else np.zeros(len(est.drift), int)
+    if est.method in est.curves:
+        return est.curves[est.method], centre
+    # WLOS has per-block drifts only: a bump at each (as sync.from_drifts reads them).
+    d = est.drift[:, None]
+    return np.where(np.isfinite(d), np.exp(-0.5 * ((SHIFTS[None] - d) / 0.5) ** 2), np.nan), centre
+
+
+def score(est, idx: np.ndarray, times: np.ndarray) -> float:
+    """The evidence of blocks `idx` for their face at its own drift (see the module's docstring)."""
+    rows, centre = _rows(est)
+    rows, centre = rows[idx], centre[idx]
+    keep = np.isfinite(rows).any(1)
+    if keep.sum() == 0 or est.track is None or not np.isfinite(est.offset_grid):
+        return float("nan")
+    z, centre = sync.standardise(rows[keep], "nan"), centre[keep]
+    lo = int(centre.min()) + int(SHIFTS[0])
+    axis = np.arange(lo, int(centre.max()) + int(SHIFTS[-1]) + 1)
+    A = np.full((len(z), len(axis)), np.nan)
+    A[np.arange(len(z))[:, None], (centre - centre.min())[:, None] + np.arange(len(SHIFTS))[None]] = z
+    n = np.isfinite(A).sum(0)  # a drift no block was asked about (a short clip's) stays NaN
+    C = np.where(n > 0, np.where(np.isfinite(A), A, 0.0).sum(0) / np.maximum(n, 1), np.nan)
+    d = float(np.median(est.track.at(times[idx][keep])))
+    near, far = np.abs(axis - d) <= 1.0, np.abs(axis - d) >= 2.0
+    if not np.isfinite(C[near]).any() or not np.isfinite(C[far]).any():
+        return float("nan")
+    return float(np.nanmax(C[near]) - np.nanmax(C[far]))
+
+
+def _times(starts: np.ndarray) -> np.ndarray:
+    return (np.asarray(starts) + BLOCK / 2) / 25.0
+
+
+def _own(ex, t: Track, run, alone: bool = True) -> Own:
+    if t.face is ex.face or (ex.face is not None and t.face.crops is ex.face.crops):
+        feats, status = ex.features, ex.status
+    else:
+        feats = with_face(ex.features, t.face.crops, t.face.valid)
+        feats.flow_valid[ex.faces.cuts] = False
+        status = [feats.block_status(int(s)) for s in ex.starts]
+    est = run(feats, status) if alone and "ok" in status else None
+    o = Own(t, feats, status, est)
+    if est is not None:
+        o.score = score(est, np.flatnonzero(np.array(status) == "ok"), _times(ex.starts))
+        est.quality["face_score"] = o.score
+        if not o.score >= CLEAR:  # its lips do not clearly match the sound: its own reading is not trusted
+            o.estimate = _capped(est, "")[0]
+    return o
+
+
+def _capped(est, why: str):
+    """The estimate with its confidence below calibration.RELIABLE; the reason in its quality."""
+    q = {**est.quality, "face_match": 0.0}
+    return replace(est, confidence=min(est.confidence, NOT_RELIABLE), quality=q), why
+
+
+def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None] | None = None) -> Choice:
+    """The face heard and the clip's answer from it (see the module's docstring). ex: an
+    analysis.Extracted; run(features, status) -> analysis.Estimate; forced: ex.face was asked for."""
+    starts = ex.starts
+    every: Faces | None = ex.faces
+    tracks = [t for t in every.analysable if int(t.face.valid.sum()) >= BLOCK + 1] if every else []
+    skipped = []
+    if len(tracks) > MAX_FACES and not forced:
+        keep = sorted(tracks, key=lambda t: (t.frames_seen, t.box[2] - t.box[0]), reverse=True)[:MAX_FACES]
+        skipped = [t.id for t in tracks if t not in keep]
+        tracks = [t for t in tracks if t in keep]
+    main = next((t for t in tracks if t.face.crops is ex.face.crops), None)
+    if forced or len(tracks) <= 1:
+        est = run(ex.features, ex.status)
+        tid = main.id if main is not None else None
+        ok = np.array([s == "ok" for s in ex.status])
+        choice = Choice(est, ex.face, ex.features, ex.status, tid, np.where(ok, -1 if tid is None else tid, -1))
+        if main is not None:
+            o = Own(main, ex.features, ex.status, est, score(est, np.flatnonzero(ok), _times(starts)))
+            est.quality["face_score"] = o.score  # read by nothing yet: a calibration may learn it
+            choice.own = {main.id: o}
+            if forced and len(every.analysable) > 1 and not o.score >= CLEAR:
+                choice.estimate, why = _capped(est, f"face {main.id}, as asked: its lips do not clearly match "
+                                                    f"the sound, so its drift is not reliable")
+                choice.warnings.append(why)
+        return choice
+
+    warnings: list[str] = []
+    if skipped:
+        warnings.append(f"{len(skipped)} more face(s) not analysed (faces {', '.join(map(str, skipped))}): "
+                        f"only the {MAX_FACES} seen longest are")
+    if not _together(tracks):
+        return _one_at_a_time(ex, tracks, run, warnings)
+    own: dict[int, Own] = {}
+    for i, t in enumerate(tracks):
+        if on_track:
+            on_track(i, len(tracks))
+        own[t.id] = _own(ex, t, run)
+    talk = speech(ex.features, starts)
+    times = _times(starts)
+    spans: list[Span] = []
+    ambiguous = False
+    for a, b in spans_of(talk, starts, every.cuts):
+        sp = Span(a, b, None)
+        for tid, o in own.items():
+            idx = np.arange(a, b + 1)
+            idx = idx[np.array(o.status)[idx] == "ok"]
+            if o.estimate is not None and len(idx) >= MIN_SPAN_BLOCKS:
+                s = score(o.estimate, idx, times)
+                if np.isfinite(s):
+                    sp.scores[tid] = round(s, 3)
+        ranked = sorted(sp.scores, key=sp.scores.get, reverse=True)
+        if ranked and sp.scores[ranked[0]] >= CLEAR:
+            sp.face = ranked[0]
+            if len(ranked) > 1 and sp.scores[ranked[1]] >= CLEAR:
+                d = [float(np.median(own[r].estimate.track.at(times[a:b + 1]))) for r in ranked[:2]]
+                ambiguous |= abs(d[0] - d[1]) > 1.0
+        spans.append(sp)
+
+    chosen = [sp.face for sp in spans if sp.face is not None]
+    heard = {tid: sum(sp.last - sp.first + 1 for sp in spans if sp.face == tid) for tid in set(chosen)}
+    if not heard:
+        # No face's lips match the sound: report the face with the best evidence, not reliable.
+        best = max(own.values(), key=lambda o: (o.estimate is not None, np.nan_to_num(o.score, nan=-9)))
+        est, why = _capped(best.estimate, "no face in view matches the sound (a voice-over, or the speaker "
+                                          "is not in view): the drift is not reliable")
+        warnings.append(why)
+        face = replace(best.track.face, faces_seen=every.faces_seen, detections=every.detections,
+                       selection=f"none matches the sound; face {best.track.id} has the clearest evidence")
+        return Choice(est, face, best.features, best.status, None, np.full(len(starts), -1),
+                      spans, own, False, warnings)
+    top = max(heard, key=heard.get)
+    warnings.append(_heard_words(every, spans, heard))
+    if len(heard) == 1:
+        o = own[top]
+        est = o.estimate
+        ok = np.array([s == "ok" for s in o.status])
+        block_face = np.where(ok, top, -1)
+        feats, status, face = o.features, o.status, o.track.face
+    else:
+        feats, status, face, block_face = _composite(ex, own, _who(spans, starts, ex.features.n_frames), starts)
+        est = run(feats, status)
+    if ambiguous:
+        est, why = _capped(est, "two faces match the sound with different drifts: the drift is not reliable")
+        warnings.append(why)
+    return Choice(est, _named(face, every, heard), feats, status, top, block_face, spans, own, True, warnings)
+
+
+def _named(face: FaceTrack, every: Faces, heard: dict) -> FaceTrack:
+    top = max(heard, key=heard.get)
+    return replace(face, faces_seen=every.faces_seen, detections=every.detections,
+                   selection=f"face {top}, the one heard ({every.person(top)})" if len(heard) == 1 else
+                   f"faces {', '.join(map(str, sorted(heard)))}, each where heard")
+
+
+def _heard_words(every: Faces, spans: list[Span], heard: dict) -> str:
+    said = ", ".join(f"face {tid} ({every.place(every.by_id(tid))}) in {sum(sp.face == tid for sp in spans)} of "
+                     f"{len(spans)} speech span(s)" for tid in sorted(heard, key=heard.get, reverse=True))
+    return f"{len(every.tracks)} faces in view; heard: {said}"
+
+
+def _together(tracks: list[Track]) -> bool:
+    """Whether two of the faces are ever in view at once."""
+    return bool((np.sum([t.face.valid for t in tracks], axis=0) >= 2).any())
+
+
+def _one_at_a_time(ex, tracks: list[Track], run, warnings: list[str]) -> Choice:
+    """Faces never in view together (shots of one person each, cut between): each frame has one
+    mouth to read, so one estimate runs on them all, and each span is scored for the face in it."""
+    every, starts, times = ex.faces, ex.starts, _times(ex.starts)
+    own = {t.id: _own(ex, t, run, alone=False) for t in tracks}
+    who = np.full(ex.features.n_frames, -1)
+    for t in tracks:
+        who[t.face.valid] = t.id
+    feats, status, face, block_face = _composite(ex, own, who, starts, none="no face")
+    est = run(feats, status)
+    spans = []
+    for a, b in spans_of(speech(ex.features, starts), starts, every.cuts):
+        sp = Span(a, b, None)
+        for tid in set(block_face[a:b + 1].tolist()) - {-1}:
+            idx = a + np.flatnonzero(block_face[a:b + 1] == tid)
+            if len(idx) >= MIN_SPAN_BLOCKS and np.isfinite(sc := score(est, idx, times)):
+                sp.scores[tid] = round(sc, 3)
+        best = max(sp.scores, key=sp.scores.get, default=None)
+        sp.face = best if best is not None and sp.scores[best] >= CLEAR else None
+        spans.append(sp)
+    # A face whose span did not match at the shared drift may be a little off it (or weak at it):
+    # it gets its own estimate, as faces in view together do, and its spans are scored on that.
+    alone = {}
+    for tid in sorted({t for sp in spans if sp.face is None for t in sp.scores}):
+        alone[tid] = o = _own(ex, own[tid].track, run)
+        for sp in spans:
+            idx = np.arange(sp.first, sp.last + 1)
+            idx = idx[np.array(o.status)[idx] == "ok"]
+            if sp.face is None and tid in sp.scores and o.estimate is not None and len(idx) >= MIN_SPAN_BLOCKS:
+                sp.scores[tid] = round(score(o.estimate, idx, times), 3)
+                sp.face = tid if sp.scores[tid] >= CLEAR else None
+    for tid, o in own.items():  # each face's own reading: the clip's track over its blocks
+        idx = np.flatnonzero(block_face == tid)
+        if tid in alone:
+            own[tid] = alone[tid]
+            continue
+        if len(idx) and np.isfinite(est.offset_grid):
+            o.score = score(est, idx, times)
+            mine = replace(est, offset_grid=float(np.median(est.track.at(times[idx]))))
+            o.estimate, o.status = (mine if o.score >= CLEAR else _capped(mine, "")[0]), \
+                ["ok" if f == tid else "other face" for f in block_face]
+    heard = {tid: sum(sp.last - sp.first + 1 for sp in spans if sp.face == tid) for tid in own}
+    heard = {k: v for k, v in heard.items() if v}
+    if not heard:
+        est, why = _capped(est, "no face in view matches the sound (a voice-over, or the speaker is not in "
+                                "view): the drift is not reliable")
+        warnings.append(why)
+        return Choice(est, face, feats, status, None, np.full(len(starts), -1), spans, own, False, warnings)
+    if any(sp.face is None for sp in spans):
+        # Speech over a face that did not make it (a cutaway): the answer from the spans matched only.
+        feats, status, face, block_face = _composite(ex, own, _who(spans, starts, ex.features.n_frames), starts)
+        est = run(feats, status)
+    warnings.append(_heard_words(every, spans, heard))
+    return Choice(est, _named(face, every, heard), feats, status, max(heard, key=heard.get), block_face, spans,
+                  own, True, warnings)
+
+
+def _who(spans: list[Span], starts: np.ndarray, n: int) -> np.ndarray:
+    """Per grid frame, the face heard in its span (-1: none, -2: two spans' faces overlap)."""
+    who = np.full(n, -1)
+    for sp in spans:
+        if sp.face is None:
+            continue
+        a, b = int(starts[sp.first]), min(n, int(starts[sp.last]) + BLOCK)
+        clash = (who[a:b] >= 0) & (who[a:b] != sp.face)
+        who[a:b] = np.where(clash, -2, sp.face)
+    return who
+
+
+def _composite(ex, own: dict, who: np.ndarray, starts: np.ndarray, none: str = "no match"):
+    """Features whose mouth in each frame is face who[frame] (-1: none, -2: a clash); blocks with
+    frames of two faces, or of none, are invalid (`none`: the reason for a block with no face)."""
+    n = ex.features.n_frames
+    base = ex.features
+    flow = np.zeros_like(base.flow)
+    valid = np.zeros(n, bool)
+    first = own[next(iter(own))].track.face
+    face = replace(first, boxes=first.boxes.copy(), landmarks=first.landmarks.copy(), crops=first.crops.copy(),
+                   crop_to_image=first.crop_to_image.copy(), valid=first.valid.copy())
+    for tid, o in own.items():
+        k = who == tid
+        if not k.any():
+            continue
+        flow[k] = o.features.flow[k] / o.features.flow_scale  # each face's own scale: s = 1 below
+        valid[k] = o.features.flow_valid[k]
+        f = o.track.face
+        face.boxes[k], face.landmarks[k], face.crops[k] = f.boxes[k], f.landmarks[k], f.crops[k]
+        face.crop_to_image[k], face.valid[k] = f.crop_to_image[k], f.valid[k]
+    feats = replace(base, flow=flow, flow_valid=valid, flow_scale=1.0)
+    status, block_face = [], np.full(len(starts), -1)
+    talk = speech(base, starts)
+    for i, t in enumerate(starts):
+        w = who[t:t + BLOCK]
+        if not talk[i]:  # no speech: the sound's reason, whatever the faces
+            status.append("no audio" if t >= base.n_windows else "silent")
+        elif (w < 0).any() or len(set(w.tolist())) > 1:
+            status.append(none if (w == -1).all() else "no face")
+        else:
+            status.append(feats.block_status(int(t)))
+            if status[-1] == "ok":
+                block_face[i] = w[0]
+    return feats, status, face, block_face
+
