@@ -5,10 +5,10 @@ the confidence fitted on some folds and checked on the one left out.
         [--plot docs/reliability.png] [--json OUT]
 
 Reads runs/folds/fold<k>/eval.json (python -m trainer.folds). Scores, audio moved by -6..+6 frames:
-- people, relative: each person's clips, |offset(s) - offset(0) - s| <= 1 frame;
+- people, relative: each person's clips moved by -6, -3, +3, +6, |offset(s) - offset(0) - s| <= 1 frame;
 - people, absolute: their settled copies (trainer.speakers), |offset(s) - s| <= 1 frame.
-Confidence, per fold k: the calibration (wlos_app.core.calibration) is fitted on the cases of the
-other folds (their people's and their s1 clips' shifts, drift beyond the range, another clip's
+Confidence, per fold k (the answers: settled copies absolute, the others relative at the four
+moved copies): the calibration (wlos_app.core.calibration) is fitted on the cases of the other folds (their people's and their s1 clips' shifts, drift beyond the range, another clip's
 sound) and applied to fold k's answers: of the right answers, how many it calls reliable; of the
 reliable ones, how many are right; of the cases that can only be wrong, how many it calls reliable.
 --write-calibration fits on every fold's cases and writes DIR/calibration.json (the shipped one).
@@ -25,6 +25,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wlos_app.core import calibration  # noqa: E402
+from wlos_app.core.estimators import reach_of  # noqa: E402
 from trainer.calibrate import fit_methods  # noqa: E402
 
 def load(root: Path) -> list[dict]:
@@ -53,13 +54,15 @@ def people_rows(f: dict, method: str) -> list:
     return settled + [r for r in f["raw"][method]["rows"] if r[0] not in names]
 
 
-def accuracy_table(folds: list[dict]) -> list[str]:
+def accuracy_table(folds: list[dict], keys: dict[str, str]) -> list[str]:
     head = ["estimator"] + [f"fold {f['fold']} ({', '.join(f['people'])})" for f in folds] + ["all folds"]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for m in METHODS:
         cells, tot = [], np.zeros((2, 2), int)
         for f in folds:
-            rel, ab = share(people_rows(f, m), 3), share(f["settled"][m]["rows"], 4)
+            # relative: the moved copies only (at 0 the relative score is right by definition)
+            rel = share([r for r in people_rows(f, keys[m]) if r[1] != 0], 3)
+            ab = share(f["settled"][keys[m]]["rows"], 4)
             tot += (rel, ab)
             cells.append(f"{fmt(*rel)} / {fmt(*ab)}")
         lines.append(f"| {m} | " + " | ".join(cells) + " | " + " / ".join(f"{fmt(*t)} ({t[0]}/{t[1]})" for t in tot)
@@ -78,7 +81,7 @@ def weighting_table(folds: list[dict]) -> list[str]:
             h, n = share(f["settled"][key]["rows"], 4)
             tot += (h, n)
             cells.append(fmt(h, n))
-        label = "shipped (c3 + wlos/2)" if key == "fusion" else key[len("fusion "):]
+        label = "c3 + wlos/2 (chosen on s1 before)" if key == "fusion" else key[len("fusion "):]
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {fmt(*tot)} ({tot[0]}/{tot[1]}) |")
     return lines
 
@@ -87,16 +90,30 @@ def negative(case: str) -> bool:
     return "beyond" in case or case == "mismatched audio"
 
 
+def with_short(case: str, q: dict) -> dict:
+    """The `short` feature of a case cut short ("short 15 ..."), for cases measured before the
+    analysis computed it (it is the clip length's alone: calibration.shortness)."""
+    if case.startswith("short ") and "short" not in q:
+        return {**q, "short": calibration.shortness(reach_of(int(case.split()[1])))}
+    return q
+
+
 def fit_rows(folds: list[dict], method: str) -> list[tuple]:
     """(clip, case, quality, right) of `method` in these folds: the calibration's cases (people's
     for the default, s1's for all) and the answers on the settled copies (right = absolute)."""
-    rows = [tuple(r) for f in folds for part in ("settled", "s1_val") for r in f["cases"][part].get(method, [])]
+    rows = [(r[0], r[1], with_short(r[1], r[2]), r[3]) for f in folds for part in ("settled", "s1_val")
+            for r in f["cases"][part].get(method, [])]
     rows += [(r[0], f"shift {r[1]:+d}", r[5], r[4]) for f in folds for r in f["settled"][method]["rows"]]
     return rows
 
 
+# Many people's cases: a tenth of the ridge a one-speaker fit needs (calibration.fit). Chosen by
+# the leave-one-fold-out check below between 1e-2 and 1e-3 (docs/accuracy.md).
+RIDGE = 1e-3
+
+
 def _fit(rows: list[tuple], method: str) -> calibration.Calibration | None:
-    return fit_methods({method: rows}, "cross-fold", select=None).get(method)
+    return fit_methods({method: rows}, "cross-fold", select=None, ridge_per_case=RIDGE).get(method)
 
 
 def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
@@ -111,11 +128,11 @@ def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
         cal = _fit(fit_rows([g for g in folds if g is not f], method), method)
         settled = {r[0] for r in f["settled"][method]["rows"]}
         answers = [(r[5], r[4]) for r in f["settled"][method]["rows"]] + \
-                  [(r[5], r[3]) for r in f["raw"][method]["rows"] if r[0] not in settled]
+                  [(r[5], r[3]) for r in f["raw"][method]["rows"] if r[0] not in settled and r[1] != 0]
         p = np.array([cal.probability(q) for q, _ in answers])
         y = np.array([ok for _, ok in answers], bool)
         neg = [r for part in ("settled", "s1_val") for r in f["cases"][part].get(method, []) if negative(r[1])]
-        pn = np.array([cal.probability(r[2]) for r in neg])
+        pn = np.array([cal.probability(with_short(r[1], r[2])) for r in neg])
         rel = p >= calibration.RELIABLE
         row = np.array([len(y), y.sum(), (rel & y).sum(), rel.sum(), (pn >= calibration.RELIABLE).sum(), len(neg)])
         tot += row
@@ -160,22 +177,26 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root")
     ap.add_argument("--write-calibration", help="fit on every fold and write DIR/calibration.json")
+    ap.add_argument("--weighting", help="the fusion weighting whose confidence is checked and written "
+                                        "(a name of trainer.folds.WEIGHTINGS measured with --weighting; "
+                                        "default: the shipped one)")
     ap.add_argument("--plot")
     a = ap.parse_args()
     folds = load(Path(a.root))
     print(f"{len(folds)} folds; cells: people relative / people absolute (settled copies), within one frame, "
           f"audio moved by -6..+6 frames")
     print()
-    print("\n".join(accuracy_table(folds)))
+    keys = {m: (f"fusion {a.weighting}" if m == "fusion" and a.weighting else m) for m in METHODS}
+    print("\n".join(accuracy_table(folds, keys)))
     print()
     print("fusion weightings, held-out people's settled copies, absolute")
     print()
     print("\n".join(weighting_table(folds)))
     for m in METHODS:
         print()
-        print(f"confidence of {m}, calibration fitted on the other folds (reliable: >= {calibration.RELIABLE})")
+        print(f"confidence of {keys[m]}, calibration fitted on the other folds (reliable: >= {calibration.RELIABLE})")
         print()
-        lines, pooled = reliability(folds, m)
+        lines, pooled = reliability(folds, keys[m])
         print("\n".join(lines))
         if a.plot and m == "fusion":
             plot(a.plot, pooled, f"Reliability of the default estimator on people it never saw\n"
@@ -184,8 +205,9 @@ def main() -> int:
         people = sum(len(f["people"]) for f in folds)
         cals = {}
         for m in METHODS:
-            c = _fit(fit_rows(folds, m), m)
+            c = _fit(fit_rows(folds, keys[m]), keys[m])
             if c is not None:
+                c.method = m
                 c.fitted_on = (f"out-of-fold answers and cases of {len(folds)} speaker folds ({people} people) and "
                                f"their s1 validation clips: shifts, short cuts, drift beyond the range, another clip's sound")
                 cals[m] = c

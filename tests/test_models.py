@@ -138,7 +138,7 @@ def test_calibration_fit_recovers_a_known_rate():
     agree = rng.uniform(0, 1, 4000)
     p_true = 1 / (1 + np.exp(-(8 * agree - 4)))
     right = rng.uniform(0, 1, 4000) < p_true
-    X = np.stack([agree, np.zeros(4000), np.zeros(4000), np.zeros(4000)], 1)
+    X = np.stack([agree, *[np.zeros(4000)] * (len(calibration.FEATURES) - 1)], 1)
     w, b = calibration.fit(X, right, ridge_per_case=1e-5)
     cal = calibration.Calibration("x", list(w), b)
     for a in (0.1, 0.5, 0.9):
@@ -147,6 +147,28 @@ def test_calibration_fit_recovers_a_known_rate():
     w2, b2 = calibration.fit(X, right)
     shrunk = calibration.Calibration("x", list(w2), b2)
     assert 0.5 < shrunk.probability({"agreement": 0.9, "units": 1}) < cal.probability({"agreement": 0.9, "units": 1})
+
+
+def test_short_clips_and_the_edge_are_capped_at_their_fitted_rate():
+    """A clip too short for the paper's search (quality "short" > 0) gets at most the share of
+    right answers among such cases in the fit, however clear its peak; so does the edge."""
+    from trainer.calibrate import fit_methods
+    from wlos_app.core import calibration
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(400):
+        short = i % 4 == 0
+        agree = rng.uniform(0.5, 1.0)
+        # short cases: right only 60 % of the time, whatever their agreement (the drift may lie beyond)
+        right = rng.uniform() < (0.6 if short else agree)
+        rows.append((f"c{i}", "case", {"agreement": agree, "units": 20, "short": 0.78 if short else 0.0,
+                                       "edge": 0.0}, bool(right)))
+    cal = fit_methods({"x": rows}, "test", select=None)["x"]
+    assert cal.short_rate == pytest.approx(0.6, abs=0.1)
+    clear = {"agreement": 1.0, "margin": 5.0, "units": 50}
+    assert cal.probability({**clear, "short": 0.78}) <= cal.short_rate < calibration.RELIABLE
+    assert cal.probability(clear) > cal.short_rate
+    assert calibration.shortness(2) == 0.778 and calibration.shortness(9) == 0.0
 
 
 def test_fusion_weights_and_standardised_sum():

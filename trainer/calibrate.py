@@ -109,9 +109,11 @@ def fit_half(name: str) -> bool:
     return zlib.crc32(name.encode()) % 2 == 0
 
 
-def fit_methods(found: dict[str, list], fitted_on: str, select=fit_half) -> dict[str, calibration.Calibration]:
+def fit_methods(found: dict[str, list], fitted_on: str, select=fit_half,
+                ridge_per_case: float = 1e-2) -> dict[str, calibration.Calibration]:
     """A calibration per method from its (clip name, case, quality, right) rows: those whose clip
-    `select` picks (default: the fit half), or all when `select` is None."""
+    `select` picks (default: the fit half), or all when `select` is None. The ridge is strong by
+    default (the cases of one folder are usually one speaker: calibration.fit)."""
     cals = {}
     for method, rows in found.items():
         fit_rows = [r for r in rows if select is None or select(r[0])] or rows
@@ -122,11 +124,13 @@ def fit_methods(found: dict[str, list], fitted_on: str, select=fit_half) -> dict
         y = np.array([ok for *_, ok in fit_rows], float)
         if len(set(y)) < 2:
             continue  # all right or all wrong: nothing to fit
-        w, b = calibration.fit(X, y)
-        edge = np.array([q.get("edge", 0.0) >= 0.5 for _, _, q, _ in fit_rows])
-        edge_rate = round(float((y[edge].sum() + 1) / (edge.sum() + 2)), 4) if edge.any() else None
+        w, b = calibration.fit(X, y, ridge_per_case)
+        def rate(mask):  # the share of right answers among these cases, Laplace smoothed
+            return round(float((y[mask].sum() + 1) / (mask.sum() + 2)), 4) if mask.any() else None
+        edge_rate = rate(np.array([q.get("edge", 0.0) >= 0.5 for _, _, q, _ in fit_rows]))
+        short_rate = rate(np.array([q.get("short", 0.0) > 0 for _, _, q, _ in fit_rows]))
         cals[method] = calibration.Calibration(method, [round(float(v), 5) for v in w], round(b, 5),
-                                               fitted_on, len(fit_rows), names, edge_rate)
+                                               fitted_on, len(fit_rows), names, edge_rate, short_rate)
     return cals
 
 

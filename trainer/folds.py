@@ -85,14 +85,16 @@ def data(plan: Plan) -> dict[str, ClipSet]:
             "raw": dataset.build(plan.raw)}
 
 
-def train_model(plan: Plan, train_set: ClipSet, out: Path, log=print) -> None:
+def train_model(plan: Plan, train_set: ClipSet, out: Path, log=print, val_set: ClipSet | None = None) -> None:
+    """Both networks fine-tuned from the shipped ones; `val_set` is reported at the end, never
+    used to choose (the schedule is fixed)."""
     init = str(resources_dir())
     for kind, epochs in (("c3", plan.c3_epochs), ("wlos", plan.wlos_epochs)):
         if (out / f"{kind}.pt").exists():
             continue
         cfg = TrainConfig.fine_tune(kind=kind, epochs=epochs, per_speaker=plan.per_speaker, threads=plan.threads,
                                     val_every=1e9, checkpoint_every_s=1e9)
-        train(cfg, train_set, None, out, init=init, log=log)
+        train(cfg, train_set, val_set, out, init=init, log=log)
 
 
 def _jsonable(rows):
@@ -158,12 +160,39 @@ def run_fold(plan: Plan, sets: dict[str, ClipSet], fold: int, log=print) -> Path
     return out
 
 
+def add_weighting(plan: Plan, sets: dict[str, ClipSet], fold: int, wname: str, log=print) -> None:
+    """Measure a fold's default again under weighting `wname`: its answers and its calibration
+    cases, so the confidence can be fitted for it (and with the estimators' quality as the
+    analysis now computes it)."""
+    from wlos_app.core.models import load
+    from .calibrate import WIDE_SHIFTS
+    out = Path(plan.out) / f"fold{fold}"
+    res = json.loads((out / "eval.json").read_text())
+    assign = res["assignment"]
+    nets = {k: load(k, str(out)) for k in ("c3", "wlos")}
+    key, engine = f"fusion {wname}", {"fusion": ("fusion", nets)}
+    settled = of_fold(sets["settled"], assign, fold, True).versions([0])
+    names = {c.name for c in settled.clips}
+    unsettled = ClipSet([c for c in of_fold(sets["raw"], assign, fold, True).clips if c.name not in names])
+    t0 = time.monotonic()
+    with weighting(plan.weightings[wname]):
+        for part, clips in (("raw", unsettled), ("settled", settled)):
+            r = shift_scores(clips, engine)["fusion"]
+            res[part][key] = {"relative": r["relative"], "absolute": r["absolute"], "cases": r["cases"],
+                              "rows": _jsonable(r["cases_detail"])}
+        for part, clips, kw in (("settled", settled, {"shifts": WIDE_SHIFTS}),
+                                ("s1_val", ClipSet(sets["s1_val"].clips[fold::plan.s1_val_share]), {})):
+            res["cases"][part][key] = [list(x) for x in cases(clips, engine, join_k=1, **kw)["fusion"]]
+    (out / "eval.json").write_text(json.dumps(res, default=float))
+    log(f"fold {fold}: weighting {wname} measured in {time.monotonic() - t0:.0f} s")
+
+
 def run_final(plan: Plan, sets: dict[str, ClipSet], log=print) -> Path:
     out = Path(plan.out) / "final"
     train_set = ClipSet(sets["s1_train"].clips + sets["settled"].clips)
     log(f"final: training on {len(train_set.clips)} clips of {len({speaker_of(c.path) for c in train_set.clips})} people")
     t0 = time.monotonic()
-    train_model(plan, train_set, out, log)
+    train_model(plan, train_set, out, log, val_set=sets["s1_val"])
     (out / "train.json").write_text(json.dumps({"minutes": round((time.monotonic() - t0) / 60, 2),
                                                 "clips": len(train_set.clips)}))
     return out
@@ -177,6 +206,7 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", default="", help="comma-separated folds to run (default: all)")
     ap.add_argument("--final", action="store_true", help="also train the model on every person")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--weighting", help="add this fusion weighting's cases to the measured folds")
     a = ap.parse_args(argv)
     plan = Plan(a.s1, a.split_file, a.speakers, a.raw, a.out, a.k, threads=a.threads)
     sets = data(plan)
@@ -184,6 +214,9 @@ def main(argv=None) -> int:
     for k in todo:
         if not (Path(plan.out) / f"fold{k}" / "eval.json").exists():
             run_fold(plan, sets, k)
+    if a.weighting:
+        for k in todo:
+            add_weighting(plan, sets, k, a.weighting)
     if a.final:
         run_final(plan, sets)
     return 0

@@ -557,6 +557,10 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
                 log(f"[{cfg.kind}] time limit reached at step {step}/{total}; resume to go on")
                 break
         finished = step >= total
+        if finished and (not history or history[-1]["step"] != step):
+            # The last step had no pairs (an epoch's tiling can hold fewer segments than planned),
+            # so the loop skipped the final validation.
+            validate(pairs_seen / max(1e-6, time.monotonic() - t_window))
     except (KeyboardInterrupt, Cancelled):
         checkpoint()
         log(f"[{cfg.kind}] stopped at step {step}/{total}; checkpoint saved to {ckpt_path}")

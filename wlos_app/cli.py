@@ -90,7 +90,7 @@ def _face_id(text: str) -> int:
 def _analysis_args(p: argparse.ArgumentParser) -> None:
     from .core.face import FaceConfig
     p.add_argument("--method", default="auto", choices=["auto", "fusion", "wlos", "c3", "qmi"],
-                   help="estimator (auto: fusion of C3, WLOS asked with every window, and QMI, when the "
+                   help="estimator (auto: fusion, C3's sliding window over +-2 s with a drift track, when the "
                         "weights are installed; wlos, c3, qmi: the paper's methods)")
     p.add_argument("--model", metavar="DIR", help="folder holding wlos.pt / c3.pt (default: shipped weights)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="where the networks run (default: CUDA if available)")

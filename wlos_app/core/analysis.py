@@ -285,6 +285,7 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
             drift = d if d is not None else np.array(
                 [sync.peak(row) if s == "ok" else np.nan for row, s in zip(block_curves[m], status)], np.float32)
             cal = (calibrations or {}).get(m)
+            est.quality["short"] = calibration.shortness(short)
             conf = round(cal.probability(est.quality), 3) if cal and np.isfinite(est.offset) else est.confidence
             if fitted is None and len(used) and np.isfinite(est.offset):
                 times = fusion.block_times(used)

@@ -7,13 +7,16 @@ Each estimator's clip evidence is summarised by a few numbers (`sync.ClipEstimat
 - units: independent 10-frame stretches of usable speech (log);
 - edge: 1 when the peak sits at the end of the search range, where the truth may lie beyond it
   (such answers are also capped at the rate of right ones among them in the fit: Calibration.edge_rate);
+- short: how much of the paper's +-9-frame search a short clip lacks (`shortness`: 0 from 1.16 s,
+  0.78 at 0.6 s): the drift of a 0.6 s clip may well lie beyond its +-2 frames;
 - parts_agree (fusion only): the share of the fused estimators (C3, QMI, WLOS) whose own peak is
   within one frame of the fused answer. Estimators that fail in different ways rarely agree on
   the same wrong answer;
 - c3_level, wlos_level (fusion only): C3's mean log-odds of "in sync" and WLOS's mean
   log-likelihood at the answer, and *_contrast, the same less their median over the shifts: the
   standardised curves say which shift is best even when none is right (another clip's sound, a
-  drift beyond the search), these say whether the sound matches the lips at all.
+  drift beyond the search), these say whether the sound matches the lips at all;
+- block_agree (fusion only): the share of blocks whose own peak is within one frame of the answer.
 
 A logistic regression maps them to P(|offset - truth| <= 1 frame). It is fitted by
 `trainer.calibrate` on clips the networks never trained on (held-out clips with injected shifts,
@@ -33,13 +36,19 @@ import numpy as np
 
 FILENAME = "calibration.json"
 FORMAT = "wlos-calibration/2"
-FEATURES = ("agreement", "margin", "log_units", "edge")  # every method; fusion adds FUSION_FEATURES
+FEATURES = ("agreement", "margin", "log_units", "edge", "short")  # every method; fusion adds FUSION_FEATURES
 # At or above this a result is called reliable (JSON "reliable", the summary line, the GUI).
 RELIABLE = 0.8
 
 
 # The fused estimator's extra evidence (core.fusion): does the sound match at all?
-FUSION_FEATURES = ("parts_agree", "c3_level", "c3_contrast", "wlos_level", "wlos_contrast")
+FUSION_FEATURES = ("parts_agree", "c3_level", "c3_contrast", "wlos_level", "wlos_contrast", "block_agree")
+
+
+def shortness(reach: int) -> float:
+    """The `short` feature of a clip searched +-reach grid frames (estimators.reach_of)."""
+    from .estimators import MAX_SHIFT
+    return round(1.0 - min(reach, MAX_SHIFT) / MAX_SHIFT, 3)
 
 
 def feature_names(quality: dict) -> list[str]:
@@ -66,12 +75,17 @@ class Calibration:
     # smoothed), which caps their probability: there the truth may lie beyond the range, and a
     # strong partial match at the edge can outweigh the edge feature in the logistic.
     edge_rate: float | None = None
+    # The same for clips too short for the paper's search (quality "short" > 0): their drift may
+    # lie beyond the little they can search, and nothing in their evidence says whether it does.
+    short_rate: float | None = None
 
     def probability(self, quality: dict) -> float:
         z = float(np.dot(self.weights, feature_vector(quality, self.features)) + self.bias)
         p = 1.0 / (1.0 + math.exp(-max(-40.0, min(40.0, z))))
         if self.edge_rate is not None and quality.get("edge", 0.0) >= 0.5:
             p = min(p, self.edge_rate)
+        if self.short_rate is not None and quality.get("short", 0.0) > 0:
+            p = min(p, self.short_rate)
         return p
 
 

@@ -1,5 +1,5 @@
-"""The default estimator: C3's sliding window and WLOS asked with every window, fused, over a long
-range, with a drift track.
+"""The default estimator: C3's sliding window (and, where sync.FUSION_WEIGHTS gives them a weight,
+WLOS asked with every window and QMI), fused, over a long range, with a drift track.
 
 Per block t and candidate drift D (grid frames, positive = audio late):
 - C3: the log-odds of "in sync" for block t with audio window t + D;
@@ -160,7 +160,13 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
         if fitted.model == "constant":
             # One drift: the re-centred curve's sub-frame peak, as the +-9 estimator reads it.
             d = float(np.median(centre)) + est.offset
+            if reach < MAX_SHIFT:  # a short clip: the peak's sub-frame refinement stays inside its search
+                d = float(np.clip(d, -reach, reach))
             fitted = track.Track("constant", [track.Segment(float(times[0]), float(times[-1]), d, d)],
                                  fitted.score)
         est.offset = float(np.median(fitted.at(times)))
+        # How many blocks on their own peak where the answer lies: a voice that is not this face's
+        # can still give the clip a clear peak, but then few blocks agree on it.
+        own = centre + SHIFTS[np.argmax(np.where(np.isfinite(fused), fused, -np.inf), 1)]
+        est.quality["block_agree"] = float(np.mean(np.abs(own - fitted.at(times)) <= 1.0))
     return FusionResult(est, fused, centre, fitted, reach)

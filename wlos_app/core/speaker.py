@@ -33,10 +33,12 @@ from .face import FaceTrack
 from .features import BLOCK, ClipFeatures, with_face
 
 # A span's evidence for a face (standardised units, see the module's docstring): at or above this it
-# is the face heard. On the 20 GRID sample clips with their own sound a face scores 0.98-1.74; the
-# same faces with another sample clip's sound -0.01-1.15, 18 of 20 below 0.9. Single faces are not
-# held to it (their answer is as before); the score is in the estimate's quality ("face_score").
-CLEAR = 0.9
+# is the face heard. Whole sample clips, shipped model v3 (benchmarks: docs/design.md): with their own
+# sound 19 of 20 score 1.15-1.54; with another sample clip's sound 19 of 20 score -0.55-0.78 (the
+# 20th 1.05). 0.9 was chosen on v2; v3 scores a silent face up to 0.94 (the cutaway test), so 1.0.
+# Single faces are not held to it (their answer is as before); the score is in the estimate's
+# quality ("face_score").
+CLEAR = 1.0
 MIN_SPAN_BLOCKS = 10  # a span needs one 10-frame unit of a face's usable blocks to be scored
 OWN_BLOCKS = 25  # a face's own offset is reported from 1 s of its usable speech
 # Each face analysed costs about what the first one does (its landmarks, flow and network passes):
