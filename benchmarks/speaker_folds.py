@@ -122,7 +122,7 @@ def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
     cases that can only be wrong."""
     lines = ["| held-out fold | answers | right | right called reliable | reliable that are right | "
              "cases that can only be wrong called reliable |", "|---|---|---|---|---|---|"]
-    pooled = []  # (confidence, right) of every held-out answer, for the diagram
+    pooled = []  # (confidence, right) of every held-out answer and case that can only be wrong
     tot = np.zeros(6, int)
     for f in folds:
         cal = _fit(fit_rows([g for g in folds if g is not f], method), method)
@@ -136,7 +136,7 @@ def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
         rel = p >= calibration.RELIABLE
         row = np.array([len(y), y.sum(), (rel & y).sum(), rel.sum(), (pn >= calibration.RELIABLE).sum(), len(neg)])
         tot += row
-        pooled += list(zip(p.tolist(), y.tolist()))
+        pooled += list(zip(p.tolist(), y.tolist())) + [(x, False) for x in pn.tolist()]
         lines.append(f"| {f['fold']} | {row[0]} | {row[1]} | {row[2]}/{row[1]} = {fmt(row[2], row[1])} | "
                      f"{row[2]}/{row[3]} = {fmt(row[2], row[3])} | {row[4]}/{row[5]} |")
     lines.append(f"| all | {tot[0]} | {tot[1]} | {tot[2]}/{tot[1]} = {fmt(tot[2], tot[1])} | "
@@ -145,32 +145,10 @@ def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
 
 
 def plot(path: str, pooled: list, title: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    p = np.array([x for x, _ in pooled])
-    y = np.array([v for _, v in pooled], float)
-    fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=110)
-    ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--", label="perfect calibration")
-    edges = np.linspace(0, 1, 11)
-    xs, ys = [], []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (p >= lo) & ((p < hi) if hi < 1 else (p <= hi))
-        if m.sum() >= 3:
-            xs.append(p[m].mean())
-            ys.append(y[m].mean())
-            ax.annotate(str(int(m.sum())), (p[m].mean(), y[m].mean()), fontsize=6, xytext=(3, -8),
-                        textcoords="offset points")
-    ax.plot(xs, ys, marker="o", label=f"held-out people ({len(p)} answers)")
-    ax.axvline(calibration.RELIABLE, color="#c66", lw=1, ls=":", label="called reliable from here")
-    ax.set_xlabel("confidence (mean of the bin; the number of answers beside it)")
-    ax.set_ylabel("share of answers within one frame")
-    ax.set_title(title, fontsize=9)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(path)
+    from benchmarks.unseen import reliability_diagram
+    reliability_diagram(path, {"held-out answers and cases that can only be wrong":
+                               (np.array([x for x, _ in pooled]), np.array([v for _, v in pooled]))},
+                        title, bins=10, legend="upper left")
 
 
 def main() -> int:

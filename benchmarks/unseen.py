@@ -46,35 +46,45 @@ def reliability(cases, use_absolute: bool) -> tuple[int, int, float]:
     return len(cases), int(high.sum()), float(right[high].mean()) if high.any() else float("nan")
 
 
-def plot(path: str, sets: dict, results: dict, method: str) -> None:
-    """Reliability diagram of `method`: confidence bins against the share of right answers."""
+def reliability_diagram(path: str, series: dict[str, tuple[np.ndarray, np.ndarray]], title: str,
+                        bins: int = 5, legend: str = "lower right") -> None:
+    """Confidence bins (with 3 answers or more) against the share of right answers, one line per
+    series (label -> (confidences, right)), the number of answers beside each point."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5.2, 4.6), dpi=110)
     ax.plot([0, 1], [0, 1], color="#999", lw=1, ls="--", label="perfect calibration")
-    edges = np.linspace(0, 1, 6)
-    for name, (_, absolute) in sets.items():
-        cases = results[name][method]["cases_detail"]
-        conf = np.array([c[2] for c in cases])
-        right = np.array([c[4] if absolute else c[3] for c in cases], float)
-        xs, ys, ns = [], [], []
+    edges = np.linspace(0, 1, bins + 1)
+    for label, (conf, right) in series.items():
+        conf, right = np.asarray(conf, float), np.asarray(right, float)
+        xs, ys = [], []
         for lo, hi in zip(edges[:-1], edges[1:]):
             m = (conf >= lo) & ((conf < hi) if hi < 1 else (conf <= hi))
             if m.sum() >= 3:
                 xs.append(conf[m].mean())
                 ys.append(right[m].mean())
-                ns.append(int(m.sum()))
-        ax.plot(xs, ys, marker="o", label=f"{name} ({len(cases)} answers)")
-    ax.axvline(calibration.RELIABLE, color="#c66", lw=1, ls=":")
-    ax.set_xlabel("confidence (mean of the bin)")
+                ax.annotate(str(int(m.sum())), (xs[-1], ys[-1]), fontsize=6, xytext=(3, -8), textcoords="offset points")
+        ax.plot(xs, ys, marker="o", label=f"{label} ({len(conf)} answers)")
+    ax.axvline(calibration.RELIABLE, color="#c66", lw=1, ls=":", label="called reliable from here")
+    ax.set_xlabel("confidence (mean of the bin; the number of answers beside it)")
     ax.set_ylabel("share of answers within one frame")
-    ax.set_title(f"Reliability of {method} on clips it never trained on\n(audio moved by -6..+6 frames)", fontsize=10)
+    ax.set_title(title, fontsize=9)
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1.02)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc=legend)
     fig.tight_layout()
     fig.savefig(path)
+
+
+def plot(path: str, sets: dict, results: dict, method: str) -> None:
+    """Reliability diagram of `method` on every set."""
+    series = {}
+    for name, (_, absolute) in sets.items():
+        cases = results[name][method]["cases_detail"]
+        series[name] = (np.array([c[2] for c in cases]), np.array([c[4] if absolute else c[3] for c in cases]))
+    reliability_diagram(path, series, f"Reliability of {method} on clips it never trained on\n"
+                                      f"(audio moved by -6..+6 frames)")
 
 
 def main() -> int:

@@ -12,6 +12,7 @@ import math
 import os
 import sys
 import time
+from typing import Callable
 
 from .errors import WlosError
 
@@ -40,14 +41,20 @@ ANALYZE_EPILOG = """drift: positive = audio late, in milliseconds and in the cli
 More, and every JSON field: docs/usage.md."""
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{v} is not at least 1")
-    return v
+def _int_at_least(least: int, not_int: str, too_low: str) -> Callable[[str], int]:
+    """An argparse type: a whole number >= least; the messages are formats of `text` and `v`."""
+    def convert(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(not_int.format(text=text)) from None
+        if v < least:
+            raise argparse.ArgumentTypeError(too_low.format(v=v))
+        return v
+    return convert
+
+
+_positive_int = _int_at_least(1, "{text!r} is not a whole number", "{v} is not at least 1")
 
 
 def _finite_float(text: str) -> float:
@@ -77,14 +84,8 @@ def _point(text: str) -> tuple[float, float]:
     return x, y
 
 
-def _face_id(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a face number (the faces' ids in --json)") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{v}: face numbers start at 0")
-    return v
+_face_id = _int_at_least(0, "{text!r} is not a face number (the faces' ids in --json)",
+                         "{v}: face numbers start at 0")
 
 
 def _analysis_args(p: argparse.ArgumentParser) -> None:

@@ -87,8 +87,8 @@ def run_cluster_batch(paths: list[str], cfg=None, out_path=None, address: str | 
         slots = max(1, sum(client.nthreads().values()))
         todo = iter(sink.todo)
 
-        def submit(path: str):
-            key = hashlib.sha1(path.encode()).hexdigest()[:16]
+        def submit(path: str, again: bool = False):
+            key = hashlib.sha1(path.encode()).hexdigest()[:16] + ("-again" if again else "")
             if gpus:
                 ex = client.submit(extract_task, path, cfg, key=f"extract-{key}", pure=False)
                 fut = client.submit(conclude_task, ex, cfg, summary_only, block_curves, key=f"conclude-{key}",
@@ -100,6 +100,7 @@ def run_cluster_batch(paths: list[str], cfg=None, out_path=None, address: str | 
             return fut
 
         paths_of: dict[str, str] = {}
+        again: set[str] = set()
         pending = as_completed([submit(p) for _, p in zip(range(slots), todo)])
         for fut in pending:
             path = paths_of.pop(fut.key)
@@ -107,7 +108,15 @@ def run_cluster_batch(paths: list[str], cfg=None, out_path=None, address: str | 
                 sink.finish(fut.result())
             else:
                 exc = fut.exception()
-                if exc.__class__.__name__ == "KilledWorker":
+                killed = exc.__class__.__name__ == "KilledWorker"
+                if killed and path not in again:
+                    # Dask blames every clip on a worker that died, a bystander too (one queued
+                    # there, or twice unlucky); a clip that kills its worker does so again.
+                    again.add(path)
+                    fut.release()
+                    pending.add(submit(path, again=True))
+                    continue
+                if killed:
                     msg = f"{path}: the analysis process died on this clip (on every worker that tried it)"
                 else:
                     msg = error_reason(path, exc)
