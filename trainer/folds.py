@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wlos_app.core import calibration, sync
+from wlos_app.core import sync
 from wlos_app.core.analysis import NETWORKS_OF
 from wlos_app.core.paths import resources_dir
 
