@@ -73,7 +73,10 @@ def resolve_method(cfg: AnalysisConfig) -> str:
 
 
 def needed_networks(method: str, curves: tuple[str, ...] = ()) -> set[str]:
-    return {k for m in (method, *curves) for k in NETWORKS_OF[m]}
+    """The networks an analysis loads: the fusion's parts only where sync.FUSION_WEIGHTS weighs
+    them (the default leaves WLOS out, so WLOS is not loaded for it)."""
+    return {k for m in (method, *curves) for k in NETWORKS_OF[m]
+            if m != "fusion" or k == "c3" or sync.FUSION_WEIGHTS.get(k)}
 
 
 _networks: dict = {}
