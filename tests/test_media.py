@@ -113,3 +113,37 @@ def test_frame_reader_gives_the_frame_shown_at_any_time(made, name):
             tf, img = reader.frame_at(t)
             assert tf == pytest.approx(times[i], abs=1e-6), t
             assert np.abs(img.astype(int) - frames[i].image.astype(int)).mean() < 1.0, t
+
+
+def test_prefetch_keeps_order_raises_in_turn_and_stops_with_its_caller():
+    import threading
+
+    from wlos_app.core.media import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        yield 2
+        raise ValueError("bad packet")
+    got = []
+    with pytest.raises(ValueError, match="bad packet"):
+        for x in prefetch(failing(), depth=8):
+            got.append(x)
+    assert got == [1, 2]  # what came before the error, then the error
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+    it = prefetch(endless(), depth=2)
+    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
+    it.close()  # the caller stops early: the thread ends and the source is closed
+    assert closed.is_set()
+    assert not [t for t in threading.enumerate() if t.name == "decode"]

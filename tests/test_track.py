@@ -61,6 +61,38 @@ def test_short_evidence_never_drifts():
     assert track.fit(U, tau, shifts).model == "constant"
 
 
+def _line_score(U: np.ndarray, x: np.ndarray, a: int, change: float) -> float:
+    """A line's score read the plain way: each unit's row interpolated at a + change * x."""
+    total = 0.0
+    for row, xw in zip(U, x):
+        c = a + change * xw
+        if c < 0 or c > len(row) - 1:
+            return -np.inf
+        lo = int(np.floor(c))
+        total += row[lo] if lo == len(row) - 1 else row[lo] * (lo + 1 - c) + row[lo + 1] * (c - lo)
+    return total
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 25), st.integers(1, 12), st.integers(0, 2**31 - 1), st.booleans())
+def test_linear_fit_is_the_best_line(n_units, n_cols, seed, whole):
+    """fit_linear's fast search finds the line a plain search over every start and slope finds."""
+    rng = np.random.default_rng(seed)
+    U = rng.standard_normal((n_units, n_cols))
+    U = np.round(U) if whole else U  # ties too
+    tau = np.sort(rng.uniform(0, 30, n_units))
+    shifts = np.arange(n_cols) - n_cols // 2
+    score, d0, d1 = track.fit_linear(U, tau, shifts)
+    if tau[-1] == tau[0]:
+        return
+    x = (tau - tau[0]) / (tau[-1] - tau[0])
+    width = n_cols - 1
+    changes = np.arange(-width, width + 1e-9, track.SLOPE_STEP_FRAMES)
+    plain = max(_line_score(U, x, a, ch) for ch in changes for a in range(n_cols))
+    assert score == pytest.approx(plain, abs=1e-9)
+    assert _line_score(U, x, int(d0 - shifts[0]), d1 - d0) == pytest.approx(score, abs=1e-9)
+
+
 def test_track_samples_every_half_second_and_at_jumps():
     tr = track.Track("piecewise", [track.Segment(0.2, 30.0, 0.0, 0.0), track.Segment(30.0, 59.8, 8.0, 8.0)], 0.0)
     pts = tr.samples(0.5)

@@ -123,19 +123,23 @@ def fit_linear(U: np.ndarray, tau: np.ndarray, shifts: np.ndarray) -> tuple[floa
     width = float(shifts[-1] - shifts[0])
     changes = np.arange(-width, width + 1e-9, SLOPE_STEP_FRAMES)  # drift change over the units
     x = (tau - tau[0]) / span_s  # 0..1
-    cols = np.arange(n_cols, dtype=float)
-    w = np.arange(n_units)
+    cols = np.arange(n_cols)
+    after = np.concatenate([U[:, 1:], np.zeros((n_units, 1))], 1)  # the next column (none past the end)
     best = (-np.inf, 0.0, 0.0)
     per_batch = max(1, 2_000_000 // max(1, n_units * n_cols))  # bounds the work arrays
     for c0 in range(0, len(changes), per_batch):
         ch = changes[c0:c0 + per_batch]
-        # column read at unit w by the line starting at column a with change ch: a + ch * x_w
-        idx = cols[None, :, None] + ch[:, None, None] * x[None, None, :]  # (n_ch, n_a, n_units)
-        inside = ((idx >= 0) & (idx <= n_cols - 1)).all(2)
-        lo = np.clip(np.floor(idx).astype(int), 0, n_cols - 1)
-        hi = np.minimum(lo + 1, n_cols - 1)
-        f = np.clip(idx - lo, 0.0, 1.0)
-        sc = (U[w, lo] * (1 - f) + U[w, hi] * f).sum(2)
+        # The line starting at column a reads unit w at column a + o_w, o_w = ch * x_w. The
+        # fraction of o_w is the same for every a, so each unit's row is interpolated once per
+        # change (Z), and a line's score is a sum of Z read at a + floor(o_w).
+        o = ch[:, None] * x[None, :]  # (n_ch, n_units)
+        fl = np.floor(o)
+        f = (o - fl)[:, :, None]
+        Z = U[None] * (1 - f) + after[None] * f
+        idx = np.clip(cols[None, None, :] + fl.astype(int)[:, :, None], 0, n_cols - 1)
+        sc = np.take_along_axis(Z, idx, 2).sum(1)  # (n_ch, n_a)
+        # only lines that stay within the columns at every unit
+        inside = (cols[None, :] >= -o.min(1)[:, None]) & (cols[None, :] <= n_cols - 1 - o.max(1)[:, None])
         sc = np.where(inside, sc, -np.inf)
         k, a = np.unravel_index(int(np.argmax(sc)), sc.shape)
         if sc[k, a] > best[0]:
