@@ -437,7 +437,8 @@ def test_a_jumping_clip_shows_its_track_and_exports_it(qtbot, window, sample_cli
 
 def test_two_faces_boxes_colours_and_a_click_analyses_the_other(qtbot, window, sample_clips, tmp_path):
     """Two faces, the one on the right heard: both boxed (the heard one thick), the headline names
-    it, the drift plot colours blocks by face; a click on the other face analyses that one."""
+    it, the drift plot colours blocks by face; a click on the other face analyses that one, and
+    "Back to the face heard" the first again."""
     import mediagen
     from wlos_app.gui.video import face_colour
     src = mediagen.write_clip(tmp_path / "two.mp4", *mediagen.side_by_side(sample_clips[0], sample_clips[5],
@@ -462,6 +463,12 @@ def test_two_faces_boxes_colours_and_a_click_analyses_the_other(qtbot, window, s
     again = window.result
     assert again.speaker.track == 1 - heard and window.clips[os.path.abspath(str(src))].face == 1 - heard
     assert not again.reliable and "unreliable" in window.headline.text()
+    # Back to the face heard: the analysis chooses again, and the button goes.
+    assert not window.heard_button.isHidden()
+    window.heard_button.click()
+    qtbot.waitUntil(lambda: window.result is not None and window.result is not again, timeout=120_000)
+    assert window.result.speaker.track == heard and window.clips[os.path.abspath(str(src))].face is None
+    assert "the person on the right" in window.headline.text() and window.heard_button.isHidden()
 
 
 def pg_colour(hex_colour: str) -> str:

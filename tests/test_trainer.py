@@ -128,6 +128,9 @@ def test_cache_key_follows_settings_and_content(folder, sample_clips):
     a = dataset.settings_key(AnalysisConfig())
     assert a == dataset.settings_key(AnalysisConfig(features=FeatureConfig(stride=5)))  # stride is not cached
     assert a != dataset.settings_key(AnalysisConfig(features=FeatureConfig(n_mels=40)))
+    from wlos_app.core.faces import TrackingConfig
+    assert a != dataset.settings_key(AnalysisConfig(tracking=TrackingConfig(scan_every=50)))
+    assert a == dataset.settings_key(AnalysisConfig(tracking=TrackingConfig()))
     assert dataset.content_key(sample_clips[0]) != dataset.content_key(sample_clips[1])
 
 

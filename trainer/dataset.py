@@ -63,7 +63,13 @@ def settings_key(analysis_cfg) -> str:
     """Hash of everything that changes the cached arrays (the block stride does not)."""
     feats = asdict(analysis_cfg.features)
     feats.pop("stride", None)
-    blob = json.dumps({"v": CACHE_VERSION, "face": asdict(analysis_cfg.face), "features": feats}, sort_keys=True)
+    key = {"v": CACHE_VERSION, "face": asdict(analysis_cfg.face), "features": feats}
+    tracking = getattr(analysis_cfg, "tracking", None)
+    if tracking is not None and tracking != type(tracking)():
+        # Which faces are followed, and where the cuts are, change the crops too. The default
+        # tracking is left out of the key, so the caches made before it was part of it stay valid.
+        key["tracking"] = asdict(tracking)
+    blob = json.dumps(key, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 

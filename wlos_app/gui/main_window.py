@@ -161,7 +161,15 @@ class MainWindow(QMainWindow):
         top = QWidget()
         top_lay = QVBoxLayout(top)
         top_lay.setContentsMargins(0, 0, 0, 0)
-        top_lay.addWidget(self.headline)
+        # After a click on another face: back to the face the analysis found heard.
+        self.heard_button = QPushButton("Back to the face heard")
+        self.heard_button.setToolTip("Analyse the face whose lips match the sound again, instead of the one clicked")
+        self.heard_button.clicked.connect(self._back_to_heard)
+        self.heard_button.hide()
+        head_row = QHBoxLayout()
+        head_row.addWidget(self.headline, 1)
+        head_row.addWidget(self.heard_button, 0, Qt.AlignmentFlag.AlignTop)
+        top_lay.addLayout(head_row)
         top_lay.addLayout(video_row, 1)
         top_lay.addLayout(transport)
         top_lay.addWidget(self.listen)
@@ -541,6 +549,15 @@ class MainWindow(QMainWindow):
     def _show_headline(self) -> None:
         st = self.clips.get(self.current) if self.current else None
         self.headline.setText(headline_html(st))
+        self.heard_button.setVisible(st is not None and st.face is not None)
+
+    def _back_to_heard(self) -> None:
+        st = self.clips.get(self.current) if self.current else None
+        if st is None or st.face is None:
+            return
+        st.face = None
+        self.status_label.setText(f"{os.path.basename(self.current)}: analysing the face heard")
+        self.reanalyse()
 
     @property
     def duration(self) -> float:
