@@ -57,6 +57,8 @@ class Session:
         # As many threads as torch has been given: a batch worker's share of the cores.
         opts.intra_op_num_threads = torch.get_num_threads()
         opts.inter_op_num_threads = 1
+        # No memory arena: it would keep the largest chunk's buffers for the life of the process.
+        opts.enable_cpu_mem_arena = False
         self.session = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
