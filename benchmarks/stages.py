@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/stages.py CLIP [--code DIR ...] [--repeats 3] [--env NAME=VALUE ...]
     .venv/bin/python benchmarks/stages.py --make OUT.mp4 [--source SRC] [--seconds 60] [--size 720x576]
+    .venv/bin/python benchmarks/stages.py --warm CLIP_DIR [--code DIR ...] [--env NAME=VALUE ...]
 
 Each run is a fresh process, as `wlos-app analyze` is: it imports the libraries, loads the models
 and analyses CLIP with the default estimator. Printed per run: the analysis's own stage timings,
@@ -11,8 +12,11 @@ the ratio to a plain threaded PyAV decode of the same video (`for f in c.decode(
 
 --code DIR (repeatable) runs the analysis from another checkout (a `git worktree` of an older
 commit, say), so that before and after are measured in one table, their runs alternated. --env
-NAME=VALUE (repeatable, each its own row) sets an environment variable for a run, e.g.
+NAME=VALUE (repeatable, each its own row, with this checkout) sets an environment variable, e.g.
 WLOS_ONNX=0 (networks in torch) or WLOS_DECODE_AHEAD=0 (no decode thread).
+
+--warm CLIP_DIR: short clips analysed one after another in one process, after a warm-up clip
+(models loaded, caches warm): mean stages and seconds per clip, x real time (the 3 s GRID aim).
 
 --make writes a test input: SRC (default: the speakers set's CNN anchor, one shot of one person)
 scaled into SIZE, cut or looped to --seconds, H.264 (x264 medium) + AAC 48 kHz stereo, with
@@ -47,6 +51,47 @@ print(json.dumps({"import": t1 - t0, "analyze": t2 - t1, "timings": r.timings, "
                   "confidence": r.confidence, "duration_s": r.duration_s,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+WARM = r"""
+import glob, json, os, sys, time
+sys.path.insert(0, sys.argv[1])
+from wlos_app.core import analysis
+if "WLOS_DECODE_AHEAD" in os.environ and hasattr(analysis, "DECODE_AHEAD"):
+    analysis.DECODE_AHEAD = int(os.environ["WLOS_DECODE_AHEAD"])
+clips = sorted(glob.glob(os.path.join(sys.argv[2], "*.mpg")) + glob.glob(os.path.join(sys.argv[2], "*.mp4")))
+cfg = analysis.AnalysisConfig(keep_audio=False)
+analysis.analyze(clips[0], cfg)
+walls, dur, stages = [], 0.0, {}
+for c in clips:
+    t0 = time.perf_counter()
+    r = analysis.analyze(c, cfg)
+    walls.append(time.perf_counter() - t0)
+    dur += r.duration_s
+    for k, v in r.timings.items():
+        stages[k] = stages.get(k, 0.0) + v / len(clips)
+print(json.dumps({"per_clip": sum(walls) / len(walls), "x": dur / sum(walls), "timings": stages, "n": len(clips)}))
+"""
+
+
+def warm(a, variants) -> int:
+    print(f"{platform.machine()}, {os.cpu_count()} cores; the clips of {a.warm} one after another in one "
+          f"process, warm; mean per clip, each row the median of {a.repeats} processes\n")
+    print("| code | env | " + " | ".join(STAGES[1:]) + " | seconds per clip | x real time |")
+    print("|---|---|" + "---|" * (len(STAGES) + 1))
+    rows = {i: [] for i in range(len(variants))}
+    for _ in range(a.repeats):
+        for i, (code, env) in enumerate(variants):
+            proc = subprocess.run([sys.executable, "-c", WARM, code, a.warm], capture_output=True, text=True,
+                                  env={**os.environ, **env})
+            if proc.returncode != 0:
+                raise SystemExit(proc.stderr.strip().splitlines()[-1])
+            rows[i].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    for i, (code, env) in enumerate(variants):
+        r = sorted(rows[i], key=lambda x: x["per_clip"])[len(rows[i]) // 2]
+        envs = " ".join(f"{k}={v}" for k, v in env.items()) or "-"
+        stages = " | ".join(f"{r['timings'].get(s, 0.0):.3f}" for s in STAGES[1:])
+        print(f"| {Path(code).name} | {envs} | {stages} | {r['per_clip']:.3f} | {r['x']:.1f}x |")
+    return 0
 
 
 def plain_decode_s(path: str) -> float:
@@ -89,16 +134,19 @@ def main() -> int:
     ap.add_argument("--source", default=str(SPEAKERS_ANCHOR))
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--size", default="720x576")
+    ap.add_argument("--warm", metavar="CLIP_DIR")
     a = ap.parse_args()
     if a.make:
         make(a.make, a.source, a.seconds, a.size)
         return 0
-    if not a.clip:
-        ap.error("give a CLIP (or --make one)")
     variants = [(code, {}) for code in (a.code or [str(ROOT)])]
     for item in a.env:
         name, _, value = item.partition("=")
-        variants += [(code, {name: value}) for code in (a.code or [str(ROOT)])]
+        variants += [(str(ROOT), {name: value})]
+    if a.warm:
+        return warm(a, variants)
+    if not a.clip:
+        ap.error("give a CLIP (or --make one, or --warm a folder)")
     decode = min(plain_decode_s(a.clip) for _ in range(a.repeats))
     rows = {i: [] for i in range(len(variants))}
     for _ in range(a.repeats):  # alternated, so that a slow minute hits every variant alike

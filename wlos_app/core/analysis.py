@@ -28,7 +28,7 @@ NETWORKS_OF = {"fusion": ("c3", "wlos"), "wlos": ("wlos",), "c3": ("c3",), "qmi"
 MIN_FRAMES = estimators.MIN_FRAMES  # one block and a +-2-frame search (estimators.reach_of)
 # Grid frames decoded ahead of the face stage on a thread of their own (0: decode in turn). The
 # stage table's decode_video is then the time the face stage waited for a frame.
-DECODE_AHEAD = 8
+DECODE_AHEAD = int(os.environ.get("WLOS_DECODE_AHEAD", "8"))
 
 Progress = Callable[[float, str], None]
 
