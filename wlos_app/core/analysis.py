@@ -144,10 +144,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
         raise media.MediaError(f"{path}: has no audio stream, so there is nothing to sync")
     report = media.DecodeReport()
     st.report(0.0, "decoding audio")
-    audio = media.read_audio(path, info, report)
-    audio16k = media.resample(audio.mono(), audio.rate)
-    if not cfg.keep_audio:
-        audio = None
+    audio16k, audio = media.decode_audio(path, info, report, keep=cfg.keep_audio)
     if transform is not None:
         audio16k = transform.audio(audio16k)
     st.done("decode_audio")
