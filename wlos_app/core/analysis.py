@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from ..errors import Cancelled, NoFaceError, NoSpeechError, TooShortError
-from . import calibration, estimators, faces, fusion, media, speaker, sync, track
+from . import calibration, estimators, faces, features, fusion, media, speaker, sync, track
 from .face import FaceConfig, FaceTrack
 from .features import BLOCK, ClipFeatures, FeatureConfig, clip_features
 from .faces import TrackingConfig
@@ -148,6 +148,10 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
     if transform is not None:
         audio16k = transform.audio(audio16k)
     st.done("decode_audio")
+    # What the features keep of the sound, now: the sound itself is not held through the face stage.
+    sound = features.audio_features(audio16k, cfg.features)
+    del audio16k
+    st.done("features")
 
     expected = max(1.0, (info.duration_s or 1.0) * 25.0)
     decode_time = [0.0]
@@ -182,7 +186,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
         raise NoFaceError(f"{path}: no face found in any of its {face.n} frames")
 
     st.report(0.85, "computing features")
-    feats = clip_features(face.crops, face.valid, audio16k, cfg.features)
+    feats = clip_features(face.crops, face.valid, None, cfg.features, sound)
     feats.flow_valid[every.cuts] = False  # no flow, and so no block, across a shot change
     starts = feats.block_starts()
     status = [feats.block_status(int(t)) for t in starts]

@@ -156,7 +156,11 @@ def qmi_signals(feats: ClipFeatures) -> tuple[np.ndarray, np.ndarray]:
     power itself (on the GRID sample clips this found the clip offset about twice as often).
     """
     h = feats.flow.shape[1] // 2
-    visual = feats.flow[:, h:].mean(axis=(1, 2)) - feats.flow[:, :h].mean(axis=(1, 2))
+    visual = np.zeros(len(feats.flow))
+    for a in range(0, len(feats.flow), 1500):  # a minute at a time: float16 flow is summed in float32
+        f = feats.flow[a:a + 1500]
+        f = f.astype(np.float32) if f.dtype == np.float16 else f
+        visual[a:a + 1500] = f[:, h:].mean(axis=(1, 2)) - f[:, :h].mean(axis=(1, 2))
     p = feats.power_db
     audio = np.concatenate([[0.0], np.diff(p)]).astype(np.float32) if len(p) else p
     return visual.astype(np.float64), audio.astype(np.float64)
