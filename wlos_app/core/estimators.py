@@ -56,34 +56,55 @@ BLOCK_CHUNK = 500  # blocks (or windows) whose branch features are computed at o
 class Pairs:
     """One network's blocks and audio windows of a clip, ready to be paired with each other.
 
-    Each block's visual features and each audio window's features are computed once (over the
-    clip's whole sequence, see models.sequence), and so are the two halves of the first fusion
-    layer, which is linear in [VF, AF]; per pair only a sum and the rest of the head run, instead
-    of the whole network. Asking for other windows of the same blocks (the long-range search,
-    a track's re-centring) costs no more branch passes."""
+    Each block's visual features and each audio window's features are computed once per pass
+    (over the clip's whole sequence, see models.sequence), and so are the two halves of the first
+    fusion layer, which is linear in [VF, AF]; per pair only a sum and the rest of the head run,
+    instead of the whole network. Asking for other windows of the same blocks (the long-range
+    search, a track's re-centring) costs no more visual passes.
+
+    The blocks' half is kept; the windows' half is made BLOCK_CHUNK windows at a time as a pass
+    reaches them and let go behind it (the audio branch is cheap: an hour's windows kept would be
+    180 MB even in float16), with the same chunks, so with the same values, as all at once."""
 
     def __init__(self, model, feats: ClipFeatures, starts: np.ndarray, store=None):
         """store: the dtype the two halves are kept in between passes (default float32); the
         long-range estimator keeps them in float16 (half the memory on long clips; each pair's
         sum and head still run in float32)."""
         import torch
-        import torch.nn.functional as F
 
-        from .models.sequence import block_features, window_features
-        self.model, self.starts = model, np.asarray(starts, int)
+        from .models.sequence import block_features
+        self.model, self.feats, self.starts = model, feats, np.asarray(starts, int)
         self.n_windows = feats.n_windows
+        self.store = store or torch.float32
+        self._ha: dict[int, object] = {}  # chunk of BLOCK_CHUNK windows -> its half of the first layer
         lin = model.head[0]
         nv = model.visual.out_dim
-        store = store or torch.float32
 
         def chunks(n, part):
-            return torch.cat([part(np.arange(a, min(a + BLOCK_CHUNK, n))).to(store)
+            return torch.cat([part(np.arange(a, min(a + BLOCK_CHUNK, n))).to(self.store)
                               for a in range(0, n, BLOCK_CHUNK)])
         with torch.inference_mode():
             self.hv = chunks(len(self.starts), lambda i: block_features(model.visual, feats, self.starts[i])
                              @ lin.weight[:, :nv].T) if len(self.starts) else None
-            self.ha = chunks(self.n_windows, lambda j: F.linear(window_features(model.audio, feats, j),
-                                                                lin.weight[:, nv:], lin.bias)) if self.n_windows else None
+
+    def _windows_half(self, j: np.ndarray):
+        """The windows' half of the first layer for windows j (all within the clip), made by
+        whole chunks; chunks before the lowest asked for are let go (passes run forward)."""
+        import torch
+        import torch.nn.functional as F
+
+        from .models.sequence import window_features
+        lin, nv = self.model.head[0], self.model.visual.out_dim
+        lo, hi = int(j.min()) // BLOCK_CHUNK, int(j.max()) // BLOCK_CHUNK
+        for c in [c for c in self._ha if c < lo]:
+            del self._ha[c]
+        for c in range(lo, hi + 1):
+            if c not in self._ha:
+                w = np.arange(c * BLOCK_CHUNK, min((c + 1) * BLOCK_CHUNK, self.n_windows))
+                self._ha[c] = F.linear(window_features(self.model.audio, self.feats, w), lin.weight[:, nv:],
+                                       lin.bias).to(self.store)
+        span = torch.cat([self._ha[c] for c in range(lo, hi + 1)]) if hi > lo else self._ha[lo]
+        return span[torch.from_numpy(j - lo * BLOCK_CHUNK).to(span.device)]
 
     def outputs(self, head, width: tuple, shifts: np.ndarray, centre: np.ndarray | None = None,
                 rows: np.ndarray | None = None, fill: float = np.nan) -> np.ndarray:
@@ -95,7 +116,7 @@ class Pairs:
         centre = np.zeros(len(rows), int) if centre is None else np.asarray(centre, int)
         shifts = np.asarray(shifts, int)
         out = np.full((len(rows), len(shifts), *width), fill, np.float32)
-        if self.ha is None or self.hv is None:
+        if self.n_windows == 0 or self.hv is None:
             return out
         device = self.hv.device
         step = max(1, PAIR_CHUNK // max(1, len(shifts)))
@@ -107,10 +128,10 @@ class Pairs:
                 if not ok.any():
                     continue
                 b = np.broadcast_to(rows[r][:, None], j.shape)
-                h = (self.hv[torch.from_numpy(b[ok]).to(device)].float()
-                     + self.ha[torch.from_numpy(j[ok]).to(device)].float())
+                h = self.hv[torch.from_numpy(b[ok]).to(device)].float() + self._windows_half(j[ok]).float()
                 chunk = out[r]
                 chunk[ok] = head(h)
+        self._ha.clear()
         return out
 
     def c3(self, shifts: np.ndarray = None, centre=None, rows=None) -> np.ndarray:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import estimators, sync, track
+from . import estimators, memory, sync, track
 from .estimators import MAX_SHIFT, SHIFTS
 from .features import BLOCK, ClipFeatures
 
@@ -124,6 +124,7 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
     else:
         centre = np.zeros(len(used), int)
     for attempt in range(2):
+        memory.trim()  # each pass's chunks, freed (tens of MB on long clips)
         raw = _raw_rows(pairs, SHIFTS, centre)
         if reach < MAX_SHIFT:  # a short clip: only the drifts it can show are candidates
             raw = {k: estimators.within_reach(r, reach) for k, r in raw.items()}
