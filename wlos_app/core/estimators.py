@@ -80,12 +80,16 @@ class Pairs:
         lin = model.head[0]
         nv = model.visual.out_dim
 
-        def chunks(n, part):
-            return torch.cat([part(np.arange(a, min(a + BLOCK_CHUNK, n))).to(self.store)
-                              for a in range(0, n, BLOCK_CHUNK)])
-        with torch.inference_mode():
-            self.hv = chunks(len(self.starts), lambda i: block_features(model.visual, feats, self.starts[i])
-                             @ lin.weight[:, :nv].T) if len(self.starts) else None
+        self.hv = None
+        if len(self.starts):
+            with torch.inference_mode():
+                # Filled in place: chunks gathered and joined would hold it twice.
+                for a in range(0, len(self.starts), BLOCK_CHUNK):
+                    part = block_features(model.visual, feats, self.starts[a:a + BLOCK_CHUNK]) @ lin.weight[:, :nv].T
+                    if self.hv is None:
+                        self.hv = torch.empty((len(self.starts), part.shape[1]), dtype=self.store,
+                                              device=part.device)
+                    self.hv[a:a + len(part)] = part
 
     def _windows_half(self, j: np.ndarray):
         """The windows' half of the first layer for windows j (all within the clip), made by

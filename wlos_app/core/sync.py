@@ -60,7 +60,7 @@ def _boot_counts(starts: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
     n_units = int(unit.max()) + 1
     rng = np.random.default_rng(seed)
     unit_counts = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=N_BOOT)
-    return unit_counts[:, unit].astype(np.float64), n_units
+    return np.take(unit_counts.astype(np.float64), unit, axis=1), n_units  # one (N_BOOT, n_blocks) array, not two
 
 
 def _agreement(boot: np.ndarray, offset: float) -> float:
