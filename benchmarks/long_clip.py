@@ -151,7 +151,8 @@ def main() -> int:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(a.keep) if a.keep else Path(tmp) / "long.mp4"
-        if not path.exists():
+        made = not path.exists()
+        if made:
             if a.join:
                 one = Path(tmp) / "round.mp4"
                 write_long(one, clips, len(clips) * 3 / 60, rate=rate, channels=channels)
@@ -178,9 +179,9 @@ def main() -> int:
             # its line is "<path>: <summary>"
             rows.append(("window (`--smoke-test`)", wall, peak_mb,
                          proc.stdout.strip().splitlines()[-1][len(str(path)) + 2:].replace("|", "/")))
-    kind = "joined by stream copy" if a.join else "looped, re-encoded"
-    print(f"machine: {platform.machine()}, CPU; default estimator; {len(clips)} sample clips {kind}, "
-          f"H.264 360x288, AAC {a.audio}, {duration / 60:.1f} min\n")
+    kind = (f"{len(clips)} sample clips " + ("joined by stream copy" if a.join else "looped, re-encoded")
+            + f", H.264 360x288, AAC {a.audio}") if made else f"{path.name} (as kept)"
+    print(f"machine: {platform.machine()}, CPU; default estimator; {kind}, {duration / 60:.1f} min\n")
     print("| run | wall | x real time | peak memory | result |")
     print("|---|---|---|---|---|")
     for what, wall, peak_mb, tail in rows:

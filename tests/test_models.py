@@ -227,3 +227,24 @@ def test_wlos_rows_read_each_window_as_a_vote_for_d_plus_k():
         if abs(d) <= 9:
             logp[0, ik, d + 9] = 0.0
     assert sync.peak(sync.wlos_rows(logp)[0]) == 2.0
+
+
+def test_bootstrap_draws_in_parts_are_the_same_draws(monkeypatch):
+    """A long clip's draw counts are handed out a few draws at a time (an hour's would be 130 MB):
+    the same draws, the same clip means to the last bits, and QMI's frame weights exactly."""
+    rng = np.random.default_rng(3)
+    feats = _fake_features(400)
+    starts = np.sort(rng.choice(np.arange(10, 370), 200, replace=False))
+    counts, n_units = sync.boot_counts(starts, seed=4)
+    draws = sync.Draws(starts, seed=4)
+    assert draws.n_units == n_units and np.array_equal(draws.counts(), counts)
+    rows = rng.standard_normal((len(starts), 19))
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    whole = sync.block_mean(rows, counts)
+    monkeypatch.setattr(sync, "WHOLE_COUNTS", 3 * len(starts))  # three draws at a time
+    parts = sync.block_mean(rows, draws)
+    np.testing.assert_array_equal(whole.curve, parts.curve)
+    np.testing.assert_allclose(parts.boot, whole.boot, rtol=1e-12, atol=1e-12)
+    a, b = estimators.qmi_pooled(feats, starts, boot_counts=counts), estimators.qmi_pooled(feats, starts, boot_counts=draws)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])

@@ -254,8 +254,8 @@ def qmi_pooled(feats: ClipFeatures, starts: np.ndarray, segment: int = 250,
     into segments of `segment` frames (the kernels grow with its square); each segment's curve is
     standardised over the shifts and the segments are averaged, weighted by their frame counts.
 
-    boot_counts: (B, n_blocks) how often each block is drawn in B bootstrap resamples; then the
-    (B, 19) bootstrap curves are returned too.
+    boot_counts: (B, n_blocks) how often each block is drawn in B bootstrap resamples (or a
+    sync.Draws); then the (B, 19) bootstrap curves are returned too.
     """
     visual, audio = qmi_signals(feats)
     n_a = len(audio)
@@ -278,11 +278,17 @@ def qmi_pooled(feats: ClipFeatures, starts: np.ndarray, segment: int = 250,
         total += len(fr) * _standardise(qmi_from_kernels(kx, ky))
         weight += len(fr)
         if boot_counts is not None:
-            # A frame's bootstrap weight: how many drawn blocks contain it.
-            inc = np.zeros((len(starts), len(fr)))
+            # A frame's bootstrap weight: how many drawn blocks contain it. Only the blocks that
+            # hold these frames (an hour's every block would be 160 MB a segment); the sums are of
+            # whole numbers, so the same.
+            blocks = np.unique(np.concatenate([member[k] for k in fr]))
+            row = np.full(len(starts), -1)
+            row[blocks] = np.arange(len(blocks))
+            inc = np.zeros((len(blocks), len(fr)))
             for col, k in enumerate(fr):
-                inc[member[k], col] = 1.0
-            w = boot_counts @ inc
+                inc[row[member[k]], col] = 1.0
+            cols = boot_counts.columns(blocks) if hasattr(boot_counts, "columns") else boot_counts[:, blocks]
+            w = cols @ inc
             keep = w.sum(1) > 0
             if keep.any():
                 boot_total[keep] += w[keep].sum(1, keepdims=True) * _standardise(qmi_from_kernels(kx, ky, w[keep]))

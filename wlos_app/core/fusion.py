@@ -139,10 +139,11 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
 
     fused = _fused(raw)
     # The clip's answer from the evidence around the track (see the module's docstring).
-    counts, n_units = sync.boot_counts(used, seed)
-    parts = {k: sync.block_mean(r, counts) for k, r in raw.items()}
+    draws = sync.Draws(used, seed)
+    n_units = draws.n_units
+    parts = {k: sync.block_mean(r, draws) for k, r in raw.items()}
     if sync.FUSION_WEIGHTS.get("qmi") and not centre.any():
-        parts["qmi"] = sync.Evidence(*estimators.qmi_pooled(feats, used, boot_counts=counts))
+        parts["qmi"] = sync.Evidence(*estimators.qmi_pooled(feats, used, boot_counts=draws))
     est = sync.from_evidence(sync.fuse(parts), n_units, len(used), min(reach, MAX_SHIFT))
     est.quality["parts_agree"] = float(np.mean([abs(sync.peak(p.curve) - est.offset) <= 1.0
                                                 for p in parts.values()]))
