@@ -189,3 +189,20 @@ def test_audio_preview_plays_from_the_drift_corrected_place():
     assert out[:, 0].tolist() == [1999, 2000, 0, 0]
     six = AudioPreview(np.zeros((6, 10), np.float32), rate)
     assert six.samples.shape[0] == 1  # more than two channels are mixed down for the preview
+
+
+def test_progress_says_how_long_is_left(monkeypatch):
+    """Long clips: once 5 s have passed, each message ends with the time left at the rate so far."""
+    from wlos_app.core import analysis as A
+    now = [100.0]
+    monkeypatch.setattr(A.time, "perf_counter", lambda: now[0])
+    seen = []
+    st = A._Stages(lambda f, m: seen.append((f, m)), None)
+    st.report(0.01, "tracking the face: 3 s")  # too early to tell
+    now[0] += 60.0
+    st.report(0.2, "tracking the face: 720 s of 3600 s")  # 60 s for a fifth: 240 s to go
+    now[0] += 240.0
+    st.report(1.0, "done")
+    assert [m for _, m in seen] == ["tracking the face: 3 s", "tracking the face: 720 s of 3600 s, about 4 min left",
+                                    "done"]
+    assert A.eta_words(42) == "about 40 s left" and A.eta_words(1) == "about 5 s left"

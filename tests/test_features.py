@@ -83,6 +83,36 @@ def test_flow_sees_a_vertical_shift():
     assert ok[1] and abs(np.median(flow[1, 8:24, 8:24]) - 1.0) < 0.25
 
 
+def test_flow_is_kept_in_half_the_memory_with_the_same_scale(clip):
+    """An hour's flow is 370 MB as float32: it is kept as float16 (half), its scale s still comes
+    from the float32 flow, exactly as from all of it at once, and the networks' input moves by less
+    than 1e-3 (on a [0, 1] scale whose steps of interest are 1e-2 and more)."""
+    tr, y = clip
+    f = F.clip_features(tr.crops, tr.valid, y)
+    assert f.flow.dtype == np.float16 and f.flow.nbytes == f.n_frames * 32 * 32 * 2
+    ref, ok = F.vertical_flow(tr.crops, tr.valid, F.FeatureConfig())  # float32, as computed
+    assert np.array_equal(ok, f.flow_valid)
+    assert f.flow_scale == max(F._percentile_in_place(np.abs(ref[ok]).reshape(-1), 99), 0.05)
+    assert f.flow_scale == pytest.approx(np.percentile(np.abs(ref[ok]), 99), rel=1e-6)
+    exact = np.clip(ref / (2 * f.flow_scale) + 0.5, 0.0, 1.0)
+    assert np.abs(f.visual_frames(0, f.n_frames) - exact).max() < 1e-3
+
+
+@pytest.mark.parametrize("n", [1, 7, 1000, 300_001])
+def test_percentile_from_the_largest_values_is_numpys(n):
+    """The flow scale reads only the values it needs, kept as they stream past in chunks."""
+    rng = np.random.default_rng(n)
+    v = np.abs(rng.standard_normal(n)).astype(np.float32)
+    v[rng.random(n) < 0.3] = 0.0  # ties, as a still mouth gives
+    keep = F._Largest(n - int(np.floor((n - 1) * 0.99)))
+    for a in range(0, n, 40_000):
+        keep.add(v[a:a + 40_000])
+    assert len(keep.values()) < max(n, 2 * keep.k + 65536 + 40_000)
+    got = F._percentile_in_place(keep.values(), 99, n)
+    assert got == F._percentile_in_place(v.copy(), 99)  # all values at once
+    assert got == pytest.approx(np.percentile(v, 99), rel=1e-6)
+
+
 def test_config_guards():
     with pytest.raises(ValueError):
         F.FeatureConfig(fps=30.0)

@@ -147,3 +147,52 @@ def test_prefetch_keeps_order_raises_in_turn_and_stops_with_its_caller():
     it.close()  # the caller stops early: the thread ends and the source is closed
     assert closed.is_set()
     assert not [t for t in threading.enumerate() if t.name == "decode"]
+
+
+def _long_wav(path, seconds: float, rate: int = 48000, channels: int = 2) -> None:
+    """A chirp with a little noise, `channels` channels of 16-bit PCM, written a second at a time."""
+    import av
+    from fractions import Fraction
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("pcm_s16le", rate=rate, layout="stereo" if channels == 2 else "mono")
+        for k in range(int(seconds)):
+            t = k + np.arange(rate) / rate
+            x = 0.3 * np.sin(2 * np.pi * (200 + 20 * t) * t) + 0.01 * rng.standard_normal(rate)
+            pcm = (np.repeat(x[None], channels, 0) * 32767).astype(np.int16).T.reshape(1, -1)
+            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm), format="s16", layout=s.layout.name)
+            f.sample_rate, f.pts, f.time_base = rate, k * rate, Fraction(1, rate)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
+def test_analysis_sound_of_a_long_recording_is_decoded_in_little_memory(tmp_path):
+    """The 16 kHz mono sound analysis reads is mixed and resampled as it is decoded: 3 minutes of
+    48 kHz stereo (69 MB as float32) never sit in memory at once, and the result is exactly what
+    resampling the whole decoded sound gives."""
+    import tracemalloc
+    path = tmp_path / "long.wav"
+    _long_wav(path, 180)
+    tracemalloc.start()
+    try:
+        y, full = media.decode_audio(str(path), keep=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert full is None and len(y) == 180 * 16000
+    assert peak < 2 * y.nbytes + 16e6, f"{peak / 1e6:.0f} MB at the peak for {y.nbytes / 1e6:.0f} MB of sound"
+    whole = media.read_audio(str(path))
+    assert np.array_equal(y, media.resample(whole.mono(), whole.rate))
+    y2, kept = media.decode_audio(str(path), keep=True)
+    assert np.array_equal(y2, y) and np.array_equal(kept.samples, whole.samples) and kept.rate == 48000
+
+
+def test_analysis_sound_is_placed_as_read_audio_places_it(made, grid_clip):
+    """A late stream and the GRID clip (44.1 kHz stereo, MPEG-PS): the streamed copy is the whole
+    sound resampled, sample for sample."""
+    for path in (str(made("start200.mkv", audio_start_s=0.2)), str(grid_clip)):
+        whole = media.read_audio(path)
+        y, _ = media.decode_audio(path, keep=False)
+        assert np.array_equal(y, media.resample(whole.mono(), whole.rate))

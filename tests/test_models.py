@@ -60,6 +60,41 @@ def test_pairs_in_chunks_equal_all_at_once(monkeypatch):
     np.testing.assert_allclose(d, expected, atol=1e-4)
 
 
+def test_windows_are_made_as_a_pass_reaches_them(monkeypatch):
+    """The windows' half of the first layer is made a chunk at a time as the pairs reach it, never
+    for the whole clip at once (an hour's would be 180 MB), and gives what all windows at once give,
+    also when the centres go back (a track's jump)."""
+    import torch.nn.functional as tF
+
+    from wlos_app.core.models import sequence
+    torch.manual_seed(0)
+    net = models.C3().eval()
+    feats = _fake_features(200)
+    starts = np.arange(1, 190)
+    with torch.inference_mode():
+        lin, nv = net.head[0], net.visual.out_dim
+        ha = tF.linear(sequence.window_features(net.audio, feats, np.arange(feats.n_windows)), lin.weight[:, nv:],
+                       lin.bias)
+        hv = sequence.block_features(net.visual, feats, starts) @ lin.weight[:, :nv].T
+    monkeypatch.setattr(estimators, "BLOCK_CHUNK", 16)
+    made = []
+    real = sequence.window_features
+    monkeypatch.setattr(sequence, "window_features", lambda ab, f, w: made.append(len(w)) or real(ab, f, w))
+    pairs = estimators.Pairs(net, feats, starts)
+    centre = np.where(np.arange(len(starts)) < 100, 3, -4)  # a jump back half-way
+    got = pairs.c3(estimators.SHIFTS, centre)
+    assert made and max(made) <= 16 and pairs._ha == {}
+    for i, t in enumerate(starts):
+        for k, d in enumerate(estimators.SHIFTS):
+            j = t + centre[i] + d
+            if not 0 <= j < feats.n_windows:
+                assert np.isnan(got[i, k])
+                continue
+            with torch.inference_mode():
+                p = torch.softmax(net.from_hidden((hv[i] + ha[j])[None]), 1)[0, 1].item()
+            assert got[i, k] == pytest.approx(p, abs=1e-5)
+
+
 def test_weights_round_trip_fp16_and_clear_errors(tmp_path):
     torch.manual_seed(1)
     net = models.WLOS().eval()
@@ -192,3 +227,24 @@ def test_wlos_rows_read_each_window_as_a_vote_for_d_plus_k():
         if abs(d) <= 9:
             logp[0, ik, d + 9] = 0.0
     assert sync.peak(sync.wlos_rows(logp)[0]) == 2.0
+
+
+def test_bootstrap_draws_in_parts_are_the_same_draws(monkeypatch):
+    """A long clip's draw counts are handed out a few draws at a time (an hour's would be 130 MB):
+    the same draws, the same clip means to the last bits, and QMI's frame weights exactly."""
+    rng = np.random.default_rng(3)
+    feats = _fake_features(400)
+    starts = np.sort(rng.choice(np.arange(10, 370), 200, replace=False))
+    counts, n_units = sync.boot_counts(starts, seed=4)
+    draws = sync.Draws(starts, seed=4)
+    assert draws.n_units == n_units and np.array_equal(draws.counts(), counts)
+    rows = rng.standard_normal((len(starts), 19))
+    rows[rng.random(rows.shape) < 0.1] = np.nan
+    whole = sync.block_mean(rows, counts)
+    monkeypatch.setattr(sync, "WHOLE_COUNTS", 3 * len(starts))  # three draws at a time
+    parts = sync.block_mean(rows, draws)
+    np.testing.assert_array_equal(whole.curve, parts.curve)
+    np.testing.assert_allclose(parts.boot, whole.boot, rtol=1e-12, atol=1e-12)
+    a, b = estimators.qmi_pooled(feats, starts, boot_counts=counts), estimators.qmi_pooled(feats, starts, boot_counts=draws)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])

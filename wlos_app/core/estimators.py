@@ -56,34 +56,59 @@ BLOCK_CHUNK = 500  # blocks (or windows) whose branch features are computed at o
 class Pairs:
     """One network's blocks and audio windows of a clip, ready to be paired with each other.
 
-    Each block's visual features and each audio window's features are computed once (over the
-    clip's whole sequence, see models.sequence), and so are the two halves of the first fusion
-    layer, which is linear in [VF, AF]; per pair only a sum and the rest of the head run, instead
-    of the whole network. Asking for other windows of the same blocks (the long-range search,
-    a track's re-centring) costs no more branch passes."""
+    Each block's visual features and each audio window's features are computed once per pass
+    (over the clip's whole sequence, see models.sequence), and so are the two halves of the first
+    fusion layer, which is linear in [VF, AF]; per pair only a sum and the rest of the head run,
+    instead of the whole network. Asking for other windows of the same blocks (the long-range
+    search, a track's re-centring) costs no more visual passes.
+
+    The blocks' half is kept; the windows' half is made BLOCK_CHUNK windows at a time as a pass
+    reaches them and let go behind it (the audio branch is cheap: an hour's windows kept would be
+    180 MB even in float16), with the same chunks, so with the same values, as all at once."""
 
     def __init__(self, model, feats: ClipFeatures, starts: np.ndarray, store=None):
         """store: the dtype the two halves are kept in between passes (default float32); the
         long-range estimator keeps them in float16 (half the memory on long clips; each pair's
         sum and head still run in float32)."""
         import torch
-        import torch.nn.functional as F
 
-        from .models.sequence import block_features, window_features
-        self.model, self.starts = model, np.asarray(starts, int)
+        from .models.sequence import block_features
+        self.model, self.feats, self.starts = model, feats, np.asarray(starts, int)
         self.n_windows = feats.n_windows
+        self.store = store or torch.float32
+        self._ha: dict[int, object] = {}  # chunk of BLOCK_CHUNK windows -> its half of the first layer
         lin = model.head[0]
         nv = model.visual.out_dim
-        store = store or torch.float32
 
-        def chunks(n, part):
-            return torch.cat([part(np.arange(a, min(a + BLOCK_CHUNK, n))).to(store)
-                              for a in range(0, n, BLOCK_CHUNK)])
-        with torch.inference_mode():
-            self.hv = chunks(len(self.starts), lambda i: block_features(model.visual, feats, self.starts[i])
-                             @ lin.weight[:, :nv].T) if len(self.starts) else None
-            self.ha = chunks(self.n_windows, lambda j: F.linear(window_features(model.audio, feats, j),
-                                                                lin.weight[:, nv:], lin.bias)) if self.n_windows else None
+        self.hv = None
+        if len(self.starts):
+            with torch.inference_mode():
+                # Filled in place: chunks gathered and joined would hold it twice.
+                for a in range(0, len(self.starts), BLOCK_CHUNK):
+                    part = block_features(model.visual, feats, self.starts[a:a + BLOCK_CHUNK]) @ lin.weight[:, :nv].T
+                    if self.hv is None:
+                        self.hv = torch.empty((len(self.starts), part.shape[1]), dtype=self.store,
+                                              device=part.device)
+                    self.hv[a:a + len(part)] = part
+
+    def _windows_half(self, j: np.ndarray):
+        """The windows' half of the first layer for windows j (all within the clip), made by
+        whole chunks; chunks before the lowest asked for are let go (passes run forward)."""
+        import torch
+        import torch.nn.functional as F
+
+        from .models.sequence import window_features
+        lin, nv = self.model.head[0], self.model.visual.out_dim
+        lo, hi = int(j.min()) // BLOCK_CHUNK, int(j.max()) // BLOCK_CHUNK
+        for c in [c for c in self._ha if c < lo]:
+            del self._ha[c]
+        for c in range(lo, hi + 1):
+            if c not in self._ha:
+                w = np.arange(c * BLOCK_CHUNK, min((c + 1) * BLOCK_CHUNK, self.n_windows))
+                self._ha[c] = F.linear(window_features(self.model.audio, self.feats, w), lin.weight[:, nv:],
+                                       lin.bias).to(self.store)
+        span = torch.cat([self._ha[c] for c in range(lo, hi + 1)]) if hi > lo else self._ha[lo]
+        return span[torch.from_numpy(j - lo * BLOCK_CHUNK).to(span.device)]
 
     def outputs(self, head, width: tuple, shifts: np.ndarray, centre: np.ndarray | None = None,
                 rows: np.ndarray | None = None, fill: float = np.nan) -> np.ndarray:
@@ -95,7 +120,7 @@ class Pairs:
         centre = np.zeros(len(rows), int) if centre is None else np.asarray(centre, int)
         shifts = np.asarray(shifts, int)
         out = np.full((len(rows), len(shifts), *width), fill, np.float32)
-        if self.ha is None or self.hv is None:
+        if self.n_windows == 0 or self.hv is None:
             return out
         device = self.hv.device
         step = max(1, PAIR_CHUNK // max(1, len(shifts)))
@@ -107,10 +132,10 @@ class Pairs:
                 if not ok.any():
                     continue
                 b = np.broadcast_to(rows[r][:, None], j.shape)
-                h = (self.hv[torch.from_numpy(b[ok]).to(device)].float()
-                     + self.ha[torch.from_numpy(j[ok]).to(device)].float())
+                h = self.hv[torch.from_numpy(b[ok]).to(device)].float() + self._windows_half(j[ok]).float()
                 chunk = out[r]
                 chunk[ok] = head(h)
+        self._ha.clear()
         return out
 
     def c3(self, shifts: np.ndarray = None, centre=None, rows=None) -> np.ndarray:
@@ -156,7 +181,11 @@ def qmi_signals(feats: ClipFeatures) -> tuple[np.ndarray, np.ndarray]:
     power itself (on the GRID sample clips this found the clip offset about twice as often).
     """
     h = feats.flow.shape[1] // 2
-    visual = feats.flow[:, h:].mean(axis=(1, 2)) - feats.flow[:, :h].mean(axis=(1, 2))
+    visual = np.zeros(len(feats.flow))
+    for a in range(0, len(feats.flow), 1500):  # a minute at a time: float16 flow is summed in float32
+        f = feats.flow[a:a + 1500]
+        f = f.astype(np.float32) if f.dtype == np.float16 else f
+        visual[a:a + 1500] = f[:, h:].mean(axis=(1, 2)) - f[:, :h].mean(axis=(1, 2))
     p = feats.power_db
     audio = np.concatenate([[0.0], np.diff(p)]).astype(np.float32) if len(p) else p
     return visual.astype(np.float64), audio.astype(np.float64)
@@ -225,8 +254,8 @@ def qmi_pooled(feats: ClipFeatures, starts: np.ndarray, segment: int = 250,
     into segments of `segment` frames (the kernels grow with its square); each segment's curve is
     standardised over the shifts and the segments are averaged, weighted by their frame counts.
 
-    boot_counts: (B, n_blocks) how often each block is drawn in B bootstrap resamples; then the
-    (B, 19) bootstrap curves are returned too.
+    boot_counts: (B, n_blocks) how often each block is drawn in B bootstrap resamples (or a
+    sync.Draws); then the (B, 19) bootstrap curves are returned too.
     """
     visual, audio = qmi_signals(feats)
     n_a = len(audio)
@@ -249,11 +278,17 @@ def qmi_pooled(feats: ClipFeatures, starts: np.ndarray, segment: int = 250,
         total += len(fr) * _standardise(qmi_from_kernels(kx, ky))
         weight += len(fr)
         if boot_counts is not None:
-            # A frame's bootstrap weight: how many drawn blocks contain it.
-            inc = np.zeros((len(starts), len(fr)))
+            # A frame's bootstrap weight: how many drawn blocks contain it. Only the blocks that
+            # hold these frames (an hour's every block would be 160 MB a segment); the sums are of
+            # whole numbers, so the same.
+            blocks = np.unique(np.concatenate([member[k] for k in fr]))
+            row = np.full(len(starts), -1)
+            row[blocks] = np.arange(len(blocks))
+            inc = np.zeros((len(blocks), len(fr)))
             for col, k in enumerate(fr):
-                inc[member[k], col] = 1.0
-            w = boot_counts @ inc
+                inc[row[member[k]], col] = 1.0
+            cols = boot_counts.columns(blocks) if hasattr(boot_counts, "columns") else boot_counts[:, blocks]
+            w = cols @ inc
             keep = w.sum(1) > 0
             if keep.any():
                 boot_total[keep] += w[keep].sum(1, keepdims=True) * _standardise(qmi_from_kernels(kx, ky, w[keep]))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import estimators, sync, track
+from . import estimators, memory, sync, track
 from .estimators import MAX_SHIFT, SHIFTS
 from .features import BLOCK, ClipFeatures
 
@@ -129,6 +129,7 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
     else:
         centre = np.zeros(len(used), int)
     for attempt in range(2):
+        memory.trim()  # each pass's chunks, freed (tens of MB on long clips)
         raw = _raw_rows(pairs, SHIFTS, centre)
         if reach < MAX_SHIFT:  # a short clip: only the drifts it can show are candidates
             raw = {k: estimators.within_reach(r, reach) for k, r in raw.items()}
@@ -143,10 +144,11 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
 
     fused = _fused(raw)
     # The clip's answer from the evidence around the track (see the module's docstring).
-    counts, n_units = sync.boot_counts(used, seed)
-    parts = {k: sync.block_mean(r, counts) for k, r in raw.items()}
+    draws = sync.Draws(used, seed)
+    n_units = draws.n_units
+    parts = {k: sync.block_mean(r, draws) for k, r in raw.items()}
     if sync.FUSION_WEIGHTS.get("qmi") and not centre.any():
-        parts["qmi"] = sync.Evidence(*estimators.qmi_pooled(feats, used, boot_counts=counts))
+        parts["qmi"] = sync.Evidence(*estimators.qmi_pooled(feats, used, boot_counts=draws))
     est = sync.from_evidence(sync.fuse(parts), n_units, len(used), min(reach, MAX_SHIFT))
     est.quality["parts_agree"] = float(np.mean([abs(sync.peak(p.curve) - est.offset) <= 1.0
                                                 for p in parts.values()]))

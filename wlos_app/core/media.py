@@ -304,24 +304,15 @@ class Audio:
         return self.samples.mean(axis=0) if self.samples.shape[0] > 1 else self.samples[0]
 
 
-def read_audio(path: str, info: MediaInfo | None = None, report: DecodeReport | None = None) -> Audio:
-    """Decode the first audio stream at its own rate and channels, placed by timestamps.
-
-    Samples before the video origin are dropped; a late-starting stream or a lost packet leaves
-    zeros, so every later sample stays where its timestamp puts it.
-    """
-    report = report if report is not None else DecodeReport()
-    info = info or probe(path)
-    if info.audio is None:
-        raise MediaError(f"{path}: has no audio stream")
+def _placed(path: str, info: MediaInfo, report: DecodeReport) -> Iterator[tuple[int, np.ndarray]]:
+    """The first audio stream's samples as (position, (channels, n) float32), in decoding order:
+    the position (samples from the video origin, at the stream's first rate) is where the frame's
+    timestamp puts it; samples before the origin are dropped, frames that change rate or channels
+    are brought to the first ones."""
     origin = info.origin_s
     rate = info.audio.sample_rate
     nch = None
     expected = None  # sample position where the next frame would go if contiguous
-    # Samples go straight into one buffer sized from the header (grown if the header was short):
-    # collecting frames and joining them would hold a long recording twice.
-    buf: np.ndarray | None = None
-    end = 0
     with _open(path) as c:
         a = c.streams.audio[0]
         for frame in _decode_stream(c, a, report):
@@ -347,18 +338,110 @@ def read_audio(path: str, info: MediaInfo | None = None, report: DecodeReport | 
                 data, pos = data[:, -pos:], 0
             if data.shape[1] == 0:
                 continue
-            stop = pos + data.shape[1]
-            if buf is None:
-                buf = np.zeros((nch, max(stop, int((info.duration_s + 1.0) * rate))), np.float32)
-            elif stop > buf.shape[1]:
-                grown = np.zeros((nch, max(stop, 2 * buf.shape[1])), np.float32)
-                grown[:, :end] = buf[:, :end]
-                buf = grown
-            buf[:, pos:stop] = data
-            end = max(end, stop)
-    if buf is None:
+            yield pos, data
+
+
+class _Placer:
+    """Frames written at their positions into one buffer sized from the header (grown if the
+    header was short): collecting frames and joining them would hold a long recording twice."""
+
+    def __init__(self, nch: int, first_size: int):
+        self.buf = np.zeros((nch, first_size), np.float32)
+        self.end = 0
+
+    def put(self, pos: int, data: np.ndarray) -> None:
+        stop = pos + data.shape[1]
+        if stop > self.buf.shape[1]:
+            grown = np.zeros((self.buf.shape[0], max(stop, 2 * self.buf.shape[1])), np.float32)
+            grown[:, :self.end] = self.buf[:, :self.end]
+            self.buf = grown
+        self.buf[:, pos:stop] = data
+        self.end = max(self.end, stop)
+
+    def samples(self) -> np.ndarray:
+        if self.end == self.buf.shape[1]:
+            return self.buf
+        if self.buf.shape[0] == 1:  # shrunk in place: no second copy of a long recording
+            buf, self.buf = self.buf, None
+            buf.resize((1, self.end), refcheck=False)
+            return buf
+        return self.buf[:, :self.end].copy()
+
+
+def read_audio(path: str, info: MediaInfo | None = None, report: DecodeReport | None = None) -> Audio:
+    """Decode the first audio stream at its own rate and channels, placed by timestamps.
+
+    Samples before the video origin are dropped; a late-starting stream or a lost packet leaves
+    zeros, so every later sample stays where its timestamp puts it.
+    """
+    return decode_audio(path, info, report, keep=True, analysis=False)[1]
+
+
+# How far back (s) a frame may still land on sound already resampled for analysis: timestamps
+# that jump back further than this (never seen in a real file) lose the overlap, not the rest.
+_STAGE_S = 10.0
+
+
+def decode_audio(path: str, info: MediaInfo | None = None, report: DecodeReport | None = None,
+                 keep: bool = True, analysis: bool = True) -> tuple[np.ndarray | None, Audio | None]:
+    """One pass over the sound: its 16 kHz mono copy for analysis (if `analysis`) and the sound at
+    its own rate and channels (if `keep`), both placed as read_audio places it.
+
+    The mono copy is mixed and resampled as the frames come (soxr's streaming resampler, equal to
+    resampling the whole), so an hour of 48 kHz stereo, 1.4 GB as float32, is never held unless
+    `keep` asks for it."""
+    report = report if report is not None else DecodeReport()
+    info = info or probe(path)
+    if info.audio is None:
+        raise MediaError(f"{path}: has no audio stream")
+    rate = info.audio.sample_rate
+    first_size = int((info.duration_s + 1.0) * rate)
+    full = mono = None
+    shared = False  # the kept sound is already 16 kHz mono: the analysis reads it, no copy
+    stream = None
+    if analysis and rate != ANALYSIS_SR:
+        import soxr
+        stream = soxr.ResampleStream(rate, ANALYSIS_SR, 1, dtype="float32")
+    stage = np.zeros(0, np.float32)  # mono source-rate samples from `done` on, not resampled yet
+    done = high = 0
+    lag = int(_STAGE_S * rate)
+
+    def resampled(x: np.ndarray, last: bool = False) -> np.ndarray:
+        return x if stream is None else stream.resample_chunk(x, last)
+
+    for pos, data in _placed(path, info, report):
+        if keep:
+            if full is None:
+                full = _Placer(data.shape[0], max(first_size, pos + data.shape[1]))
+                shared = analysis and rate == ANALYSIS_SR and data.shape[0] == 1
+            full.put(pos, data)
+        if not analysis or shared:
+            continue
+        if mono is None:
+            mono = _Placer(1, int((info.duration_s + 1.0) * ANALYSIS_SR))
+        m = data.mean(axis=0) if data.shape[0] > 1 else data[0]
+        if pos < done:
+            m, pos = m[done - pos:], done
+        stop = pos + len(m)
+        if stop - done > len(stage):
+            stage = np.concatenate([stage, np.zeros(max(stop - done - len(stage), len(stage)), np.float32)])
+        stage[pos - done:stop - done] = m
+        high = max(high, stop)
+        if high - done > 2 * lag:  # what no frame is expected to land on again goes on
+            y = resampled(np.ascontiguousarray(stage[:high - done - lag]))
+            mono.put(mono.end, y[None])
+            stage, done = stage[high - done - lag:].copy(), high - lag
+    if (full is None if keep else mono is None):
         raise MediaError(f"{path}: the audio stream holds no decodable samples")
-    return Audio(buf[:, :end] if end == buf.shape[1] else buf[:, :end].copy(), rate)
+    kept = Audio(full.samples(), rate) if keep else None
+    audio16k = None
+    if shared:
+        audio16k = kept.samples[0]
+    elif mono is not None:
+        y = resampled(np.ascontiguousarray(stage[:high - done]), last=True)
+        mono.put(mono.end, y[None])
+        audio16k = mono.samples()[0]
+    return audio16k, kept
 
 
 def resample(x: np.ndarray, rate: int, target: int = ANALYSIS_SR) -> np.ndarray:

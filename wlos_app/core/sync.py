@@ -60,7 +60,7 @@ def _boot_counts(starts: np.ndarray, seed: int) -> tuple[np.ndarray, int]:
     n_units = int(unit.max()) + 1
     rng = np.random.default_rng(seed)
     unit_counts = rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=N_BOOT)
-    return unit_counts[:, unit].astype(np.float64), n_units
+    return np.take(unit_counts.astype(np.float64), unit, axis=1), n_units  # one (N_BOOT, n_blocks) array, not two
 
 
 def _agreement(boot: np.ndarray, offset: float) -> float:
@@ -80,6 +80,41 @@ def boot_counts(starts: np.ndarray, seed: int = 0) -> tuple[np.ndarray, int]:
     return _boot_counts(starts, seed)
 
 
+# Above this many (N_BOOT x n_blocks) counts, Draws hands them out a few draws at a time: an hour's
+# 80 000 blocks would make a 130 MB float64 array. Below it (clips up to ~8 minutes of speech)
+# they are made at once, as ever; in parts the means can differ from those in the last bit.
+WHOLE_COUNTS = 2_500_000
+
+
+class Draws:
+    """The draws of _boot_counts (the same seed gives the same ones), kept per 10-frame unit
+    (N_BOOT x n_units integers) and expanded to blocks only as needed."""
+
+    def __init__(self, starts: np.ndarray, seed: int = 0):
+        _, self.unit = np.unique(np.asarray(starts) // BLOCK, return_inverse=True)
+        self.n_units = int(self.unit.max()) + 1
+        rng = np.random.default_rng(seed)
+        self.unit_counts = rng.multinomial(self.n_units, np.full(self.n_units, 1.0 / self.n_units), size=N_BOOT)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return N_BOOT, len(self.unit)
+
+    def counts(self, a: int = 0, b: int = N_BOOT) -> np.ndarray:
+        """(b - a, n_blocks) float64 counts of draws a..b-1 (all: _boot_counts's array)."""
+        return np.take(self.unit_counts[a:b].astype(np.float64), self.unit, axis=1)
+
+    def columns(self, blocks: np.ndarray) -> np.ndarray:
+        """(N_BOOT, len(blocks)) float64 counts of those blocks only."""
+        return np.take(self.unit_counts, self.unit[blocks], axis=1).astype(np.float64)
+
+    def apply(self, fn) -> np.ndarray:
+        """fn(counts of some draws) -> one row per draw, for all draws, stacked."""
+        n = len(self.unit)
+        step = N_BOOT if N_BOOT * n <= WHOLE_COUNTS else max(1, WHOLE_COUNTS // max(1, n))
+        return np.concatenate([fn(self.counts(a, min(a + step, N_BOOT))) for a in range(0, N_BOOT, step)])
+
+
 # --- several estimators on one scale ------------------------------------------------------------
 
 @dataclass
@@ -91,9 +126,9 @@ class Evidence:
     boot: np.ndarray  # (N_BOOT, S)
 
 
-def block_mean(rows: np.ndarray, counts: np.ndarray) -> Evidence:
+def block_mean(rows: np.ndarray, counts) -> Evidence:
     """Mean over blocks of per-block curves (NaN = that shift's window is missing), for the clip
-    and for each redraw (counts: (N_BOOT, n_blocks) from boot_counts)."""
+    and for each redraw (counts: (N_BOOT, n_blocks) from boot_counts, or Draws)."""
     filled = np.where(np.isfinite(rows), rows, 0.0)
     present = np.isfinite(rows).astype(np.float64)
 
@@ -101,7 +136,7 @@ def block_mean(rows: np.ndarray, counts: np.ndarray) -> Evidence:
         num, den = w @ filled, w @ present
         return np.where(den > 0, num / np.maximum(den, 1e-12), np.nan)
 
-    return Evidence(mean(np.ones(len(rows))), mean(counts))
+    return Evidence(mean(np.ones(len(rows))), counts.apply(mean) if isinstance(counts, Draws) else mean(counts))
 
 
 def c3_rows(curves: np.ndarray) -> np.ndarray:
@@ -218,8 +253,9 @@ def from_curves(curves: np.ndarray, starts: np.ndarray, seed: int = 0, reach: in
 
     curve = mean_curve(np.ones(len(rows)))
     offset = peak(curve)
-    counts, n_units = _boot_counts(starts, seed)
-    boot = np.array([peak(c) for c in mean_curve(counts)])
+    draws = Draws(starts, seed)
+    n_units = draws.n_units
+    boot = np.array([peak(c) for c in draws.apply(mean_curve)])
     return ClipEstimate(offset, _confidence(boot, offset, n_units), curve, len(rows),
                         quality(curve, offset, boot, n_units, reach))
 
@@ -229,8 +265,9 @@ def from_qmi(feats, starts: np.ndarray, seed: int = 0, reach: int = MAX_SHIFT) -
     from .estimators import qmi_pooled
     if not len(starts):
         return ClipEstimate(float("nan"), 0.0, None, 0)
-    counts, n_units = _boot_counts(starts, seed)
-    curve, boot_curves = qmi_pooled(feats, starts, boot_counts=counts)
+    draws = Draws(starts, seed)
+    n_units = draws.n_units
+    curve, boot_curves = qmi_pooled(feats, starts, boot_counts=draws)
     if reach < MAX_SHIFT:
         from .estimators import within_reach
         curve, boot_curves = within_reach(curve, reach), within_reach(boot_curves, reach)

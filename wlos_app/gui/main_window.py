@@ -377,10 +377,17 @@ class MainWindow(QMainWindow):
         cfg, model_dir = self.analysis_config(), self.model_dir
         cfg.face_id = self.clips[path].face
 
+        cfg.keep_audio = False
+
         def job(progress, cancel):
+            from ..core import media
             from ..core.analysis import analyze
             result = analyze(path, cfg, progress, cancel)
-            return result, result.audio  # decoded once, by the analysis
+            # The sound for the preview and the export, read once the analysis has let go of its
+            # work: held through it, an hour's sound would add to the analysis's peak.
+            progress(1.0, "reading the sound for the preview")
+            result.audio = media.read_audio(path, result.info)
+            return result, result.audio
 
         w = Worker(job, f"analysis of {os.path.basename(path)}")
         st = self.clips[path]
