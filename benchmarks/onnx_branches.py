@@ -1,5 +1,6 @@
 """The networks' convolution stages on CPU: torch against ONNX Runtime. Prints a table.
 
+    .venv/bin/pip install -c constraints.txt -e ".[onnx]"   # benchmark only, not a dependency
     .venv/bin/python benchmarks/onnx_branches.py [--seconds 20] [--threads 2] [--repeats 20]
 
 What analysis runs per clip before the fusion heads (core/models/sequence.py): the visual branch's

@@ -13,7 +13,7 @@ the ratio to a plain threaded PyAV decode of the same video (`for f in c.decode(
 --code DIR (repeatable) runs the analysis from another checkout (a `git worktree` of an older
 commit, say), so that before and after are measured in one table, their runs alternated. --env
 NAME=VALUE (repeatable, each its own row, with this checkout) sets an environment variable, e.g.
-WLOS_ONNX=0 (networks in torch) or WLOS_DECODE_AHEAD=0 (no decode thread).
+OMP_WAIT_POLICY=ACTIVE (OpenMP's threads spinning, as before wlos_app set it passive).
 
 --warm CLIP_DIR: short clips analysed one after another in one process, after a warm-up clip
 (models loaded, caches warm): mean stages and seconds per clip, x real time (the 3 s GRID aim).
@@ -42,8 +42,6 @@ import json, os, resource, sys, time
 t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
 from wlos_app.core import analysis
-if "WLOS_DECODE_AHEAD" in os.environ and hasattr(analysis, "DECODE_AHEAD"):
-    analysis.DECODE_AHEAD = int(os.environ["WLOS_DECODE_AHEAD"])
 t1 = time.perf_counter()
 r = analysis.analyze(sys.argv[2], analysis.AnalysisConfig(keep_audio=False))
 t2 = time.perf_counter()
@@ -56,8 +54,6 @@ WARM = r"""
 import glob, json, os, sys, time
 sys.path.insert(0, sys.argv[1])
 from wlos_app.core import analysis
-if "WLOS_DECODE_AHEAD" in os.environ and hasattr(analysis, "DECODE_AHEAD"):
-    analysis.DECODE_AHEAD = int(os.environ["WLOS_DECODE_AHEAD"])
 clips = sorted(glob.glob(os.path.join(sys.argv[2], "*.mpg")) + glob.glob(os.path.join(sys.argv[2], "*.mp4")))
 cfg = analysis.AnalysisConfig(keep_audio=False)
 analysis.analyze(clips[0], cfg)

@@ -115,59 +115,6 @@ def test_frame_reader_gives_the_frame_shown_at_any_time(made, name):
             assert np.abs(img.astype(int) - frames[i].image.astype(int)).mean() < 1.0, t
 
 
-def test_prefetch_keeps_order_raises_in_turn_and_stops_with_its_caller():
-    import threading
-
-    from wlos_app.core.media import prefetch
-
-    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
-
-    def failing():
-        yield 1
-        yield 2
-        raise ValueError("bad packet")
-    got = []
-    with pytest.raises(ValueError, match="bad packet"):
-        for x in prefetch(failing(), depth=8):
-            got.append(x)
-    assert got == [1, 2]  # what came before the error, then the error
-
-    closed = threading.Event()
-
-    def endless():
-        try:
-            n = 0
-            while True:
-                yield n
-                n += 1
-        finally:
-            closed.set()
-    it = prefetch(endless(), depth=2)
-    assert [next(it) for _ in range(5)] == [0, 1, 2, 3, 4]
-    it.close()  # the caller stops early: the thread ends and the source is closed
-    assert closed.is_set()
-    assert not [t for t in threading.enumerate() if t.name == "decode"]
-
-
-def _long_wav(path, seconds: float, rate: int = 48000, channels: int = 2) -> None:
-    """A chirp with a little noise, `channels` channels of 16-bit PCM, written a second at a time."""
-    import av
-    from fractions import Fraction
-    rng = np.random.default_rng(1)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("pcm_s16le", rate=rate, layout="stereo" if channels == 2 else "mono")
-        for k in range(int(seconds)):
-            t = k + np.arange(rate) / rate
-            x = 0.3 * np.sin(2 * np.pi * (200 + 20 * t) * t) + 0.01 * rng.standard_normal(rate)
-            pcm = (np.repeat(x[None], channels, 0) * 32767).astype(np.int16).T.reshape(1, -1)
-            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm), format="s16", layout=s.layout.name)
-            f.sample_rate, f.pts, f.time_base = rate, k * rate, Fraction(1, rate)
-            for p in s.encode(f):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-
-
 def test_analysis_sound_of_a_long_recording_is_decoded_in_little_memory(tmp_path):
     """The 16 kHz mono sound analysis reads is mixed and resampled as it is decoded: 3 minutes of
     48 kHz stereo (69 MB as float32) never sit in memory at once, and the result is exactly what

@@ -26,9 +26,6 @@ METHODS = ("fusion", "wlos", "c3", "qmi")
 # The trained networks each method runs.
 NETWORKS_OF = {"fusion": ("c3", "wlos"), "wlos": ("wlos",), "c3": ("c3",), "qmi": ()}
 MIN_FRAMES = estimators.MIN_FRAMES  # one block and a +-2-frame search (estimators.reach_of)
-# Grid frames decoded ahead of the face stage on a thread of their own (0: decode in turn). The
-# stage table's decode_video is then the time the face stage waited for a frame.
-DECODE_AHEAD = int(os.environ.get("WLOS_DECODE_AHEAD", "8"))
 
 Progress = Callable[[float, str], None]
 
@@ -87,12 +84,11 @@ _networks: dict = {}
 
 def _network(kind: str, model_dir: str | None, device: str | None):
     """Loaded networks are kept for the next clip; a weights file that changed is loaded again."""
-    from .models import load, runtime, weights_path
+    from .models import load, weights_path
     path = weights_path(kind, model_dir)
     key = (kind, str(path), device, path.stat().st_mtime_ns if path.exists() else None)
     if key not in _networks:
-        net = _networks[key] = load(kind, model_dir, device)
-        runtime.accelerate(net, path)  # the convolutions in ONNX Runtime on CPU (same answers)
+        _networks[key] = load(kind, model_dir, device)
     return _networks[key]
 
 
@@ -184,8 +180,6 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
     def grid_images():
         frames = media.iter_video_frames(path, "gray", report, info)
         it = media.sample_on_grid(frames if transform is None else transform.frames(frames))
-        if DECODE_AHEAD:
-            it = media.prefetch(it, DECODE_AHEAD)
         while True:
             t0 = time.perf_counter()
             try:

@@ -8,10 +8,8 @@ gap (silence, or a held frame) instead of shifting everything after it.
 from __future__ import annotations
 
 import os
-import queue
-import threading
 from dataclasses import dataclass, field
-from typing import Iterator, TypeVar
+from typing import Iterator
 
 import av
 import numpy as np
@@ -176,54 +174,6 @@ def iter_video_frames(path: str, fmt: str = "gray", report: DecodeReport | None 
             img = _gray(frame) if fmt == "gray" else np.ascontiguousarray(frame.to_ndarray(format=fmt))
             yield Frame(n, t, upright(img, frame))
             n += 1
-
-
-T = TypeVar("T")
-
-
-def prefetch(items: Iterator[T], depth: int = 8) -> Iterator[T]:
-    """`items` made on a thread of their own, up to `depth` ahead of the caller: decoding a frame
-    (FFmpeg, without Python's lock) then overlaps the face stage's work on the one before. An
-    error is raised in the caller, in order; when the caller stops early (a cancel, an error
-    downstream), the thread stops too."""
-    q: queue.Queue = queue.Queue(depth)
-    stop = threading.Event()
-    end = object()
-
-    def put(x) -> bool:
-        while not stop.is_set():
-            try:
-                q.put(x, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def run() -> None:
-        try:
-            for x in items:
-                if not put((x, None)):
-                    return
-            put((end, None))
-        except BaseException as exc:  # handed to the caller, raised there
-            put((end, exc))
-
-    thread = threading.Thread(target=run, name="decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            x, exc = q.get()
-            if x is end:
-                if exc is not None:
-                    raise exc
-                return
-            yield x
-    finally:
-        stop.set()
-        thread.join()
-        close = getattr(items, "close", None)
-        if close is not None:
-            close()  # the file is closed on the caller's side, after the thread let go of it
 
 
 def upright(img: np.ndarray, frame: av.VideoFrame) -> np.ndarray:

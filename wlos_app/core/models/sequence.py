@@ -19,8 +19,6 @@ every position of the sequence.
 """
 from __future__ import annotations
 
-import weakref
-
 import torch
 import torch.nn.functional as F
 
@@ -35,18 +33,6 @@ def visual_sequence(vb, flows: torch.Tensor) -> torch.Tensor:
     x = F.dropout3d(x, f[3].p, vb.training)
     x = F.conv3d(x, f[4].weight, f[4].bias, dilation=(2, 1, 1))
     return F.max_pool3d(F.relu(f[5](x)), (1, 2, 2))
-
-
-# Branch -> the same clip-level stage in ONNX Runtime (models.runtime), used in eval mode without
-# gradients. Held weakly and beside the module, so that copying or pickling a network is unchanged.
-FAST: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-
-
-def _sequence(branch, fn, x: torch.Tensor) -> torch.Tensor:
-    fast = FAST.get(branch)
-    if fast is not None and not branch.training and not torch.is_grad_enabled() and x.device.type == "cpu":
-        return fast(x)
-    return fn(branch, x)
 
 
 def visual_blocks(vb, seq: torch.Tensor, clip: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -108,7 +94,7 @@ def block_features(vb, feats, starts) -> torch.Tensor:
         idx = order[i:k]
         last = int(starts[idx].max())
         flows = torch.from_numpy(np.ascontiguousarray(feats.visual_frames(a, last + block))).to(device)
-        seq = _sequence(vb, visual_sequence, flows[None])
+        seq = visual_sequence(vb, flows[None])
         t = torch.from_numpy(starts[idx] - a).to(device)
         out[torch.from_numpy(idx).to(device)] = visual_blocks(vb, seq, torch.zeros_like(t), t)
         i = k
@@ -132,7 +118,7 @@ def window_features(ab, feats, windows) -> torch.Tensor:
         idx = order[i:k]
         j1 = int(windows[idx].max())
         m = feats.mfcc[MFCC_PER_FRAME * j0: MFCC_PER_FRAME * j1 + AUDIO_WINDOW]
-        seq = _sequence(ab, audio_sequence, torch.from_numpy(np.ascontiguousarray(m)).to(device)[None])
+        seq = audio_sequence(ab, torch.from_numpy(np.ascontiguousarray(m)).to(device)[None])
         j = torch.from_numpy(windows[idx] - j0).to(device)
         out[torch.from_numpy(idx).to(device)] = audio_windows(ab, seq, torch.zeros_like(j), j)
         i = k
