@@ -115,6 +115,25 @@ def test_frame_reader_gives_the_frame_shown_at_any_time(made, name):
             assert np.abs(img.astype(int) - frames[i].image.astype(int)).mean() < 1.0, t
 
 
+def _long_wav(path, seconds: float, rate: int = 48000, channels: int = 2) -> None:
+    """A chirp with a little noise, `channels` channels of 16-bit PCM, written a second at a time."""
+    import av
+    from fractions import Fraction
+    rng = np.random.default_rng(1)
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("pcm_s16le", rate=rate, layout="stereo" if channels == 2 else "mono")
+        for k in range(int(seconds)):
+            t = k + np.arange(rate) / rate
+            x = 0.3 * np.sin(2 * np.pi * (200 + 20 * t) * t) + 0.01 * rng.standard_normal(rate)
+            pcm = (np.repeat(x[None], channels, 0) * 32767).astype(np.int16).T.reshape(1, -1)
+            f = av.AudioFrame.from_ndarray(np.ascontiguousarray(pcm), format="s16", layout=s.layout.name)
+            f.sample_rate, f.pts, f.time_base = rate, k * rate, Fraction(1, rate)
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+
+
 def test_analysis_sound_of_a_long_recording_is_decoded_in_little_memory(tmp_path):
     """The 16 kHz mono sound analysis reads is mixed and resampled as it is decoded: 3 minutes of
     48 kHz stereo (69 MB as float32) never sit in memory at once, and the result is exactly what
