@@ -60,10 +60,12 @@ def test_pairs_in_chunks_equal_all_at_once(monkeypatch):
     np.testing.assert_allclose(d, expected, atol=1e-4)
 
 
-def test_windows_are_made_as_a_pass_reaches_them(monkeypatch):
-    """The windows' half of the first layer is made a chunk at a time as the pairs reach it, never
-    for the whole clip at once (an hour's would be 180 MB), and gives what all windows at once give,
-    also when the centres go back (a track's jump)."""
+@pytest.mark.parametrize("keep", [0, 10_000])
+def test_windows_are_made_as_a_pass_reaches_them(monkeypatch, keep):
+    """On a long clip (keep 0) the windows' half of the first layer is made a chunk at a time as
+    the pairs reach it, never for the whole clip at once (an hour's would be 180 MB); on a short
+    one (keep 10 000) once, by the same chunks, and kept. Either gives what all windows at once
+    give, also when the centres go back (a track's jump)."""
     import torch.nn.functional as tF
 
     from wlos_app.core.models import sequence
@@ -77,6 +79,7 @@ def test_windows_are_made_as_a_pass_reaches_them(monkeypatch):
                        lin.bias)
         hv = sequence.block_features(net.visual, feats, starts) @ lin.weight[:, :nv].T
     monkeypatch.setattr(estimators, "BLOCK_CHUNK", 16)
+    monkeypatch.setattr(estimators, "KEEP_WINDOWS", keep)
     made = []
     real = sequence.window_features
     monkeypatch.setattr(sequence, "window_features", lambda ab, f, w: made.append(len(w)) or real(ab, f, w))
@@ -84,6 +87,11 @@ def test_windows_are_made_as_a_pass_reaches_them(monkeypatch):
     centre = np.where(np.arange(len(starts)) < 100, 3, -4)  # a jump back half-way
     got = pairs.c3(estimators.SHIFTS, centre)
     assert made and max(made) <= 16 and pairs._ha == {}
+    assert (pairs._all is None) == (keep == 0)
+    if keep:  # kept: another pass makes nothing again
+        n = len(made)
+        pairs.c3(estimators.SHIFTS)
+        assert len(made) == n
     for i, t in enumerate(starts):
         for k, d in enumerate(estimators.SHIFTS):
             j = t + centre[i] + d

@@ -51,6 +51,7 @@ def wlos_drifts(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
 # layer per chunk), where a 10-minute clip at once took 1.1 GB.
 PAIR_CHUNK = 250 * 19
 BLOCK_CHUNK = 500  # blocks (or windows) whose branch features are computed at once
+KEEP_WINDOWS = 4500  # up to this many audio windows (3 min) their half of the first layer is kept
 
 
 class Pairs:
@@ -62,8 +63,8 @@ class Pairs:
     instead of the whole network. Asking for other windows of the same blocks (the long-range
     search, a track's re-centring) costs no more visual passes.
 
-    The blocks' half is kept; the windows' half is made BLOCK_CHUNK windows at a time as a pass
-    reaches them and let go behind it (the audio branch is cheap: an hour's windows kept would be
+    The blocks' half is kept; so is the windows' half on clips of up to KEEP_WINDOWS windows. On
+    longer ones it is made BLOCK_CHUNK windows at a time as a pass reaches them and let go behind it (the audio branch is cheap: an hour's windows kept would be
     180 MB even in float16), with the same chunks, so with the same values, as all at once."""
 
     def __init__(self, model, feats: ClipFeatures, starts: np.ndarray, store=None):
@@ -77,6 +78,7 @@ class Pairs:
         self.n_windows = feats.n_windows
         self.store = store or torch.float32
         self._ha: dict[int, object] = {}  # chunk of BLOCK_CHUNK windows -> its half of the first layer
+        self._all = None  # every window's half, on clips of up to KEEP_WINDOWS windows
         lin = model.head[0]
         nv = model.visual.out_dim
 
@@ -99,6 +101,15 @@ class Pairs:
 
         from .models.sequence import window_features
         lin, nv = self.model.head[0], self.model.visual.out_dim
+        if self.n_windows <= KEEP_WINDOWS:
+            # A clip of a few minutes: made once and kept for every pass (made again at each
+            # pass, the fusion's 3-4 passes took 0.4 s more on a 60 s clip).
+            if self._all is None:
+                self._all = torch.cat([F.linear(window_features(self.model.audio, self.feats, w), lin.weight[:, nv:],
+                                                lin.bias).to(self.store)
+                                       for w in np.array_split(np.arange(self.n_windows),
+                                                               range(BLOCK_CHUNK, self.n_windows, BLOCK_CHUNK))])
+            return self._all[torch.from_numpy(j).to(self._all.device)]
         lo, hi = int(j.min()) // BLOCK_CHUNK, int(j.max()) // BLOCK_CHUNK
         for c in [c for c in self._ha if c < lo]:
             del self._ha[c]
