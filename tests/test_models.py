@@ -79,7 +79,7 @@ def test_windows_are_made_as_a_pass_reaches_them(monkeypatch, keep):
                        lin.bias)
         hv = sequence.block_features(net.visual, feats, starts) @ lin.weight[:, :nv].T
     monkeypatch.setattr(estimators, "BLOCK_CHUNK", 16)
-    monkeypatch.setattr(estimators, "KEEP_WINDOWS", keep)
+    monkeypatch.setattr(estimators, "SHORT_CLIP", keep)
     made = []
     real = sequence.window_features
     monkeypatch.setattr(sequence, "window_features", lambda ab, f, w: made.append(len(w)) or real(ab, f, w))

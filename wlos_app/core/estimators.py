@@ -51,7 +51,9 @@ def wlos_drifts(model, feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
 # layer per chunk), where a 10-minute clip at once took 1.1 GB.
 PAIR_CHUNK = 250 * 19
 BLOCK_CHUNK = 500  # blocks (or windows) whose branch features are computed at once
-KEEP_WINDOWS = 4500  # up to this many audio windows (3 min) their half of the first layer is kept
+# A clip of up to this many blocks or audio windows (3 min) keeps its pairs' branch features whole
+# and in float32 between passes (fast); longer ones save memory (float16, windows made per pass).
+SHORT_CLIP = 4500
 
 
 class Pairs:
@@ -63,7 +65,7 @@ class Pairs:
     instead of the whole network. Asking for other windows of the same blocks (the long-range
     search, a track's re-centring) costs no more visual passes.
 
-    The blocks' half is kept; so is the windows' half on clips of up to KEEP_WINDOWS windows. On
+    The blocks' half is kept; so is the windows' half on clips of up to SHORT_CLIP windows. On
     longer ones it is made BLOCK_CHUNK windows at a time as a pass reaches them and let go behind it (the audio branch is cheap: an hour's windows kept would be
     180 MB even in float16), with the same chunks, so with the same values, as all at once."""
 
@@ -78,7 +80,7 @@ class Pairs:
         self.n_windows = feats.n_windows
         self.store = store or torch.float32
         self._ha: dict[int, object] = {}  # chunk of BLOCK_CHUNK windows -> its half of the first layer
-        self._all = None  # every window's half, on clips of up to KEEP_WINDOWS windows
+        self._all = None  # every window's half, on clips of up to SHORT_CLIP windows
         lin = model.head[0]
         nv = model.visual.out_dim
 
@@ -101,7 +103,7 @@ class Pairs:
 
         from .models.sequence import window_features
         lin, nv = self.model.head[0], self.model.visual.out_dim
-        if self.n_windows <= KEEP_WINDOWS:
+        if self.n_windows <= SHORT_CLIP:
             # A clip of a few minutes: made once and kept for every pass (made again at each
             # pass, the fusion's 3-4 passes took 0.4 s more on a 60 s clip).
             if self._all is None:

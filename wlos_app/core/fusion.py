@@ -38,10 +38,6 @@ from .features import BLOCK, ClipFeatures
 # interview with its audio 1 s early read 2.2 s early at one block in five, right at every block).
 COARSE_STRIDE = 5
 COARSE_BLOCKS = 250
-# Up to this many blocks (3 min) the branch features are kept in float32 between passes: on CPU a
-# float16 copy costs a conversion at every pair (the pairs took 1.2-1.7 s against 1.05 s on a 25 s
-# clip). Longer clips keep float16, half the memory.
-FLOAT32_BLOCKS = 4500
 GRID_FPS = 25.0
 
 
@@ -117,7 +113,9 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
         return FusionResult(sync.ClipEstimate(np.nan, 0.0, None, 0), np.zeros((0, len(SHIFTS))),
                             np.zeros(0, int), nothing, reach)
     import torch
-    store = torch.float32 if len(used) <= FLOAT32_BLOCKS else torch.float16
+    # float32 on a short clip: on CPU a float16 copy costs a conversion at every pair (the pairs
+    # took 1.2-1.7 s against 1.05 s on a 25 s clip); longer clips keep float16, half the memory.
+    store = torch.float32 if len(used) <= estimators.SHORT_CLIP else torch.float16
     pairs = {k: estimators.Pairs(nets[k], feats, used, store=store) for k in ("c3", "wlos")
              if k == "c3" or sync.FUSION_WEIGHTS.get(k)}
     if reach > MAX_SHIFT:
