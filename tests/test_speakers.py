@@ -97,3 +97,25 @@ def test_settle_leaves_out_a_source_the_methods_disagree_on(sample_clips, tmp_pa
     d = {x.clip: x for x in speakers.settle(dataset.build(tmp_path / "p", cache_dir=tmp_path / "c", workers=1), nets)}
     assert not d["dubbed"].kept and "agree" in d["dubbed"].reason
     assert d[Path(sample_clips[1]).stem].kept
+
+
+def test_same_sound_finds_one_recording_at_any_lag_and_only_it():
+    """Two sources of one speech (obama_edtalk and obama_st1 are one address) must not serve as
+    each other's "another clip's sound" in the calibration's cases."""
+    from trainer.calibrate import same_sound
+    from trainer.evaluate import cut, shift_audio
+    from wlos_app.core.features import ClipFeatures
+
+    def clip(seed, n=500):
+        rng = np.random.default_rng(seed)
+        # speech-like: bursts of 3-12 frames at -20..0 dB between silences at -60 dB
+        level = np.where(np.repeat(rng.random(n // 5) < 0.6, 5)[:n], rng.uniform(-20, 0, n), -60.0)
+        return ClipFeatures(flow=np.zeros((n, 32, 32), np.float32), flow_valid=np.ones(n, bool), flow_scale=1.0,
+                            mfcc=np.zeros((4 * n, 12), np.float32), power_db=level.astype(np.float32),
+                            speech_level_db=-10.0)
+    a, b = clip(0), clip(1)
+    assert same_sound(a, a)
+    assert same_sound(a, shift_audio(a, 40)) and same_sound(shift_audio(a, -25), a)
+    assert same_sound(a, cut(a, 200, 120)) and same_sound(cut(a, 100, 300), a)
+    assert not same_sound(a, b)
+    assert not same_sound(a, cut(a, 200, 40))  # too short an overlap to tell

@@ -51,6 +51,35 @@ def mismatched(video: ClipFeatures, audio: ClipFeatures) -> ClipFeatures:
                    power_db=audio.power_db, speech_level_db=audio.speech_level_db)
 
 
+def same_sound(a: ClipFeatures, b: ClipFeatures, min_frames: int = 75, above: float = 0.9) -> bool:
+    """Whether two clips carry the same recording's sound at some lag: their speech envelopes
+    correlate above `above` (Pearson, over the overlap) over at least `min_frames` frames. Two
+    sources of one speech, such as obama_edtalk and obama_st1 of shared/data/speakers, are not
+    "another clip's sound"."""
+    def env(f):
+        return np.clip(np.asarray(f.power_db, np.float64) - (f.speech_level_db - 30.0), 0.0, 40.0)
+    x, y = env(a), env(b)
+    nx, ny = len(x), len(y)
+    if min(nx, ny) < min_frames:
+        return False
+    size = 1 << (nx + ny - 2).bit_length()
+    lags = np.arange(-(ny - 1), nx)  # x[i] against y[i - lag]
+    sxy = np.fft.irfft(np.fft.rfft(x, size) * np.conj(np.fft.rfft(y, size)), size)[lags % size]
+    x0, x1 = np.maximum(0, lags), np.minimum(nx, lags + ny)  # the overlap, in x's frames
+    y0, y1 = x0 - lags, x1 - lags
+    n = (x1 - x0).astype(np.float64)
+
+    def span(v, lo, hi):  # sums of v[lo:hi] for every lag
+        c = np.concatenate([[0.0], np.cumsum(v)])
+        return c[hi] - c[lo]
+    sx, sy = span(x, x0, x1), span(y, y0, y1)
+    vx = span(x * x, x0, x1) - sx * sx / np.maximum(n, 1)
+    vy = span(y * y, y0, y1) - sy * sy / np.maximum(n, 1)
+    ok = (n >= min_frames) & (vx > 1e-6 * n) & (vy > 1e-6 * n)
+    r = (sxy[ok] - sx[ok] * sy[ok] / n[ok]) / np.sqrt(vx[ok] * vy[ok])
+    return bool(ok.any() and r.max() > above)
+
+
 def _variants(f: ClipFeatures, shifts, other: ClipFeatures | None) -> list[tuple[str, ClipFeatures, int | None]]:
     reach = reach_for(f, DEFAULT_MAX_SHIFT)
     out = [(f"shift {s:+d}", shift_audio(f, s), s) for s in shifts]
@@ -86,13 +115,15 @@ def cases(clips: ClipSet, methods: dict, seed: int = 0, progress: Callable[[int,
     if join_k > 1:
         items += [(name, f, LONG_SHIFTS) for name, f in joined(clips, join_k)]
     for i, (name, feats_of, shifts) in enumerate(items):
-        other = None
-        if len(items) > 1:
-            j = (i + 1) % len(items)
-            if items[j][0] == name and len(items) > 2:
-                j = (i + 2) % len(items)
-            other = items[j][1]()
-        for case, f, s in _variants(feats_of(), shifts, other):
+        feats, other = feats_of(), None
+        # The next clip that is neither this one nor a source of the same sound
+        for j in [(i + k) % len(items) for k in range(1, len(items))]:
+            if items[j][0] != name:
+                cand = items[j][1]()
+                if not same_sound(feats, cand):
+                    other = cand
+                    break
+        for case, f, s in _variants(feats, shifts, other):
             for m, (method, nets) in methods.items():
                 est = estimate_clip(f, method, nets, seed=seed)
                 if est is None:

@@ -16,7 +16,9 @@ Each estimator's clip evidence is summarised by a few numbers (`sync.ClipEstimat
   log-likelihood at the answer, and *_contrast, the same less their median over the shifts: the
   standardised curves say which shift is best even when none is right (another clip's sound, a
   drift beyond the search), these say whether the sound matches the lips at all;
-- block_agree (fusion only): the share of blocks whose own peak is within one frame of the answer.
+- block_agree (fusion only): the share of blocks whose own peak is within one frame of the answer;
+- qmi_level (fusion only): QMI's pooled curve around the answer's windows, standardised over the
+  shifts, at the answer: a second opinion that shares no network with C3.
 
 A logistic regression maps them to P(|offset - truth| <= 1 frame). It is fitted by
 `trainer.calibrate` on clips the networks never trained on (held-out clips with injected shifts,
@@ -42,7 +44,8 @@ RELIABLE = 0.8
 
 
 # The fused estimator's extra evidence (core.fusion): does the sound match at all?
-FUSION_FEATURES = ("parts_agree", "c3_level", "c3_contrast", "wlos_level", "wlos_contrast", "block_agree")
+FUSION_FEATURES = ("parts_agree", "c3_level", "c3_contrast", "wlos_level", "wlos_contrast", "block_agree",
+                   "qmi_level")
 
 
 def shortness(reach: int) -> float:

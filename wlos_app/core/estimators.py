@@ -259,7 +259,8 @@ def qmi_block_curves(feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
 
 
 def qmi_pooled(feats: ClipFeatures, starts: np.ndarray, segment: int = 250,
-               boot_counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+               boot_counts: np.ndarray | None = None,
+               centre: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """Clip-level QMI curve from the frames of all given blocks pooled together.
 
     Ten frames are too few for a density estimate (the paper's per-block QMI MAE is 6.3 frames);
@@ -269,36 +270,43 @@ def qmi_pooled(feats: ClipFeatures, starts: np.ndarray, segment: int = 250,
 
     boot_counts: (B, n_blocks) how often each block is drawn in B bootstrap resamples (or a
     sync.Draws); then the (B, 19) bootstrap curves are returned too.
+    centre: (n_blocks,) each block's window centre (whole frames, as core.fusion re-centres the
+    windows on a drift track): block t's frames are scored against the audio at centre + SHIFTS.
     """
     visual, audio = qmi_signals(feats)
     n_a = len(audio)
-    # Frames usable at every shift, so all 19 candidates are scored on the same frames.
-    member: dict[int, list[int]] = {}
-    for bi, t in enumerate(starts):
+    centre = np.zeros(len(starts), int) if centre is None else np.asarray(centre, int)
+    # Samples (frame k, centre c) usable at every shift, so all 19 candidates are scored on the
+    # same samples; a frame shared by blocks of two centres is a sample at each.
+    member: dict[tuple[int, int], list[int]] = {}
+    for bi, (t, c) in enumerate(zip(starts, centre)):
         for k in range(t, t + BLOCK):
-            if k - MAX_SHIFT >= 1 and k + MAX_SHIFT < n_a:
-                member.setdefault(k, []).append(bi)
-    frames = np.array(sorted(member), int)
+            if k + c - MAX_SHIFT >= 1 and k + c + MAX_SHIFT < n_a:
+                member.setdefault((int(k), int(c)), []).append(bi)
+    samples = sorted(member)
+    frames = np.array([k for k, _ in samples], int)
+    moved = frames + np.array([c for _, c in samples], int)
     total = np.zeros(len(SHIFTS))
     boot_total = None if boot_counts is None else np.zeros((boot_counts.shape[0], len(SHIFTS)))
     weight = 0.0
     for s0 in range(0, len(frames), segment):
-        fr = frames[s0:s0 + segment]
+        fr, at = frames[s0:s0 + segment], moved[s0:s0 + segment]
         if len(fr) < BLOCK:
             continue
         kx = _gauss(_standardise(visual[fr]))
-        ky = _gauss(_standardise(np.stack([audio[fr + d] for d in SHIFTS])))
+        ky = _gauss(_standardise(np.stack([audio[at + d] for d in SHIFTS])))
         total += len(fr) * _standardise(qmi_from_kernels(kx, ky))
         weight += len(fr)
         if boot_counts is not None:
             # A frame's bootstrap weight: how many drawn blocks contain it. Only the blocks that
             # hold these frames (an hour's every block would be 160 MB a segment); the sums are of
             # whole numbers, so the same.
-            blocks = np.unique(np.concatenate([member[k] for k in fr]))
+            part = samples[s0:s0 + segment]
+            blocks = np.unique(np.concatenate([member[k] for k in part]))
             row = np.full(len(starts), -1)
             row[blocks] = np.arange(len(blocks))
             inc = np.zeros((len(blocks), len(fr)))
-            for col, k in enumerate(fr):
+            for col, k in enumerate(part):
                 inc[row[member[k]], col] = 1.0
             cols = boot_counts.columns(blocks) if hasattr(boot_counts, "columns") else boot_counts[:, blocks]
             w = cols @ inc

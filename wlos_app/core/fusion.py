@@ -145,8 +145,12 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
     draws = sync.Draws(used, seed)
     n_units = draws.n_units
     parts = {k: sync.block_mean(r, draws) for k, r in raw.items()}
-    if sync.FUSION_WEIGHTS.get("qmi") and not centre.any():
-        parts["qmi"] = sync.Evidence(*estimators.qmi_pooled(feats, used, boot_counts=draws))
+    # QMI around the same centres: a fused part where FUSION_WEIGHTS gives it a weight, else only
+    # a second opinion for the calibration (qmi_level below), without its bootstrap.
+    qmi = sync.Evidence(*estimators.qmi_pooled(feats, used, centre=centre,
+                                               boot_counts=draws if sync.FUSION_WEIGHTS.get("qmi") else None))
+    if sync.FUSION_WEIGHTS.get("qmi"):
+        parts["qmi"] = qmi
     est = sync.from_evidence(sync.fuse(parts), n_units, len(used), min(reach, MAX_SHIFT))
     est.quality["parts_agree"] = float(np.mean([abs(sync.peak(p.curve) - est.offset) <= 1.0
                                                 for p in parts.values()]))
@@ -159,6 +163,10 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
             c = p.curve
             est.quality[f"{k}_level"] = float(c[i]) if np.isfinite(c[i]) else 0.0
             est.quality[f"{k}_contrast"] = float(c[i] - np.nanmedian(c)) if np.isfinite(c[i]) else 0.0
+        # QMI reads the same frames through no network: the audio's changes against the mouth's
+        # motion. Another clip's sound can give the networks a clear peak, but rarely QMI too.
+        q = sync.standardise(qmi.curve, "nan")[i] if np.isfinite(qmi.curve).any() else np.nan
+        est.quality["qmi_level"] = float(q) if np.isfinite(q) else 0.0
         # Where along the range the answer lies: at its end the truth may be beyond it.
         drift = fitted.at(times) if fitted.model != "constant" else centre + est.offset
         est.quality["edge"] = float(np.abs(drift).max() >= reach - 0.5)
