@@ -70,6 +70,10 @@ def accuracy_table(folds: list[dict], keys: dict[str, str]) -> list[str]:
     return lines
 
 
+def weights_label(w: dict) -> str:
+    return " + ".join(k if v == 1 else f"{k}*{v:g}" for k, v in w.items())
+
+
 def weighting_table(folds: list[dict]) -> list[str]:
     """The fusion weightings on the settled copies of held-out people (absolute)."""
     names = [k for k in folds[0]["settled"] if k.startswith("fusion ") and all(k in f["settled"] for f in folds)]
@@ -81,7 +85,11 @@ def weighting_table(folds: list[dict]) -> list[str]:
             h, n = share(f["settled"][key]["rows"], 4)
             tot += (h, n)
             cells.append(fmt(h, n))
-        label = "c3 + wlos/2 (chosen on s1 before)" if key == "fusion" else key[len("fusion "):]
+        if key != "fusion":
+            label = key[len("fusion "):]
+        else:  # folds measured before eval.json recorded the weighting do not name it
+            label = f"{weights_label(f['weights'])} (the default when measured)" if "weights" in f \
+                else "the default when measured"
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {fmt(*tot)} ({tot[0]}/{tot[1]}) |")
     return lines
 
@@ -121,9 +129,10 @@ def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
     to the held-out fold's answers (as recorded: relative; settled copies: absolute) and to its
     cases that can only be wrong."""
     lines = ["| held-out fold | answers | right | right called reliable | reliable that are right | "
-             "cases that can only be wrong called reliable |", "|---|---|---|---|---|---|"]
+             "cases that can only be wrong called reliable: people (held out) | s1 (a face the models learned) |",
+             "|---|---|---|---|---|---|---|"]
     pooled = []  # (confidence, right) of every held-out answer and case that can only be wrong
-    tot = np.zeros(6, int)
+    tot = np.zeros(8, int)
     for f in folds:
         cal = _fit(fit_rows([g for g in folds if g is not f], method), method)
         settled = {r[0] for r in f["settled"][method]["rows"]}
@@ -131,16 +140,23 @@ def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
                   [(r[5], r[3]) for r in f["raw"][method]["rows"] if r[0] not in settled and r[1] != 0]
         p = np.array([cal.probability(q) for q, _ in answers])
         y = np.array([ok for _, ok in answers], bool)
-        neg = [r for part in ("settled", "s1_val") for r in f["cases"][part].get(method, []) if negative(r[1])]
-        pn = np.array([cal.probability(with_short(r[1], r[2])) for r in neg])
         rel = p >= calibration.RELIABLE
-        row = np.array([len(y), y.sum(), (rel & y).sum(), rel.sum(), (pn >= calibration.RELIABLE).sum(), len(neg)])
+        row = [len(y), y.sum(), (rel & y).sum(), rel.sum()]
+        for part in ("settled", "s1_val"):
+            neg = [r for r in f["cases"][part].get(method, []) if negative(r[1])]
+            pn = np.array([cal.probability(with_short(r[1], r[2])) for r in neg])
+            row += [(pn >= calibration.RELIABLE).sum(), len(neg)]
+            pooled += [(x, False) for x in pn.tolist()]
+        row = np.array(row)
         tot += row
-        pooled += list(zip(p.tolist(), y.tolist())) + [(x, False) for x in pn.tolist()]
+        pooled += list(zip(p.tolist(), y.tolist()))
         lines.append(f"| {f['fold']} | {row[0]} | {row[1]} | {row[2]}/{row[1]} = {fmt(row[2], row[1])} | "
-                     f"{row[2]}/{row[3]} = {fmt(row[2], row[3])} | {row[4]}/{row[5]} |")
+                     f"{row[2]}/{row[3]} = {fmt(row[2], row[3])} | {row[4]}/{row[5]} | {row[6]}/{row[7]} |")
     lines.append(f"| all | {tot[0]} | {tot[1]} | {tot[2]}/{tot[1]} = {fmt(tot[2], tot[1])} | "
-                 f"{tot[2]}/{tot[3]} = {fmt(tot[2], tot[3])} | {tot[4]}/{tot[5]} = {fmt(tot[4], tot[5])} |")
+                 f"{tot[2]}/{tot[3]} = {fmt(tot[2], tot[3])} | {tot[4]}/{tot[5]} = {fmt(tot[4], tot[5])} | "
+                 f"{tot[6]}/{tot[7]} = {fmt(tot[6], tot[7])} |")
+    lines.append(f"\ncases that can only be wrong called reliable, both: {tot[4] + tot[6]}/{tot[5] + tot[7]} = "
+                 f"{fmt(tot[4] + tot[6], tot[5] + tot[7])}")
     return lines, pooled
 
 

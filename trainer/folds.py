@@ -158,6 +158,7 @@ def run_fold(plan: Plan, sets: dict[str, ClipSet], fold: int, log=print) -> Path
     res = measure(plan, out, of_fold(sets["raw"], assign, fold, True),
                   of_fold(sets["settled"], assign, fold, True).versions([0]), s1_val, log)
     res.update(fold=fold, people=people, train_minutes=round(minutes, 2), assignment=assign,
+               weights=dict(sync.FUSION_WEIGHTS), init=plan.init,
                train_people=sorted({speaker_of(c.path) for c in train_set.clips}))
     (out / "eval.json").write_text(json.dumps(res, default=float))
     return out

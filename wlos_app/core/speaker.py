@@ -33,9 +33,10 @@ from .face import FaceTrack
 from .features import BLOCK, ClipFeatures, with_face
 
 # A span's evidence for a face (standardised units, see the module's docstring): at or above this it
-# is the face heard. Whole sample clips, shipped model v3 (benchmarks: docs/design.md): with their own
-# sound 19 of 20 score 1.15-1.54; with another sample clip's sound 19 of 20 score -0.55-0.78 (the
-# 20th 1.05). 0.9 was chosen on v2; v3 scores a silent face up to 0.94 (the cutaway test), so 1.0.
+# is the face heard. Whole sample clips (benchmarks/face_scores.py): with their own sound 19 of 20
+# score 1.15-1.54 on model v3, 1.16-1.53 on v4 (its 20th 0.83); with another sample clip's sound
+# 19 of 20 score -0.55-0.78 on v3, -0.01-0.92 on v4 (the 20th 1.05 on both). 0.9 was chosen on v2; v3
+# scores a silent face up to 0.94 (the cutaway test), so 1.0.
 # Single faces are not held to it (their answer is as before); the score is in the estimate's
 # quality ("face_score").
 CLEAR = 1.0
