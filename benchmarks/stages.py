@@ -43,7 +43,7 @@ t0 = time.perf_counter()
 sys.path.insert(0, sys.argv[1])
 from wlos_app.core import analysis
 t1 = time.perf_counter()
-r = analysis.analyze(sys.argv[2], analysis.AnalysisConfig(keep_audio=False))
+r = analysis.analyze(sys.argv[2], analysis.AnalysisConfig(keep_audio=False, keep_face_frames=False))
 t2 = time.perf_counter()
 print(json.dumps({"import": t1 - t0, "analyze": t2 - t1, "timings": r.timings, "offset_ms": r.offset_ms,
                   "confidence": r.confidence, "duration_s": r.duration_s,
@@ -55,7 +55,7 @@ import glob, json, os, sys, time
 sys.path.insert(0, sys.argv[1])
 from wlos_app.core import analysis
 clips = sorted(glob.glob(os.path.join(sys.argv[2], "*.mpg")) + glob.glob(os.path.join(sys.argv[2], "*.mp4")))
-cfg = analysis.AnalysisConfig(keep_audio=False)
+cfg = analysis.AnalysisConfig(keep_audio=False, keep_face_frames=False)
 analysis.analyze(clips[0], cfg)
 walls, dur, stages = [], 0.0, {}
 for c in clips:

@@ -206,3 +206,15 @@ def test_progress_says_how_long_is_left(monkeypatch):
     assert [m for _, m in seen] == ["tracking the face: 3 s", "tracking the face: 720 s of 3600 s, about 4 min left",
                                     "done"]
     assert A.eta_words(42) == "about 40 s left" and A.eta_words(1) == "about 5 s left"
+
+
+def test_without_face_frames_one_face_gives_the_same_answer_and_lets_them_go(grid_clip):
+    """The CLI and batches keep no per-frame landmarks or crops (an hour's are 140 MB): the same
+    answer, and the arrays are empty rather than stand-ins."""
+    kept = analyze(str(grid_clip), AnalysisConfig(keep_audio=False))
+    let_go = analyze(str(grid_clip), AnalysisConfig(keep_audio=False, keep_face_frames=False))
+    assert let_go.offset_ms == kept.offset_ms and let_go.confidence == kept.confidence
+    assert let_go.to_json()["face"] == kept.to_json()["face"]
+    assert kept.face.crops.shape == (kept.face.n, 32, 32) and kept.face.landmarks.shape == (kept.face.n, 68, 2)
+    assert let_go.face.crops.shape == (0, 32, 32) and let_go.face.landmarks.shape == (0, 68, 2)
+    assert let_go.face.n == kept.face.n

@@ -311,7 +311,7 @@ def cmd_analyze(args) -> int:
     from dataclasses import replace
 
     from .core.analysis import analyze
-    cfg = replace(_config(args), keep_audio=False)  # only the numbers are printed
+    cfg = replace(_config(args), keep_audio=False, keep_face_frames=False)  # only the numbers are printed
     if args.parquet and not args.out:
         raise WlosError("--parquet is written from the batch's JSONL: give --out FILE.jsonl too")
     if args.cluster and (args.jobs or args.timeout_s):

@@ -53,6 +53,11 @@ class AnalysisConfig:
     # Keep the decoded sound in the result (AnalysisResult.audio) for preview and export; a batch
     # that only reads the numbers drops it at once (a 10-minute stereo clip is 200 MB of it).
     keep_audio: bool = True
+    # Keep every frame's landmarks and mouth crop in the result, for a window to draw. Without
+    # them (the CLI, batches) a clip with one face lets them go once its features are made, before
+    # the networks run: an hour's are 140 MB. With several faces they are kept (core.speaker
+    # reads the other faces' crops).
+    keep_face_frames: bool = True
 
 
 def resolve_method(cfg: AnalysisConfig) -> str:
@@ -218,10 +223,19 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
         raise NoFaceError(f"{path}: no block has a face in all of its 10 frames "
                           f"(face found in {int(face.valid.sum())} of {face.n} frames)")
 
+    if not cfg.keep_face_frames and len(every.tracks) == 1:
+        _drop_frames(face)
     warnings = list(report.messages)
     if report.bad_packets:
         warnings.append(f"{report.bad_packets} packet(s) could not be decoded and were skipped")
     return Extracted(path, info, face, feats, starts, status, warnings, audio, dict(st.timings), every)
+
+
+def _drop_frames(face: FaceTrack) -> None:
+    """Let go of a face's per-frame landmarks and crops (AnalysisConfig.keep_face_frames): empty,
+    so that a reader that still wants them fails at once rather than reading stand-ins."""
+    face.landmarks = np.zeros((0, *face.landmarks.shape[1:]), face.landmarks.dtype)
+    face.crops = np.zeros((0, *face.crops.shape[1:]), face.crops.dtype)
 
 
 def extract(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,

@@ -69,7 +69,7 @@ def error_reason(path: str, exc: BaseException) -> str:
 def analyze_clip(path: str, cfg=None, summary_only: bool = True, block_curves: bool = False) -> dict:
     """One clip's JSON record, or {"path", "error"} with the reason. Never raises."""
     from .analysis import AnalysisConfig, analyze
-    cfg = replace(cfg or AnalysisConfig(), keep_audio=False)
+    cfg = replace(cfg or AnalysisConfig(), keep_audio=False, keep_face_frames=False)
     try:
         res = analyze(path, cfg)
     except Exception as exc:  # one bad clip must not stop the others

@@ -76,7 +76,7 @@ def run_cluster_batch(paths: list[str], cfg=None, out_path=None, address: str | 
     from distributed import as_completed
 
     from .analysis import AnalysisConfig
-    cfg = replace(cfg or AnalysisConfig(), keep_audio=False)
+    cfg = replace(cfg or AnalysisConfig(), keep_audio=False, keep_face_frames=False)
     own = client is None
     client = client or _client(address)
     sink = Sink(paths, out_path, retry_failed, on_record)

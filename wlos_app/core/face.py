@@ -100,8 +100,10 @@ class FaceTrack:
     """Per-frame face results on the analysis grid; NaN / False where no usable face was found."""
 
     boxes: np.ndarray  # (n, 4) float32 x0, y0, x1, y1
-    landmarks: np.ndarray  # (n, 68, 2) float32, image pixels
-    crops: np.ndarray  # (n, 32, 32) uint8 aligned mouth crops
+    # (n, 68, 2) float32, image pixels, and (n, 32, 32) uint8 aligned mouth crops; both empty (0
+    # rows) once an analysis that keeps no face frames has made its features (analysis._drop_frames)
+    landmarks: np.ndarray
+    crops: np.ndarray
     crop_to_image: np.ndarray  # (n, 2, 3) float32 maps crop pixels to image pixels (for overlays)
     valid: np.ndarray  # (n,) bool
     interpolated: np.ndarray | None = None  # (n,) bool: landmarks and box interpolated (FaceConfig.landmark_every)
@@ -435,13 +437,19 @@ class MouthCropper:
             self._emit(*self.pending.popleft())
         n = len(self.valid)
         tr = self.tracker
+        # Each list let go as soon as it is an array: a long shot's lists of small arrays take
+        # more than the arrays do, and all of them at once beside the arrays was the face stage's peak.
+        crops = np.array(self.crops, np.uint8).reshape(n, CROP, CROP)
+        self.crops = []
+        inv = np.array(self.inv, np.float32).reshape(n, 2, 3)
+        self.inv = []
+        boxes = np.array([f.box for f in self.results], np.float32).reshape(n, 4)
+        landmarks = np.array([f.pts for f in self.results], np.float32).reshape(n, 68, 2)
+        interpolated = np.array([f.interpolated for f in self.results], bool).reshape(n)
+        self.results, self.params = [], []
         return FaceTrack(
-            boxes=np.array([f.box for f in self.results], np.float32).reshape(n, 4),
-            landmarks=np.array([f.pts for f in self.results], np.float32).reshape(n, 68, 2),
-            crops=np.array(self.crops, np.uint8).reshape(n, CROP, CROP),
-            crop_to_image=np.array(self.inv, np.float32).reshape(n, 2, 3),
-            valid=np.array(self.valid, bool),
-            interpolated=np.array([f.interpolated for f in self.results], bool).reshape(n),
+            boxes=boxes, landmarks=landmarks, crops=crops, crop_to_image=inv,
+            valid=np.array(self.valid, bool), interpolated=interpolated,
             faces_seen=tr.faces_seen, detections=tr.detections, selection=tr.selection,
             timings={**tr.timings, "crop": self.crop_time},
         )

@@ -113,11 +113,12 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
         return FusionResult(sync.ClipEstimate(np.nan, 0.0, None, 0), np.zeros((0, len(SHIFTS))),
                             np.zeros(0, int), nothing, reach)
     import torch
-    # float32 on a short clip: on CPU a float16 copy costs a conversion at every pair (the pairs
-    # took 1.2-1.7 s against 1.05 s on a 25 s clip); longer clips keep float16, half the memory.
-    store = torch.float32 if len(used) <= estimators.SHORT_CLIP else torch.float16
+    # float32 on a short clip: on CPU a smaller copy costs a conversion at every pair (the pairs
+    # took 1.2-1.7 s against 1.05 s on a 25 s clip in float16); longer clips keep int8, a quarter.
+    store = torch.float32 if len(used) <= estimators.SHORT_CLIP else torch.int8
     pairs = {k: estimators.Pairs(nets[k], feats, used, store=store) for k in ("c3", "wlos")
              if k == "c3" or sync.FUSION_WEIGHTS.get(k)}
+    memory.trim()  # the visual branch's work arrays, freed (140 MB kept by the allocator on 10 minutes)
     if reach > MAX_SHIFT:
         rows = np.arange(0, len(used), int(np.clip(len(used) // COARSE_BLOCKS, 1, COARSE_STRIDE)))
         wide = np.arange(-reach, reach + 1)
