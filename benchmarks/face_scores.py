@@ -22,6 +22,7 @@ from trainer import dataset  # noqa: E402
 from trainer.calibrate import mismatched  # noqa: E402
 from trainer.evaluate import estimate_clip  # noqa: E402
 from wlos_app.core import speaker  # noqa: E402
+from wlos_app.core.fusion import block_times  # noqa: E402
 from wlos_app.core.models import load  # noqa: E402
 
 
@@ -31,7 +32,7 @@ def face_score(feats, nets) -> float:
         return float("nan")
     starts = feats.block_starts()
     used = starts[[feats.block_status(int(t)) == "ok" for t in starts]]
-    return speaker.score(est, np.arange(len(used)), speaker._times(used))
+    return speaker.score(est, np.arange(len(used)), block_times(used))
 
 
 def main() -> int:

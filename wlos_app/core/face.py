@@ -438,7 +438,7 @@ class MouthCropper:
         n = len(self.valid)
         tr = self.tracker
         # Each list let go as soon as it is an array: a long shot's lists of small arrays take
-        # more than the arrays do, and all of them at once beside the arrays was the face stage's peak.
+        # more memory than the arrays do, and all of them beside all the arrays held the track twice.
         crops = np.array(self.crops, np.uint8).reshape(n, CROP, CROP)
         self.crops = []
         inv = np.array(self.inv, np.float32).reshape(n, 2, 3)
