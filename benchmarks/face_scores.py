@@ -30,9 +30,10 @@ def face_score(feats, nets) -> float:
     est = estimate_clip(feats, "fusion", nets)
     if est is None:
         return float("nan")
+    # as core.speaker scores a face: its usable blocks, among the rows of every block
     starts = feats.block_starts()
-    used = starts[[feats.block_status(int(t)) == "ok" for t in starts]]
-    return speaker.score(est, np.arange(len(used)), block_times(used))
+    ok = np.flatnonzero([feats.block_status(int(t)) == "ok" for t in starts])
+    return speaker.score(est, ok, block_times(starts))
 
 
 def main() -> int:

@@ -7,7 +7,8 @@ the networks never fitted:
   one frame; the paper's methods search +-9, so for them the wide ones are beyond their range);
 - each clip moved beyond the default estimator's reach (BEYOND frames past it): any answer is
   wrong, as it would be for a real clip whose drift is larger than the range;
-- each clip's picture with another clip's sound: no answer can be right;
+- each clip's picture with another clip's sound: no answer can be right (never a clip with the
+  same recording's sound: same_sound);
 - short clips (SHORT_FRAMES) cut from each, shifted within and beyond the search they allow;
 - the same for clips joined JOIN at a time into longer recordings (15 s of GRID), with the long
   shifts of LONG_SHIFTS, so the fit also sees the long range and more evidence per clip.
