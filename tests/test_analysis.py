@@ -218,3 +218,7 @@ def test_without_face_frames_one_face_gives_the_same_answer_and_lets_them_go(gri
     assert kept.face.crops.shape == (kept.face.n, 32, 32) and kept.face.landmarks.shape == (kept.face.n, 68, 2)
     assert let_go.face.crops.shape == (0, 32, 32) and let_go.face.landmarks.shape == (0, 68, 2)
     assert let_go.face.n == kept.face.n
+    # the face's track in the clip's faces shares those arrays: it lets go of them too
+    assert [t.face.crops.shape[0] for t in let_go.faces.tracks] == [0]
+    assert [t.face.landmarks.shape[0] for t in let_go.faces.tracks] == [0]
+    assert let_go.to_json().get("faces") == kept.to_json().get("faces")

@@ -224,18 +224,25 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
                           f"(face found in {int(face.valid.sum())} of {face.n} frames)")
 
     if not cfg.keep_face_frames and len(every.tracks) == 1:
-        _drop_frames(face)
+        # `face` is a copy of the track's (speaker.primary): both let go of the arrays they share
+        _drop_frames(face, every.tracks[0].face)
     warnings = list(report.messages)
     if report.bad_packets:
         warnings.append(f"{report.bad_packets} packet(s) could not be decoded and were skipped")
     return Extracted(path, info, face, feats, starts, status, warnings, audio, dict(st.timings), every)
 
 
-def _drop_frames(face: FaceTrack) -> None:
+def _drop_frames(face: FaceTrack, *copies: FaceTrack | None) -> None:
     """Let go of a face's per-frame landmarks and crops (AnalysisConfig.keep_face_frames): empty,
-    so that a reader that still wants them fails at once rather than reading stand-ins."""
-    face.landmarks = np.zeros((0, *face.landmarks.shape[1:]), face.landmarks.dtype)
-    face.crops = np.zeros((0, *face.crops.shape[1:]), face.crops.dtype)
+    so that a reader that still wants them fails at once rather than reading stand-ins. Copies of
+    the face that share its arrays get the same empty ones (core.speaker tells a track's face by
+    its crops' identity)."""
+    landmarks = np.zeros((0, *face.landmarks.shape[1:]), face.landmarks.dtype)
+    crops = np.zeros((0, *face.crops.shape[1:]), face.crops.dtype)
+    shared = face.crops
+    for f in (face, *copies):
+        if f is not None and f.crops is shared:
+            f.landmarks, f.crops = landmarks, crops
 
 
 def extract(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import memory
 from .features import BLOCK, ClipFeatures
 
 MAX_SHIFT = 9
@@ -55,6 +56,7 @@ BLOCK_CHUNK = 500  # blocks (or windows) whose branch features are computed at o
 # and in float32 between passes (fast); longer ones save memory (the blocks' half in int8, the
 # windows' made per pass).
 SHORT_CLIP = 4500
+TRIM_EVERY = 2  # on long clips, chunks of blocks between returns of freed memory (Pairs)
 
 
 class Pairs:
@@ -107,6 +109,10 @@ class Pairs:
                         self.scale[a:a + len(part)] = sc
                         part = torch.round(part / sc)
                     self.hv[a:a + len(part)] = part
+                    if self.quantised and a // BLOCK_CHUNK % TRIM_EVERY == TRIM_EVERY - 1:
+                        # the visual branch's work arrays, freed: kept by the allocator, they grew
+                        # by 325 MB over an hour's passes, the analysis's peak (memory.trim: ms)
+                        memory.trim()
 
     def _windows_half(self, j: np.ndarray):
         """The windows' half of the first layer for windows j (all within the clip), made by
@@ -150,6 +156,9 @@ class Pairs:
             return out
         device = self.hv.device
         step = max(1, PAIR_CHUNK // max(1, len(shifts)))
+        # Every chunk's hidden layer is summed in one float32 buffer, in place: made anew, each
+        # chunk's four or five temporaries of its size were what the allocator kept on long clips.
+        buf = torch.empty((min(step, len(rows)) * len(shifts), self.hv.shape[1]), dtype=torch.float32, device=device)
         with torch.inference_mode():
             for a in range(0, len(rows), step):
                 r = slice(a, a + step)
@@ -158,8 +167,14 @@ class Pairs:
                 if not ok.any():
                     continue
                 b = torch.from_numpy(np.broadcast_to(rows[r][:, None], j.shape)[ok]).to(device)
-                hv = self.hv[b].float() * self.scale[b] if self.quantised else self.hv[b].float()
-                h = hv + self._windows_half(j[ok]).float()
+                h = buf[:len(b)]
+                if self.hv.dtype == torch.float32:
+                    torch.index_select(self.hv, 0, b, out=h)
+                else:
+                    h.copy_(self.hv[b])
+                    if self.quantised:
+                        h.mul_(self.scale[b])
+                h.add_(self._windows_half(j[ok]))
                 chunk = out[r]
                 chunk[ok] = head(h)
         self._ha.clear()
@@ -190,13 +205,20 @@ class Pairs:
 def c3_curves(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray = SHIFTS,
               centre: np.ndarray | None = None) -> np.ndarray:
     """P(in sync) for each block and shift, (n_blocks, n_shifts); see Pairs.c3."""
-    return Pairs(model, feats, starts).c3(shifts, centre)
+    return Pairs(model, feats, starts, store=store_for(starts)).c3(shifts, centre)
 
 
 def wlos_posteriors(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray = SHIFTS,
                     centre: np.ndarray | None = None) -> np.ndarray:
     """log P(pair is d off), (n_blocks, n_shifts, 19); see Pairs.wlos."""
-    return Pairs(model, feats, starts).wlos(shifts, centre)
+    return Pairs(model, feats, starts, store=store_for(starts)).wlos(shifts, centre)
+
+
+def store_for(starts: np.ndarray):
+    """How Pairs keeps a clip's blocks' half: float32 on clips of up to SHORT_CLIP blocks (fast),
+    int8 beyond (an hour's is 368 MB in float32, 92 MB in int8)."""
+    import torch
+    return torch.int8 if len(starts) > SHORT_CLIP else torch.float32
 
 
 def qmi_signals(feats: ClipFeatures) -> tuple[np.ndarray, np.ndarray]:

@@ -112,10 +112,10 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
         nothing = track.Track("constant", [track.Segment(0.0, 0.0, np.nan, np.nan)], 0.0)
         return FusionResult(sync.ClipEstimate(np.nan, 0.0, None, 0), np.zeros((0, len(SHIFTS))),
                             np.zeros(0, int), nothing, reach)
-    import torch
     # float32 on a short clip: on CPU a smaller copy costs a conversion at every pair (the pairs
     # took 1.2-1.7 s against 1.05 s on a 25 s clip in float16); longer clips keep int8, a quarter.
-    store = torch.float32 if len(used) <= estimators.SHORT_CLIP else torch.int8
+    store = estimators.store_for(used)
+    long_clip = len(used) > estimators.SHORT_CLIP
     pairs = {k: estimators.Pairs(nets[k], feats, used, store=store) for k in ("c3", "wlos")
              if k == "c3" or sync.FUSION_WEIGHTS.get(k)}
     memory.trim()  # the visual branch's work arrays, freed (140 MB kept by the allocator on 10 minutes)
@@ -123,6 +123,8 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
         rows = np.arange(0, len(used), int(np.clip(len(used) // COARSE_BLOCKS, 1, COARSE_STRIDE)))
         wide = np.arange(-reach, reach + 1)
         U, tau = track.units(used[rows], _neutral(_fused(_raw_rows(pairs, wide, rows=rows), "nan")))
+        if long_clip:
+            memory.trim()  # the pass's chunks, before the fit's own work
         first = track.fit(U, tau, wide, models)
         centre = np.rint(first.at(times)).astype(int)
     else:
@@ -132,6 +134,8 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
         raw = _raw_rows(pairs, SHIFTS, centre)
         if reach < MAX_SHIFT:  # a short clip: only the drifts it can show are candidates
             raw = {k: estimators.within_reach(r, reach) for k, r in raw.items()}
+        if long_clip:
+            memory.trim()  # the pass's chunks, before the fit's own work
         fitted = _fit(used, _fused(raw, "nan"), centre, models, reach)
         want = np.rint(fitted.at(times)).astype(int)
         # Centre the windows on the track again where it left them: a drifting track by a frame
@@ -141,6 +145,8 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
             break
         centre = want
 
+    if long_clip:
+        memory.trim()  # the fit's work, before the bootstrap's
     fused = _fused(raw)
     # The clip's answer from the evidence around the track (see the module's docstring).
     draws = sync.Draws(used, seed)

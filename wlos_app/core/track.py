@@ -30,6 +30,10 @@ SLOPE_PENALTY = 6.0
 MIN_SEGMENT_S = 2.0  # a segment shorter than this is not believed (a jump needs evidence on both sides)
 MIN_SLOPE_S = 6.0  # nor a slope over less than this: over a few seconds a slope is within the noise
 SLOPE_STEP_FRAMES = 0.25  # resolution of the slope search: drift change over a segment
+# Elements in each of fit_linear's work arrays (float64): many slopes at once on a short clip, one
+# at a time on an hour's coarse pass (0.94 M elements a slope; two at a time, its fit peaked 20 MB
+# higher, and no faster)
+LINEAR_BATCH = 1_000_000
 
 
 @dataclass
@@ -126,7 +130,7 @@ def fit_linear(U: np.ndarray, tau: np.ndarray, shifts: np.ndarray) -> tuple[floa
     cols = np.arange(n_cols)
     after = np.concatenate([U[:, 1:], np.zeros((n_units, 1))], 1)  # the next column (none past the end)
     best = (-np.inf, 0.0, 0.0)
-    per_batch = max(1, 2_000_000 // max(1, n_units * n_cols))  # bounds the work arrays
+    per_batch = max(1, LINEAR_BATCH // max(1, n_units * n_cols))  # bounds the work arrays
     for c0 in range(0, len(changes), per_batch):
         ch = changes[c0:c0 + per_batch]
         # The line starting at column a reads unit w at column a + o_w, o_w = ch * x_w. The
