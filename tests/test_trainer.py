@@ -153,6 +153,37 @@ def test_pairs_pair_block_t_with_window_t_minus_d(clipset):
         np.testing.assert_allclose(b.flows[0, blk_t[p]:blk_t[p] + 10].numpy(), c.feats.visual_block(blk_t[p]))
 
 
+def test_mismatched_pairs_pair_every_block_with_another_clips_sound(clipset):
+    """C3's mismatched pairs (TrainConfig.mismatched): each block of the batch with k windows of
+    one other clip's sound, labelled MISMATCHED, in a row of sound of their own; in training only."""
+    c, other = clipset.clips[0], clipset.clips[1]
+    sub = dataset.ClipSet([c, other])
+    segs = [s for s in T.segments(sub, 100, None) if s.clip == 0][:1]
+    plain = T.Batcher(sub, "clip", 0, "cpu").build(segs, MAX_SHIFT, None, train=True)
+    b = T.Batcher(sub, "clip", 0, "cpu", mismatched=3).build(segs, MAX_SHIFT, None, train=True)
+    mis = b.d.numpy() == T.MISMATCHED
+    n_blocks = len(plain.blk_t)
+    assert mis.sum() == 3 * n_blocks and np.array_equal(b.d.numpy()[~mis], plain.d.numpy())
+    assert np.array_equal(np.bincount(b.pb.numpy()[mis], minlength=n_blocks), np.full(n_blocks, 3))
+    assert b.mfcc.shape[0] == 2 and b.flows.shape[0] == 1  # the other clip's sound: a row with no picture
+    rows = set(b.win_seg.numpy()[b.pw.numpy()[mis]].tolist())
+    assert rows == {1}
+    for p in np.flatnonzero(mis)[:5]:  # its windows are the other clip's MFCCs
+        j = int(b.win_j[b.pw[p]])
+        win = b.mfcc[1, 4 * j: 4 * j + 39].numpy()
+        assert any(np.array_equal(win, other.feats.audio_window(k)) for k in range(other.n_windows))
+    # never in evaluation, and never the batch's own clip
+    ev = T.Batcher(sub, "clip", 0, "cpu", mismatched=3).build(segs, MAX_SHIFT, None, train=False)
+    assert not (ev.d.numpy() == T.MISMATCHED).any()
+    alone = dataset.ClipSet([c])
+    assert not (T.Batcher(alone, "clip", 0, "cpu", mismatched=3).build(
+        T.segments(alone, 100, None)[:1], MAX_SHIFT, None, train=True).d.numpy() == T.MISMATCHED).any()
+    # C3 learns them as out of sync
+    net = models.C3()
+    loss = T.loss_of(net, T.forward_pairs(net, b), b.d, T.TrainConfig(kind="c3", rank_weight=1.0), b.pb)
+    assert torch.isfinite(loss)
+
+
 def test_splits(clipset, tmp_path):
     tr, va = dataset.split_clips(clipset)
     assert len(va.clips) >= 1 and len(tr.clips) >= 1

@@ -60,6 +60,7 @@ class Plan:
     c3_epochs: float = 3.0
     wlos_epochs: float = 2.0
     per_speaker: int = 24  # segments of 100 frames (4 s) per person per epoch
+    mismatched: int = 0  # C3's pairs per block with another clip's sound (TrainConfig.mismatched)
     augment: int = 1
     threads: int = 0
     s1_val_share: int = 20  # each fold's cases use every s1_val_share-th s1 validation clip
@@ -96,6 +97,7 @@ def train_model(plan: Plan, train_set: ClipSet, out: Path, log=print, val_set: C
         if (out / f"{kind}.pt").exists():
             continue
         cfg = TrainConfig.fine_tune(kind=kind, epochs=epochs, per_speaker=plan.per_speaker, threads=plan.threads,
+                                    mismatched=plan.mismatched,
                                     val_every=1e9, checkpoint_every_s=1e9)
         train(cfg, train_set, val_set, out, init=init, log=log)
 
@@ -158,7 +160,7 @@ def run_fold(plan: Plan, sets: dict[str, ClipSet], fold: int, log=print) -> Path
     res = measure(plan, out, of_fold(sets["raw"], assign, fold, True),
                   of_fold(sets["settled"], assign, fold, True).versions([0]), s1_val, log)
     res.update(fold=fold, people=people, train_minutes=round(minutes, 2), assignment=assign,
-               weights=dict(sync.FUSION_WEIGHTS), init=plan.init,
+               weights=dict(sync.FUSION_WEIGHTS), init=plan.init, mismatched=plan.mismatched,
                train_people=sorted({speaker_of(c.path) for c in train_set.clips}))
     (out / "eval.json").write_text(json.dumps(res, default=float))
     return out
@@ -213,9 +215,11 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", default="", help="comma-separated folds to run (default: all)")
     ap.add_argument("--final", action="store_true", help="also train the model on every person")
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--mismatched", type=int, default=0,
+                    help="C3 learns this many pairs per block with another clip's sound (TrainConfig.mismatched)")
     ap.add_argument("--weighting", help="add this fusion weighting's cases to the measured folds")
     a = ap.parse_args(argv)
-    plan = Plan(a.s1, a.split_file, a.speakers, a.raw, a.out, a.init, a.k, threads=a.threads)
+    plan = Plan(a.s1, a.split_file, a.speakers, a.raw, a.out, a.init, a.k, threads=a.threads, mismatched=a.mismatched)
     sets = data(plan)
     todo = [int(x) for x in a.folds.split(",") if x] if a.folds else list(range(plan.k))
     for k in todo:

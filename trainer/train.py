@@ -38,6 +38,9 @@ from wlos_app.errors import Cancelled
 from . import distributed, store
 from .dataset import ClipSet, pair_val_mask
 
+# The drift label of a block paired with another clip's sound (Batcher's mismatched pairs): never
+# in sync, and outside every shift, so C3's target and rank loss read it as one more wrong window.
+MISMATCHED = 10 * MAX_SHIFT + 1
 
 
 def preload() -> None:
@@ -76,6 +79,10 @@ class TrainConfig:
     warmup_steps: int = 50
     aux_weight: float = 0.5  # WLOS: weight of the 19-way drift classification loss
     rank_weight: float = 0.0  # C3: weight of the multi-way (which window is in sync) loss; paper: 0
+    # C3: pairs per block with another clip's sound, labelled out of sync (the paper's negatives
+    # are only the clip's own sound moved). Lips that move in another sentence's rhythm (GRID's
+    # fixed grammar, one person's other speech) are what the shifted pairs never show.
+    mismatched: int = 0
     # Keep the weights of the validation with the lowest value of this history key (e.g.
     # "other_mae": the MAE on the "other speakers" validation set) instead of the last ones.
     select_by: str = ""
@@ -175,8 +182,11 @@ def segments(clips: ClipSet, seg_len: int, rng: np.random.Generator | None, per_
 class Batcher:
     """Builds tensors for lists of segments: scaled flows, MFCCs, blocks, windows and pairs."""
 
-    def __init__(self, clips: ClipSet, protocol: str, seed: int, device):
+    def __init__(self, clips: ClipSet, protocol: str, seed: int, device, mismatched: int = 0):
+        """mismatched: in training, pairs per block with another clip's sound (TrainConfig)."""
         self.clips, self.protocol, self.seed, self.device = clips, protocol, seed, device
+        self.mismatched = mismatched
+        self._rng = np.random.default_rng(seed + 7919)  # the other clips' sound, drawn apart from augmentation
 
     def build(self, segs: list[Segment], reach: int, rng: np.random.Generator | None, train: bool) -> Batch:
         C = len(segs)
@@ -219,8 +229,23 @@ class Batcher:
             win_j.append(np.arange(j1 - j0 + 1))
             nb += len(ts)
             nw += j1 - j0 + 1
+        if train and self.mismatched and nb:
+            other = self._other_sound({sg.clip for sg in segs})
+            if other is not None:  # one more row of sound, with no picture: windows nw..nw+n-1
+                m, n = other
+                if rng is not None:
+                    m = np.clip(m + rng.normal(0, 0.02, m.shape).astype(np.float32), 0, 1)
+                mf.append(m)
+                win_seg.append(np.full(n, len(mf) - 1))
+                win_j.append(np.arange(n))
+                k = self.mismatched * nb
+                pb.append(np.repeat(np.arange(nb), self.mismatched))
+                pw.append(nw + self._rng.integers(0, n, k))
+                dd.append(np.full(k, MISMATCHED))
+                val.append(np.zeros(k, bool))
+                nw += n
         R = max(len(m) for m in mf)
-        mfcc = np.full((C, R, 12), 0.5, np.float32)
+        mfcc = np.full((len(mf), R, 12), 0.5, np.float32)
         for si, m in enumerate(mf):
             mfcc[si, :len(m)] = m
         dev = self.device
@@ -233,6 +258,20 @@ class Batcher:
 
         return Batch(torch.from_numpy(flows).to(dev), torch.from_numpy(mfcc).to(dev), tt(blk_seg), tt(blk_t),
                      tt(win_seg), tt(win_j), tt(pb), tt(pw), tt(dd), cat(val, bool))
+
+
+    def _other_sound(self, used: set[int], windows: int = 60):
+        """Up to `windows` audio windows of a clip other than those in the batch (never a copy of
+        one of them: augmented copies share their clip's name), or None."""
+        names = {self.clips.clips[i].name for i in used}
+        for _ in range(8):
+            c = self.clips.clips[int(self._rng.integers(len(self.clips.clips)))]
+            if c.name in names or c.n_windows < 1:
+                continue
+            n = min(windows, c.n_windows)
+            j0 = int(self._rng.integers(0, c.n_windows - n + 1))
+            return c.feats.mfcc[MFCC_PER_FRAME * j0: MFCC_PER_FRAME * (j0 + n - 1) + AUDIO_WINDOW], n
+        return None
 
 
 class _StepLoss(torch.nn.Module):
@@ -441,7 +480,7 @@ def train(cfg: TrainConfig, train_set: ClipSet, val_set: ClipSet | None, out_dir
         torch.set_rng_state(state["torch_rng"])
         log(f"resumed {cfg.kind} at step {step}/{total}")
 
-    batcher = Batcher(train_set, cfg.protocol, cfg.seed, device)
+    batcher = Batcher(train_set, cfg.protocol, cfg.seed, device, cfg.mismatched if cfg.kind == "c3" else 0)
     need, budget = train_set.feature_bytes(), store.STORE.budget
     log(f"[{cfg.kind}] features of {len(train_set.clips)} training clips: {need / store.MB:.1f} MB, memory budget "
         f"{budget / store.MB:.1f} MB per process" + (" (all kept once read)" if need <= budget else
