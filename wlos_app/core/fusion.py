@@ -118,7 +118,8 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
     long_clip = len(used) > estimators.SHORT_CLIP
     pairs = {k: estimators.Pairs(nets[k], feats, used, store=store) for k in ("c3", "wlos")
              if k == "c3" or sync.FUSION_WEIGHTS.get(k)}
-    memory.trim()  # the visual branch's work arrays, freed (140 MB kept by the allocator on 10 minutes)
+    if long_clip:  # (a trim costs about a millisecond; a short clip's work is a few MB)
+        memory.trim()  # the visual branch's work arrays, freed (140 MB kept by the allocator on 10 minutes)
     if reach > MAX_SHIFT:
         rows = np.arange(0, len(used), int(np.clip(len(used) // COARSE_BLOCKS, 1, COARSE_STRIDE)))
         wide = np.arange(-reach, reach + 1)
@@ -130,7 +131,8 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
     else:
         centre = np.zeros(len(used), int)
     for attempt in range(2):
-        memory.trim()  # each pass's chunks, freed (tens of MB on long clips)
+        if long_clip:
+            memory.trim()  # each pass's chunks, freed (tens of MB on long clips)
         raw = _raw_rows(pairs, SHIFTS, centre)
         if reach < MAX_SHIFT:  # a short clip: only the drifts it can show are candidates
             raw = {k: estimators.within_reach(r, reach) for k, r in raw.items()}

