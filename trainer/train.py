@@ -81,7 +81,8 @@ class TrainConfig:
     rank_weight: float = 0.0  # C3: weight of the multi-way (which window is in sync) loss; paper: 0
     # C3: pairs per block with another clip's sound, labelled out of sync (the paper's negatives
     # are only the clip's own sound moved). Lips that move in another sentence's rhythm (GRID's
-    # fixed grammar, one person's other speech) are what the shifted pairs never show.
+    # fixed grammar, one person's other speech) are what the shifted pairs never show. Off: tried
+    # on the speaker folds, it did not make the confidence refuse them (docs/training.md).
     mismatched: int = 0
     # Keep the weights of the validation with the lowest value of this history key (e.g.
     # "other_mae": the MAE on the "other speakers" validation set) instead of the last ones.
@@ -258,7 +259,6 @@ class Batcher:
 
         return Batch(torch.from_numpy(flows).to(dev), torch.from_numpy(mfcc).to(dev), tt(blk_seg), tt(blk_t),
                      tt(win_seg), tt(win_j), tt(pb), tt(pw), tt(dd), cat(val, bool))
-
 
     def _other_sound(self, used: set[int], windows: int = 60):
         """Up to `windows` audio windows of a clip other than those in the batch (never a copy of

@@ -114,8 +114,8 @@ class _Stages:
     Messages say how long is left once the estimate means something (ETA_AFTER_S, ETA_AFTER)."""
 
     ETA_AFTER_S, ETA_AFTER = 5.0, 0.02
-    # A stage shorter than this freed too little to hand back (each trim costs about a millisecond,
-    # a few per clip: 3 % of a 3 s clip's analysis)
+    # A stage shorter than this freed too little to hand back (a trim costs about a millisecond,
+    # and the next clip faults the pages it handed back in again)
     TRIM_AFTER_S = 0.5
 
     def __init__(self, progress: Progress | None, cancel: Callable[[], bool] | None):

@@ -115,29 +115,28 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
     # float32 on a short clip: on CPU a smaller copy costs a conversion at every pair (the pairs
     # took 1.2-1.7 s against 1.05 s on a 25 s clip in float16); longer clips keep int8, a quarter.
     store = estimators.store_for(used)
-    long_clip = len(used) > estimators.SHORT_CLIP
+    # The allocator keeps what each pass frees; on long clips it is handed back between the steps
+    # below (memory.trim). A trim costs about a millisecond and pages faulted in again after it,
+    # more than a short clip's few MB are worth.
+    trim = memory.trim if len(used) > estimators.SHORT_CLIP else (lambda: None)
     pairs = {k: estimators.Pairs(nets[k], feats, used, store=store) for k in ("c3", "wlos")
              if k == "c3" or sync.FUSION_WEIGHTS.get(k)}
-    if long_clip:  # (a trim costs about a millisecond; a short clip's work is a few MB)
-        memory.trim()  # the visual branch's work arrays, freed (140 MB kept by the allocator on 10 minutes)
+    trim()  # the visual branch's work arrays (140 MB kept by the allocator on 10 minutes)
     if reach > MAX_SHIFT:
         rows = np.arange(0, len(used), int(np.clip(len(used) // COARSE_BLOCKS, 1, COARSE_STRIDE)))
         wide = np.arange(-reach, reach + 1)
         U, tau = track.units(used[rows], _neutral(_fused(_raw_rows(pairs, wide, rows=rows), "nan")))
-        if long_clip:
-            memory.trim()  # the pass's chunks, before the fit's own work
+        trim()  # the pass's chunks, before the fit's own work
         first = track.fit(U, tau, wide, models)
         centre = np.rint(first.at(times)).astype(int)
     else:
         centre = np.zeros(len(used), int)
     for attempt in range(2):
-        if long_clip:
-            memory.trim()  # each pass's chunks, freed (tens of MB on long clips)
+        trim()  # the last fit's work (tens of MB on long clips)
         raw = _raw_rows(pairs, SHIFTS, centre)
         if reach < MAX_SHIFT:  # a short clip: only the drifts it can show are candidates
             raw = {k: estimators.within_reach(r, reach) for k, r in raw.items()}
-        if long_clip:
-            memory.trim()  # the pass's chunks, before the fit's own work
+        trim()  # the pass's chunks, before the fit's own work
         fitted = _fit(used, _fused(raw, "nan"), centre, models, reach)
         want = np.rint(fitted.at(times)).astype(int)
         # Centre the windows on the track again where it left them: a drifting track by a frame
@@ -147,8 +146,7 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
             break
         centre = want
 
-    if long_clip:
-        memory.trim()  # the fit's work, before the bootstrap's
+    trim()  # the fit's work, before the bootstrap's
     fused = _fused(raw)
     # The clip's answer from the evidence around the track (see the module's docstring).
     draws = sync.Draws(used, seed)

@@ -31,7 +31,7 @@ def visual_sequence(vb, flows: torch.Tensor) -> torch.Tensor:
     f = vb.features
     # max_pool3d is a slow path on CPU: the same maxima as a 2D pool over space and then the max
     # of neighbouring frames, and ReLU after the pool instead of before (it is monotonic), on a
-    # quarter of the values: equal to the bit, 12-16 % less time here on a 3 s or 20 s clip.
+    # quarter of the values: equal to the bit, 12-28 % less time here on a 3 s or 20 s clip.
     x = _pool_space(f[0](flows.unsqueeze(1)))
     x = F.relu(torch.maximum(x[:, :, :-1], x[:, :, 1:]))  # (2, 2, 2) pool, stride (1, 2, 2)
     x = F.dropout3d(x, f[3].p, vb.training)
