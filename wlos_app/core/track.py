@@ -32,7 +32,7 @@ MIN_SLOPE_S = 6.0  # nor a slope over less than this: over a few seconds a slope
 SLOPE_STEP_FRAMES = 0.25  # resolution of the slope search: drift change over a segment
 # Elements in each of fit_linear's work arrays (float64): many slopes at once on a short clip, one
 # at a time on an hour's coarse pass (0.94 M elements a slope; two at a time, its fit peaked 20 MB
-# higher, and no faster)
+# higher in one run each, and was no faster on the same rows)
 LINEAR_BATCH = 1_000_000
 
 
