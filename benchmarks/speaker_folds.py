@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from wlos_app.core import calibration  # noqa: E402
 from wlos_app.core.estimators import reach_of  # noqa: E402
-from trainer.calibrate import fit_methods  # noqa: E402
+from trainer.calibrate import GRID_NAME, fit_methods  # noqa: E402
 
 def load(root: Path) -> list[dict]:
     folds = [json.loads(p.read_text()) for p in sorted(root.glob("fold*/eval.json"))]
@@ -115,13 +115,52 @@ def fit_rows(folds: list[dict], method: str) -> list[tuple]:
     return rows
 
 
-# Many people's cases: a tenth of the ridge a one-speaker fit needs (calibration.fit). Chosen by
-# the leave-one-fold-out check below between 1e-2 and 1e-3 (docs/accuracy.md).
+# Many people's cases: a tenth of the ridge a one-speaker fit needs (calibration.fit). s1's cases
+# (its clips are named by their sentence: GRID_NAME) weigh S1_WEIGHT times the people's together:
+# s1 is a face every fold model learned, the face that can fool the confidence (another sentence's
+# sound read confidently). Both chosen by the leave-one-fold-out check below (--choose;
+# docs/accuracy.md), which also measures the choice itself, nested.
 RIDGE = 1e-3
+S1_WEIGHT = 4.0
 
 
-def _fit(rows: list[tuple], method: str) -> calibration.Calibration | None:
-    return fit_methods({method: rows}, "cross-fold", select=None, ridge_per_case=RIDGE).get(method)
+def s1_weights(rows: list[tuple], s1_weight: float | None = S1_WEIGHT) -> np.ndarray:
+    s1 = np.array([bool(GRID_NAME.match(r[0])) for r in rows])
+    w = np.ones(len(rows))
+    if s1_weight is not None and s1.any() and (~s1).any():
+        w[s1] = s1_weight * (~s1).sum() / s1.sum()
+    return w
+
+
+def _fit(rows: list[tuple], method: str, ridge: float = RIDGE,
+         s1_weight: float | None = S1_WEIGHT) -> calibration.Calibration | None:
+    return fit_methods({method: rows}, "cross-fold", select=None, ridge_per_case=ridge,
+                       weigh=lambda r: s1_weights(r, s1_weight)).get(method)
+
+
+def held_out(f: dict, cal: calibration.Calibration, method: str) -> tuple[np.ndarray, list]:
+    """A fold's row under a calibration fitted without it: answers, right, right called reliable,
+    called reliable; cases that can only be wrong called reliable and in all, on its people and on
+    its s1 clips. And (confidence, right) of each answer and case."""
+    settled = {r[0] for r in f["settled"][method]["rows"]}
+    answers = [(r[5], r[4]) for r in f["settled"][method]["rows"]] + \
+              [(r[5], r[3]) for r in f["raw"][method]["rows"] if r[0] not in settled and r[1] != 0]
+    p = np.array([cal.probability(q) for q, _ in answers])
+    y = np.array([ok for _, ok in answers], bool)
+    rel = p >= calibration.RELIABLE
+    row, pooled = [len(y), y.sum(), (rel & y).sum(), rel.sum()], []
+    for part in ("settled", "s1_val"):
+        neg = [r for r in f["cases"][part].get(method, []) if negative(r[1])]
+        pn = np.array([cal.probability(with_short(r[1], r[2])) for r in neg])
+        row += [(pn >= calibration.RELIABLE).sum(), len(neg)]
+        pooled += [(x, False) for x in pn.tolist()]
+    return np.array(row), pooled + list(zip(p.tolist(), y.tolist()))
+
+
+def leave_one_out(folds: list[dict], method: str, **fit) -> np.ndarray:
+    """The folds' rows summed, each fold under a calibration fitted on the others (`fit`: _fit's)."""
+    return sum(held_out(f, _fit(fit_rows([g for g in folds if g is not f], method), method, **fit), method)[0]
+               for f in folds)
 
 
 def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
@@ -134,22 +173,9 @@ def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
     pooled = []  # (confidence, right) of every held-out answer and case that can only be wrong
     tot = np.zeros(8, int)
     for f in folds:
-        cal = _fit(fit_rows([g for g in folds if g is not f], method), method)
-        settled = {r[0] for r in f["settled"][method]["rows"]}
-        answers = [(r[5], r[4]) for r in f["settled"][method]["rows"]] + \
-                  [(r[5], r[3]) for r in f["raw"][method]["rows"] if r[0] not in settled and r[1] != 0]
-        p = np.array([cal.probability(q) for q, _ in answers])
-        y = np.array([ok for _, ok in answers], bool)
-        rel = p >= calibration.RELIABLE
-        row = [len(y), y.sum(), (rel & y).sum(), rel.sum()]
-        for part in ("settled", "s1_val"):
-            neg = [r for r in f["cases"][part].get(method, []) if negative(r[1])]
-            pn = np.array([cal.probability(with_short(r[1], r[2])) for r in neg])
-            row += [(pn >= calibration.RELIABLE).sum(), len(neg)]
-            pooled += [(x, False) for x in pn.tolist()]
-        row = np.array(row)
+        row, got = held_out(f, _fit(fit_rows([g for g in folds if g is not f], method), method), method)
         tot += row
-        pooled += list(zip(p.tolist(), y.tolist()))
+        pooled += got
         lines.append(f"| {f['fold']} | {row[0]} | {row[1]} | {row[2]}/{row[1]} = {fmt(row[2], row[1])} | "
                      f"{row[2]}/{row[3]} = {fmt(row[2], row[3])} | {row[4]}/{row[5]} | {row[6]}/{row[7]} |")
     lines.append(f"| all | {tot[0]} | {tot[1]} | {tot[2]}/{tot[1]} = {fmt(tot[2], tot[1])} | "
@@ -158,6 +184,42 @@ def reliability(folds: list[dict], method: str) -> tuple[list[str], list]:
     lines.append(f"\ncases that can only be wrong called reliable, both: {tot[4] + tot[6]}/{tot[5] + tot[7]} = "
                  f"{fmt(tot[4] + tot[6], tot[5] + tot[7])}")
     return lines, pooled
+
+
+# The fits --choose compares: s1's weight (None: each case weighs 1) and the ridge per case.
+CHOICES = [(w, r) for w in (None, 2.0, 4.0, 8.0, 16.0) for r in (1e-2, 3e-3, 1e-3, 3e-4)]
+
+
+def _rank(t: np.ndarray) -> tuple:
+    """The aims first (>= 70 % of the right answers called reliable, >= 97 % of those called
+    reliable right), then the fewest cases that can only be wrong called reliable, then the most
+    right answers called reliable; ties go to the earlier choice (less weight, more ridge)."""
+    return (not (t[2] >= 0.70 * t[1] and t[2] >= 0.97 * max(t[3], 1)), t[4] + t[6], -t[2])
+
+
+def choose(folds: list[dict], method: str) -> tuple[float | None, float]:
+    return min(CHOICES, key=lambda c: _rank(leave_one_out(folds, method, s1_weight=c[0], ridge=c[1])))
+
+
+def choice_table(folds: list[dict], method: str) -> list[str]:
+    """Every choice's leave-one-fold-out totals, and the choice itself measured nested: for each
+    fold, chosen on the other four (each left out in turn), fitted on them, checked on the fold."""
+    lines = ["| s1 weight | ridge | right called reliable | reliable right | can only be wrong, reliable (people, s1) |",
+             "|---|---|---|---|---|"]
+    for w, r in CHOICES:
+        t = leave_one_out(folds, method, s1_weight=w, ridge=r)
+        lines.append(f"| {w or '1 per case'} | {r:g} | {t[2]}/{t[1]} | {t[2]}/{t[3]} | "
+                     f"{t[4] + t[6]}/{t[5] + t[7]} ({t[4]}, {t[6]}) |")
+    tot, picked = np.zeros(8, int), []
+    for f in folds:
+        inner = [g for g in folds if g is not f]
+        w, r = choose(inner, method)
+        picked.append(f"fold {f['fold']}: {w or 1}, {r:g}")
+        tot += held_out(f, _fit(fit_rows(inner, method), method, s1_weight=w, ridge=r), method)[0]
+    lines.append(f"\nchosen on all folds: {choose(folds, method)}; nested ({'; '.join(picked)}): right called "
+                 f"reliable {tot[2]}/{tot[1]}, reliable right {tot[2]}/{tot[3]}, can only be wrong called reliable "
+                 f"{tot[4] + tot[6]}/{tot[5] + tot[7]} (people {tot[4]}, s1 {tot[6]})")
+    return lines
 
 
 def plot(path: str, pooled: list, title: str) -> None:
@@ -175,6 +237,8 @@ def main() -> int:
                                         "(a name of trainer.folds.WEIGHTINGS measured with --weighting; "
                                         "default: the shipped one)")
     ap.add_argument("--plot")
+    ap.add_argument("--choose", action="store_true", help="compare the fits of CHOICES for the default "
+                                                          "(and the choice, nested)")
     a = ap.parse_args()
     folds = load(Path(a.root))
     print(f"{len(folds)} folds; cells: people relative / people absolute (settled copies), within one frame, "
@@ -195,6 +259,9 @@ def main() -> int:
         if a.plot and m == "fusion":
             plot(a.plot, pooled, f"Reliability of the default estimator on people it never saw\n"
                                  f"({len(folds)} speaker folds, calibration fitted on the other folds)")
+    if a.choose:
+        print(f"\nthe calibration's fit for {keys['fusion']}, each checked leaving one fold out\n")
+        print("\n".join(choice_table(folds, keys["fusion"])))
     if a.write_calibration:
         people = sum(len(f["people"]) for f in folds)
         cals = {}
@@ -203,7 +270,8 @@ def main() -> int:
             if c is not None:
                 c.method = m
                 c.fitted_on = (f"out-of-fold answers and cases of {len(folds)} speaker folds ({people} people) and "
-                               f"their s1 validation clips: shifts, short cuts, drift beyond the range, another clip's sound")
+                               f"their s1 validation clips: shifts, short cuts, drift beyond the range, another clip's sound; "
+                               f"s1's cases weigh {S1_WEIGHT:g}x the people's, ridge {RIDGE:g} a case")
                 cals[m] = c
         print(f"wrote {calibration.save(cals, a.write_calibration)}")
     return 0

@@ -118,3 +118,53 @@ def test_config_guards():
         F.FeatureConfig(fps=30.0)
     with pytest.raises(ValueError):
         F.FeatureConfig(stride=0)
+
+
+def _talking(n=200, lag=0, seed=0):
+    """Features whose mouth moves in bursts and whose sound speaks in the same bursts, `lag`
+    frames later (audio late), with pauses between them."""
+    rng = np.random.default_rng(seed)
+    on = np.zeros(n + abs(lag) + 10, bool)
+    t = 5
+    while t < len(on):
+        d = int(rng.integers(8, 20))
+        on[t:t + d] = True
+        t += d + int(rng.integers(6, 15))
+    speak = on[:n]
+    flow = np.where(speak[:, None, None], 1.5, 0.05) * rng.uniform(0.7, 1.3, (n, 32, 32))
+    power = np.where(np.roll(on, lag)[:n], -20.0, -55.0) + rng.normal(0, 2, n)
+    return F.ClipFeatures(flow.astype(np.float16), np.ones(n, bool), 1.0, np.zeros((4 * n, 12), np.float32),
+                          power.astype(np.float32), -20.0)
+
+
+def test_activity_match_reads_the_mouth_against_the_sound():
+    f = _talking(lag=6)
+    at = F.activity_match(f, np.full(f.n_frames, 6.0))
+    assert at > 0.8
+    assert F.activity_match(f, np.zeros(f.n_frames)) < at - 0.3  # the wrong drift
+    other = _talking(lag=6, seed=1)  # another voice's pauses
+    assert F.activity_match(F.ClipFeatures(f.flow, f.flow_valid, 1.0, f.mfcc, other.power_db, -20.0),
+                            np.full(f.n_frames, 6.0)) < 0.4
+
+
+def test_activity_match_leaves_digital_silence_out():
+    f = _talking(lag=0)
+    drift = np.zeros(f.n_frames)
+    muted = f.power_db.copy()
+    muted[:80] = -100.0  # as a moved clip's open end, or no sound at all
+    g = F.ClipFeatures(f.flow, f.flow_valid, 1.0, f.mfcc, muted, -20.0)
+    # the same as the clip without those frames (the motion is smoothed over the whole clip first)
+    cut = F.activity_match(g, drift)
+    assert np.isfinite(cut) and cut > 0.8
+    muted[:190] = -100.0  # too few frames left to tell
+    assert np.isnan(F.activity_match(g, drift))
+
+
+def test_activity_match_on_real_speech(clip):
+    tr, y = clip
+    f = F.clip_features(tr.crops, tr.valid, y)
+    own = F.activity_match(f, np.zeros(f.n_frames))
+    reversed_sound = F.ClipFeatures(f.flow, f.flow_valid, f.flow_scale, f.mfcc, f.power_db[::-1].copy(),
+                                    f.speech_level_db)
+    assert own > 0.3
+    assert F.activity_match(reversed_sound, np.zeros(f.n_frames)) < own - 0.2

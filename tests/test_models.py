@@ -318,3 +318,14 @@ def test_bootstrap_draws_in_parts_are_the_same_draws(monkeypatch):
     a, b = estimators.qmi_pooled(feats, starts, boot_counts=counts), estimators.qmi_pooled(feats, starts, boot_counts=draws)
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_another_clips_sound_is_a_sentence_sharing_no_words():
+    """GRID's sentences share a grammar and a pace: the calibration's "another clip's sound" for
+    an s1 clip is the next sentence that says none of its words at the same place."""
+    from trainer.calibrate import partners, shared_words
+    assert shared_words("bbaf2n", "bbaf3s") == 4 and shared_words("bbaf2n", "lgiz8p") == 0
+    assert shared_words("obama_st3", "obama_edtalk") == 0  # other sources: by the sound alone
+    names = ["bbaf2n", "bbaf3s", "bgaa1a", "lrix5p", "pbbz2n", "obama_st3"]
+    assert [names[j] for j in partners(0, names)][:3] == ["lrix5p", "obama_st3", "bgaa1a"]
+    assert partners(5, names) == [0, 1, 2, 3, 4]  # no GRID name: the next ones, in order

@@ -18,7 +18,10 @@ Each estimator's clip evidence is summarised by a few numbers (`sync.ClipEstimat
   drift beyond the search), these say whether the sound matches the lips at all;
 - block_agree (fusion only): the share of blocks whose own peak is within one frame of the answer;
 - qmi_level (fusion only): QMI's pooled curve around the answer's windows, standardised over the
-  shifts, at the answer: a second opinion that shares no network with C3.
+  shifts, at the answer: a second opinion that shares no network with C3;
+- activity (fusion only): whether the mouth moves when the sound speaks, pauses included, at the
+  answer (`features.activity_match`): the estimators read only speech blocks, so lips that move
+  in the sound's pauses go unseen by them.
 
 A logistic regression maps them to P(|offset - truth| <= 1 frame). It is fitted by
 `trainer.calibrate` on clips the networks never trained on (held-out clips with injected shifts,
@@ -45,7 +48,7 @@ RELIABLE = 0.8
 
 # The fused estimator's extra evidence (core.fusion): does the sound match at all?
 FUSION_FEATURES = ("parts_agree", "c3_level", "c3_contrast", "wlos_level", "wlos_contrast", "block_agree",
-                   "qmi_level")
+                   "qmi_level", "activity")
 
 
 def shortness(reach: int) -> float:
@@ -92,21 +95,24 @@ class Calibration:
         return p
 
 
-def fit(X: np.ndarray, y: np.ndarray, ridge_per_case: float = 1e-2, iters: int = 50) -> tuple[np.ndarray, float]:
+def fit(X: np.ndarray, y: np.ndarray, ridge_per_case: float = 1e-2, iters: int = 50,
+        case_weights: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """Logistic regression by Newton's method, the weights (not the bias) shrunk by a ridge of
-    `ridge_per_case` x the number of cases. Strong on purpose: the cases are one speaker's clips,
+    `ridge_per_case` x the number of cases (x the sum of `case_weights`, when the cases are weighted).
+    Strong on purpose: the cases are one speaker's clips,
     and an unshrunk fit was confidently wrong on real unseen speakers (docs/accuracy.md: WLOS called 5 of
     unseen_dev's 35 answers reliable and 1 of those was right; shrunk, it calls none reliable)."""
     X = np.asarray(X, np.float64)
     y = np.asarray(y, np.float64)
+    c = np.ones(len(X)) if case_weights is None else np.asarray(case_weights, np.float64)
     A = np.hstack([X, np.ones((len(X), 1))])
     w = np.zeros(A.shape[1])
-    reg = np.full(A.shape[1], ridge_per_case * len(X))
+    reg = np.full(A.shape[1], ridge_per_case * c.sum())
     reg[-1] = 0.0
     for _ in range(iters):
         p = 1.0 / (1.0 + np.exp(-np.clip(A @ w, -40, 40)))
-        g = A.T @ (p - y) + reg * w
-        H = (A * (p * (1 - p))[:, None]).T @ A + np.diag(reg) + 1e-9 * np.eye(len(w))
+        g = A.T @ (c * (p - y)) + reg * w
+        H = (A * (c * p * (1 - p))[:, None]).T @ A + np.diag(reg) + 1e-9 * np.eye(len(w))
         step = np.linalg.solve(H, g)
         w -= step
         if np.abs(step).max() < 1e-8:

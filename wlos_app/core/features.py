@@ -294,6 +294,37 @@ def audio_features(audio16k: np.ndarray, cfg: FeatureConfig | None = None) -> tu
     return m, power, level
 
 
+def activity_match(feats: ClipFeatures, drift: np.ndarray, smooth: int = 5, min_frames: int = 25) -> float:
+    """Whether the mouth moves when the sound speaks, at a drift (grid frames, one per video frame):
+    the Pearson correlation between the mouth's motion (mean |vertical flow| of the crop, averaged
+    over `smooth` frames) and the sound's loudness (power above the speech level less 30 dB, 0-40
+    dB), over the frames with a face whose sound, `drift` frames later, is not digital silence.
+
+    The estimators read speech blocks only, so lips that move in the sound's pauses and rest while
+    it speaks (another voice, a drift beyond the search) go unseen by them; here they read near 0
+    or below, where a face and its own sound read 0.2-0.8. Digital silence (and the open end of
+    moved sound) is left out: it is no pause of anyone's speech. NaN when fewer than
+    `min_frames` frames pair up or either side does not vary."""
+    n, p = feats.n_frames, np.asarray(feats.power_db, np.float64)
+    motion = np.zeros(n)
+    for a in range(0, n, 2000):  # an hour's flow as float32 at once would be 370 MB
+        motion[a:a + 2000] = np.abs(np.asarray(feats.flow[a:a + 2000], np.float32)).mean(axis=(1, 2))
+    valid = np.asarray(feats.flow_valid, bool)
+    k = np.ones(smooth)
+    weight = np.convolve(valid.astype(float), k, "same")
+    motion = np.convolve(np.where(valid, motion, 0.0), k, "same") / np.maximum(weight, 1e-9)
+    at = np.arange(n) + np.rint(np.asarray(drift, float)).astype(int)
+    ok = valid & (at >= 0) & (at < len(p))
+    ok[ok] = p[at[ok]] > -99.9
+    if ok.sum() < min_frames:
+        return float("nan")
+    x = motion[ok]
+    y = np.clip(p[at[ok]] - (feats.speech_level_db - 30.0), 0.0, 40.0)
+    if x.std() < 1e-9 or y.std() < 1e-6:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1])
+
+
 def clip_features(crops: np.ndarray, crop_valid: np.ndarray, audio16k: np.ndarray | None,
                   cfg: FeatureConfig | None = None, sound: tuple | None = None) -> ClipFeatures:
     """Flow, MFCC and per-frame power for a clip whose crops are on the 25 fps grid; `sound`:

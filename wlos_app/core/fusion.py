@@ -31,7 +31,7 @@ import numpy as np
 
 from . import estimators, memory, sync, track
 from .estimators import MAX_SHIFT, SHIFTS
-from .features import BLOCK, ClipFeatures
+from .features import BLOCK, ClipFeatures, activity_match
 
 # Coarse pass: at least COARSE_BLOCKS usable blocks, at most every COARSE_STRIDE-th (blocks still
 # overlap: 10 frames each). Fewer blocks let a spurious match win over +-2 s on a short clip (a 7 s
@@ -185,6 +185,9 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
             fitted = track.Track("constant", [track.Segment(float(times[0]), float(times[-1]), d, d)],
                                  fitted.score)
         est.offset = float(np.median(fitted.at(times)))
+        # Does the mouth move when the sound speaks, pauses included (which no estimator reads)?
+        a = activity_match(feats, fitted.at(np.arange(feats.n_frames) / GRID_FPS))
+        est.quality["activity"] = a if np.isfinite(a) else 0.0
         # How many blocks on their own peak where the answer lies: a voice that is not this face's
         # can still give the clip a clear peak, but then few blocks agree on it.
         own = centre + SHIFTS[np.argmax(np.where(np.isfinite(fused), fused, -np.inf), 1)]
