@@ -302,9 +302,9 @@ def activity_match(feats: ClipFeatures, drift: np.ndarray, smooth: int = 5, min_
 
     The estimators read speech blocks only, so lips that move in the sound's pauses and rest while
     it speaks (another voice, a drift beyond the search) go unseen by them; here they read near 0
-    or below, where a face and its own sound read 0.2-0.8. Digital silence (and the open end of
-    moved sound) is left out: it is no pause of anyone's speech. NaN when fewer than
-    `min_frames` frames pair up or either side does not vary."""
+    or below, where a face and its own sound mostly read 0.2-0.75 (v4's folds). Digital silence
+    (and the open end of moved sound) is left out: it is no pause of anyone's speech. NaN when
+    fewer than `min_frames` frames pair up or either side does not vary."""
     n, p = feats.n_frames, np.asarray(feats.power_db, np.float64)
     motion = np.zeros(n)
     for a in range(0, n, 2000):  # an hour's flow as float32 at once would be 370 MB
