@@ -30,7 +30,7 @@ import numpy as np
 
 from wlos_app.core import calibration
 from wlos_app.core.analysis import DEFAULT_MAX_SHIFT
-from wlos_app.core.features import ClipFeatures
+from wlos_app.core.features import ClipFeatures, loudness
 from wlos_app.core.estimators import MAX_SHIFT, reach_of
 from wlos_app.core.fusion import reach_for
 
@@ -59,9 +59,7 @@ def same_sound(a: ClipFeatures, b: ClipFeatures, min_frames: int = 75, above: fl
     correlate above `above` (Pearson, over the overlap) over at least `min_frames` frames. Two
     sources of one speech, such as obama_edtalk and obama_st1 of shared/data/speakers, are not
     "another clip's sound"."""
-    def env(f):
-        return np.clip(np.asarray(f.power_db, np.float64) - (f.speech_level_db - 30.0), 0.0, 40.0)
-    x, y = env(a), env(b)
+    x, y = loudness(a.power_db, a.speech_level_db), loudness(b.power_db, b.speech_level_db)
     nx, ny = len(x), len(y)
     if min(nx, ny) < min_frames:
         return False

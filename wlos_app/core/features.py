@@ -294,15 +294,21 @@ def audio_features(audio16k: np.ndarray, cfg: FeatureConfig | None = None) -> tu
     return m, power, level
 
 
+def loudness(power_db: np.ndarray, speech_level_db: float) -> np.ndarray:
+    """The sound's loudness for comparing speech rhythms: power above the clip's speech level less
+    30 dB, 0 to 40 dB (so silence and the clip's noise floor read alike, as 0)."""
+    return np.clip(np.asarray(power_db, np.float64) - (speech_level_db - 30.0), 0.0, 40.0)
+
+
 def activity_match(feats: ClipFeatures, drift: np.ndarray, smooth: int = 5, min_frames: int = 25) -> float:
     """Whether the mouth moves when the sound speaks, at a drift (grid frames, one per video frame):
     the Pearson correlation between the mouth's motion (mean |vertical flow| of the crop, averaged
-    over `smooth` frames) and the sound's loudness (power above the speech level less 30 dB, 0-40
-    dB), over the frames with a face whose sound, `drift` frames later, is not digital silence.
+    over `smooth` frames) and the sound's loudness (`loudness`), over the frames with a face whose
+    sound, `drift` frames later, is not digital silence.
 
     The estimators read speech blocks only, so lips that move in the sound's pauses and rest while
     it speaks (another voice, a drift beyond the search) go unseen by them; here they read near 0
-    or below, where a face and its own sound mostly read 0.2-0.75 (v4's folds). Digital silence
+    or below, where a face and its own sound mostly read 0.25-0.8 (v4's folds). Digital silence
     (and the open end of moved sound) is left out: it is no pause of anyone's speech. NaN when
     fewer than `min_frames` frames pair up or either side does not vary."""
     n, p = feats.n_frames, np.asarray(feats.power_db, np.float64)
@@ -319,7 +325,7 @@ def activity_match(feats: ClipFeatures, drift: np.ndarray, smooth: int = 5, min_
     if ok.sum() < min_frames:
         return float("nan")
     x = motion[ok]
-    y = np.clip(p[at[ok]] - (feats.speech_level_db - 30.0), 0.0, 40.0)
+    y = loudness(p[at[ok]], feats.speech_level_db)
     if x.std() < 1e-9 or y.std() < 1e-6:
         return float("nan")
     return float(np.corrcoef(x, y)[0, 1])
