@@ -3,6 +3,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wlos_app.core import estimators, features as F, models, sync
 from wlos_app.errors import WeightsError
@@ -186,6 +188,26 @@ def test_sequence_path_equals_block_by_block(monkeypatch):
     np.testing.assert_allclose(estimators.wlos_drifts(net, feats, starts), ref, atol=1e-5)
 
 
+@pytest.mark.parametrize("shape, k", [((1, 64, 73, 30, 30), (2, 2)), ((1, 32, 68, 13, 13), (2, 2)),
+                                      ((1, 128, 37, 11), (2, 2)), ((1, 64, 18, 5), (1, 2))])
+def test_max_pool_equals_max_pool2d_with_and_without_gradients(shape, k):
+    """The analysis's strided maxima are max_pool2d's values to the bit (odd sizes included);
+    with gradients, max_pool2d itself runs, so training is untouched."""
+    import torch.nn.functional as tF
+    from wlos_app.core.models import sequence
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(3))
+    x[..., ::3, ::2] = x[..., 1::3, ::2].max()  # ties, as in still regions
+    want = tF.max_pool2d(x.flatten(0, -3), k)
+    want = want.reshape(*shape[:-2], *want.shape[-2:])
+    assert torch.equal(sequence.max_pool(x, *k), want)
+    xg = x.clone().requires_grad_()
+    y = sequence.max_pool(xg, *k)
+    assert torch.equal(y.detach(), want)
+    y.sum().backward()
+    assert torch.equal(xg.grad.sum(), torch.tensor(float(want.numel())))  # each maximum passes one gradient
+    assert set(xg.grad.unique().tolist()) <= {0.0, 1.0}
+
+
 def test_qmi_weighted_equals_unweighted_with_unit_weights():
     rng = np.random.default_rng(0)
     x, ys = rng.standard_normal(30), rng.standard_normal((19, 30))
@@ -221,6 +243,33 @@ def test_peak_interpolates_between_frames():
     assert sync.peak(-(s - 2.3) ** 2) == pytest.approx(2.3, abs=1e-6)
     assert sync.peak(-(s + 9) ** 2) == -9.0
     assert np.isnan(sync.peak(np.full(19, np.nan)))
+
+
+def _peak_one(curve):
+    """The per-curve loop that sync.peaks replaced, kept as the reference."""
+    if not np.isfinite(curve).any():
+        return float("nan")
+    c = np.where(np.isfinite(curve), curve, -np.inf)
+    i = int(np.argmax(c))
+    frac = 0.0
+    if 0 < i < len(c) - 1 and np.isfinite(c[i - 1]) and np.isfinite(c[i + 1]):
+        den = c[i - 1] - 2 * c[i] + c[i + 1]
+        if den < 0:
+            frac = float(np.clip(0.5 * (c[i - 1] - c[i + 1]) / den, -0.5, 0.5))
+    return float(estimators.SHIFTS[i] + frac)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.sampled_from([np.float32, np.float64]), st.floats(0.0, 0.6))
+def test_peaks_of_many_curves_equal_the_one_curve_loop(seed, dtype, holes):
+    rng = np.random.default_rng(seed)
+    curves = rng.normal(size=(30, 19)).astype(dtype)
+    curves[rng.random(curves.shape) < holes] = np.nan
+    curves[0] = np.nan  # a row with nothing
+    curves[1, :] = 1.0  # ties: the first maximum, flat (no interpolation)
+    curves[2, 5] = np.inf  # not finite: ignored
+    want = np.array([_peak_one(c) for c in curves])
+    np.testing.assert_array_equal(sync.peaks(curves), want)  # to the bit, NaN where nothing
 
 
 def test_wlos_clip_offset_ignores_outlier_blocks_and_confidence_tracks_agreement():

@@ -323,7 +323,7 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
             c[ok] = fu.rows
             block_curves["fusion"] = c  # each row over the block's own centre + SHIFTS
             d = np.full(len(starts), np.nan, np.float32)
-            d[ok] = fu.centre + np.array([sync.peak(r) for r in fu.rows])
+            d[ok] = fu.centre + sync.peaks(fu.rows)
             centre[ok] = fu.centre
         else:
             raise ValueError(f"unknown method {m!r}")

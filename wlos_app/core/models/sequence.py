@@ -41,8 +41,24 @@ def visual_sequence(vb, flows: torch.Tensor) -> torch.Tensor:
 
 def _pool_space(x: torch.Tensor) -> torch.Tensor:
     """2x2 max-pooling (stride 2) of each frame of x (C, K, T, H, W)."""
-    c, k, t, h, w = x.shape
-    return F.max_pool2d(x.reshape(c, k * t, h, w), 2).reshape(c, k, t, h // 2, w // 2)
+    return max_pool(x, 2, 2)
+
+
+def max_pool(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
+    """Max-pooling of x's last two dims by (kh, kw), kh and kw 1 or 2, stride = size (an odd last
+    row or column dropped, as max_pool2d does)."""
+    if x.requires_grad:  # training keeps max_pool2d's gradient (all of it to one of tied inputs)
+        y = F.max_pool2d(x.flatten(0, -3), (kh, kw))
+        return y.reshape(*x.shape[:-2], *y.shape[-2:])
+    # max_pool2d over a clip's many small planes is a slow path on CPU: the maxima of strided
+    # rows and columns are the same values, several times faster (benchmarks/pool.py).
+    h, w = x.shape[-2] // kh * kh, x.shape[-1] // kw * kw
+    x = x[..., :h, :w]
+    if kh == 2:
+        x = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+    if kw == 2:
+        x = torch.maximum(x[..., 0::2], x[..., 1::2])
+    return x
 
 
 def visual_blocks(vb, seq: torch.Tensor, clip: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -57,8 +73,8 @@ def visual_blocks(vb, seq: torch.Tensor, clip: torch.Tensor, t: torch.Tensor) ->
 def audio_sequence(ab, mfcc: torch.Tensor) -> torch.Tensor:
     """mfcc (C, R, 12) starting at a window boundary -> (C, 64, (R-1)//2 - 1, 2)."""
     f = ab.features
-    x = F.max_pool2d(F.relu(f[0](mfcc.unsqueeze(1))), 2)
-    return F.max_pool2d(F.relu(f[4](f[3](x))), (1, 2))
+    x = max_pool(F.relu(f[0](mfcc.unsqueeze(1))), 2, 2)
+    return max_pool(F.relu(f[4](f[3](x))), 1, 2)
 
 
 def audio_windows(ab, seq: torch.Tensor, clip: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
