@@ -83,15 +83,19 @@ def test_flow_sees_a_vertical_shift():
     assert ok[1] and abs(np.median(flow[1, 8:24, 8:24]) - 1.0) < 0.25
 
 
-def test_flow_is_kept_in_half_the_memory_with_the_same_scale(clip):
+@pytest.mark.parametrize("chunk", [F.FLOW_CHUNK, 7])
+def test_flow_is_kept_in_half_the_memory_with_the_same_scale(clip, chunk, monkeypatch):
     """An hour's flow is 370 MB as float32: it is kept as float16 (half), its scale s still comes
     from the float32 flow, exactly as from all of it at once, and the networks' input moves by less
-    than 1e-3 (on a [0, 1] scale whose steps of interest are 1e-2 and more)."""
+    than 1e-3 (on a [0, 1] scale whose steps of interest are 1e-2 and more). Made in chunks on two
+    threads, it is the one-thread flow, frame for frame."""
+    monkeypatch.setattr(F, "FLOW_CHUNK", chunk)
     tr, y = clip
     f = F.clip_features(tr.crops, tr.valid, y)
     assert f.flow.dtype == np.float16 and f.flow.nbytes == f.n_frames * 32 * 32 * 2
     ref, ok = F.vertical_flow(tr.crops, tr.valid, F.FeatureConfig())  # float32, as computed
     assert np.array_equal(ok, f.flow_valid)
+    assert np.array_equal(f.flow, ref.astype(np.float16))
     assert f.flow_scale == max(F._percentile_in_place(np.abs(ref[ok]).reshape(-1), 99), 0.05)
     assert f.flow_scale == pytest.approx(np.percentile(np.abs(ref[ok]), 99), rel=1e-6)
     exact = np.clip(ref / (2 * f.flow_scale) + 0.5, 0.0, 1.0)

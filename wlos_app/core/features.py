@@ -244,6 +244,17 @@ FLOW_PERCENTILE = 99.0
 FLOW_CHUNK = 250  # frames whose float32 |flow| is gathered before its largest values are kept
 
 
+_pool = []
+
+
+def _flow_pool():
+    """Two threads for Farnebäck (made once: a pool per clip would cost more than it saves)."""
+    if not _pool:
+        from concurrent.futures import ThreadPoolExecutor
+        _pool.append(ThreadPoolExecutor(2, thread_name_prefix="flow"))
+    return _pool[0]
+
+
 def flow_features(crops: np.ndarray, crop_valid: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, np.ndarray, float]:
     """Vertical flow (FLOW_DTYPE), where it exists, and the clip's flow scale s (see the module's
     docstring): the 99th percentile of |v| over the float32 flow, as np.percentile gives it."""
@@ -254,16 +265,15 @@ def flow_features(crops: np.ndarray, crop_valid: np.ndarray, cfg: FeatureConfig)
     # The percentile reads the values from rank floor((N - 1) q / 100) up: keep that many largest.
     largest = _Largest(total - int(np.floor((total - 1) * FLOW_PERCENTILE / 100.0)))
     flow = np.zeros((n, crops.shape[1], crops.shape[2]), FLOW_DTYPE)
-    chunk = []
-    for k in np.flatnonzero(ok):
-        f = _frame_flow(crops[k - 1], crops[k], cfg)
-        flow[k] = f
-        chunk.append(np.abs(f).reshape(-1))
-        if len(chunk) == FLOW_CHUNK:
-            largest.add(np.concatenate(chunk))
-            chunk = []
-    if chunk:
-        largest.add(np.concatenate(chunk))
+    ks = np.flatnonzero(ok)
+    for a in range(0, len(ks), FLOW_CHUNK):
+        part = ks[a:a + FLOW_CHUNK]
+        # OpenCV lets go of Python's lock: the chunk's two halves on two threads, the same flows.
+        halves = [part[:len(part) // 2], part[len(part) // 2:]]
+        fs = [f for h in _flow_pool().map(lambda h: [_frame_flow(crops[k - 1], crops[k], cfg) for k in h], halves)
+              for f in h]
+        flow[part] = fs
+        largest.add(np.abs(np.array(fs)).reshape(-1))
     scale = _percentile_in_place(largest.values(), FLOW_PERCENTILE, total) if total else 1.0
     return flow, ok, max(scale, 0.05)  # a still face: do not blow sensor noise up to full range
 
