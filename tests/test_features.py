@@ -1,3 +1,6 @@
+import os
+import time
+
 import numpy as np
 import pytest
 
@@ -172,3 +175,29 @@ def test_activity_match_on_real_speech(clip):
                                     f.speech_level_db)
     assert own > 0.3
     assert F.activity_match(reversed_sound, np.zeros(f.n_frames)) < own - 0.2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_flow_in_a_forked_child_does_not_wait_for_the_parents_threads():
+    """The flow's thread pool is made once per process; a child forked after the parent used it
+    has the pool but not its threads, and must make its own instead of waiting forever."""
+    rng = np.random.default_rng(0)
+    crops = (rng.random((30, 32, 32)) * 255).astype(np.uint8)
+    want = F.flow_features(crops, np.ones(30, bool), F.FeatureConfig())[0]
+    pid = os.fork()
+    if pid == 0:  # the child: exit code 0 if its flow is the parent's
+        try:
+            got = F.flow_features(crops, np.ones(30, bool), F.FeatureConfig())[0]
+            os._exit(0 if np.array_equal(got, want) else 3)
+        finally:
+            os._exit(4)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child's flow did not finish in 30 s")

@@ -14,6 +14,7 @@ features do not depend on what else is in a batch:
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import cv2
@@ -245,6 +246,9 @@ FLOW_CHUNK = 250  # frames whose float32 |flow| is gathered before its largest v
 
 
 _pool = []
+# A forked child has the pool but not its threads: it makes its own (the project's pools spawn,
+# but a library's fork must not hang on work no thread will take).
+os.register_at_fork(after_in_child=_pool.clear)
 
 
 def _flow_pool():
