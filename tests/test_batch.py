@@ -111,6 +111,38 @@ def test_a_worker_that_crashes_or_hangs_costs_only_its_clip(tmp_path):
     assert report.seconds < 60
 
 
+class _BreaksOnce:
+    """A real pool whose `n`-th submit raises BrokenProcessPool once: a process that died
+    between the batch's last look at its futures and its next submit."""
+
+    def __init__(self, pool, n: int, calls: list):
+        self.pool, self.n, self.calls = pool, n, calls
+
+    def submit(self, *args):
+        self.calls.append(args[1])
+        if len(self.calls) == self.n:
+            from concurrent.futures.process import BrokenProcessPool
+            raise BrokenProcessPool("a child process terminated abruptly")
+        return self.pool.submit(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.pool, name)
+
+
+@pytest.mark.parametrize("nth", [1, 3])
+def test_a_pool_that_breaks_between_two_looks_loses_no_clip(tmp_path, monkeypatch, nth):
+    """Seen in the suite: the pool broke after the batch had read its futures, and the next submit
+    raised out of run_batch. That clip goes back on the queue; every clip gets its record."""
+    from batchfns import scripted
+    real, calls = batch.process_pool, []
+    monkeypatch.setattr(batch, "process_pool", lambda jobs: _BreaksOnce(real(jobs), nth, calls))
+    paths = [str(tmp_path / f"{c}.mp4") for c in "abcde"]
+    report = batch.run_batch(paths, out_path=tmp_path / "r.jsonl", jobs=2, fn=scripted)
+    assert sorted(r["path"] for r in _lines(tmp_path / "r.jsonl")) == sorted(paths)
+    assert report.counts["in sync"] == 5
+    assert calls.count(calls[nth - 1]) == 2  # the refused clip was submitted again
+
+
 def test_outcome_kinds():
     base = {"path": "x", "fps": 25.0, "reliable": True, "track_model": "constant"}
     seg = lambda a, b: [{"drift_ms_start": a, "drift_ms_end": b}]  # noqa: E731

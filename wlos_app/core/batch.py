@@ -255,7 +255,16 @@ def run_batch(paths: list[str], cfg=None, out_path: str | os.PathLike | None = N
                 if running and (queue[-1] in suspects or any(p in suspects for p, _ in running.values())):
                     break
                 path = queue.pop()
-                running[pool.submit(fn, path, cfg, summary_only, block_curves)] = (path, time.monotonic())
+                try:
+                    fut = pool.submit(fn, path, cfg, summary_only, block_curves)
+                except BrokenProcessPool:
+                    # A process died since the last look; its clip's future says so below.
+                    queue.append(path)
+                    if not running:  # none will: start a new pool
+                        _kill(pool)
+                        pool = process_pool(jobs)
+                    break
+                running[fut] = (path, time.monotonic())
                 if path in suspects:
                     break
             ready, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
