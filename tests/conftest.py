@@ -26,18 +26,6 @@ def _null_sound_output() -> None:
 _null_sound_output()
 sys.path.insert(0, str(Path(__file__).parent))
 
-
-def pytest_collection_modifyitems(config, items):
-    """The window's event-loop bounds run first. After about 180 of the other tests, the loop
-    stalled 104-128 ms in nearly every run during an analysis or training (the bound is 100),
-    even in a fresh Python started from that point; alone, and in a fresh process after the whole
-    suite, the same tests stall 13-31 ms. The cause is not found (docs/design.md, "The stall bounds
-    run first"); the bounds are about the app's process, not about the test runner's afterlife."""
-    first = [item for item in items if item.get_closest_marker("event_loop_bound")]
-    if first:
-        items[:] = first + [item for item in items if not item.get_closest_marker("event_loop_bound")]
-
-
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SAMPLE = SHARED / "grid_s1_sample"
 UNSEEN = SHARED / "unseen_dev"

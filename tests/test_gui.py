@@ -116,7 +116,6 @@ def analysed(qtbot, win, path, timeout=120_000):
     return win.clips[path]
 
 
-@pytest.mark.event_loop_bound
 def test_drop_analyse_and_plots(qtbot, window, grid_clip, settings):
     # Two phases with their own bounds. While the worker runs, the window must stay as responsive
     # as when idle. Showing the result repaints the whole window at once (Qt paints every changed
@@ -256,7 +255,6 @@ def test_export_refuses_an_existing_file_without_replace(qtbot, window, grid_cli
     dlg.reject()
 
 
-@pytest.mark.event_loop_bound
 def test_a_long_runs_loss_curve_does_not_stall_the_window(qtbot, window):
     """The loss plot has a point per step. 20,000 noisy losses (a few epochs of a real folder) were
     a 285 ms paint, every 250 ms while training, when drawn antialiased."""
@@ -278,7 +276,6 @@ def test_a_long_runs_loss_curve_does_not_stall_the_window(qtbot, window):
     assert 0 < len(x) < n // 2
 
 
-@pytest.mark.event_loop_bound
 def test_trainer_tab_trains_on_two_clips_and_the_app_switches(qtbot, window, sample_clips, tmp_path, settings,
                                                               monkeypatch):
     monkeypatch.setenv("WLOS_CACHE", str(tmp_path / "cache"))
