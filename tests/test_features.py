@@ -119,6 +119,14 @@ def test_percentile_from_the_largest_values_is_numpys(n):
     assert got == pytest.approx(np.percentile(v, 99), rel=1e-6)
 
 
+def test_frame_power_past_the_end_of_the_sound_is_the_floor():
+    sr = F.SAMPLES_PER_FRAME
+    tone = 0.1 * np.sin(np.arange(sr * 3 + sr // 2) * 0.3)  # three and a half frames of sound
+    p = F.frame_power_db(tone.astype(np.float32), 5)
+    assert np.allclose(p[:3], 10 * np.log10(0.005), atol=0.05)  # a sine of amplitude 0.1: power 0.005
+    assert (p[3:] == -100.0).all()
+
+
 def test_config_guards():
     with pytest.raises(ValueError):
         F.FeatureConfig(fps=30.0)

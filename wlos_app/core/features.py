@@ -152,7 +152,7 @@ def frame_power_db(audio16k: np.ndarray, n_frames: int) -> np.ndarray:
     frames = audio16k[:usable * SAMPLES_PER_FRAME].reshape(usable, SAMPLES_PER_FRAME)
     for a in range(0, usable, 1500):  # a minute at a time: a long clip's float64 copy would be large
         x = frames[a:a + 1500].astype(np.float64)
-        out[a:a + 1500] = 10 * np.log10(np.mean(x * x, axis=1) + 1e-10)
+        out[a:a + len(x)] = 10 * np.log10(np.mean(x * x, axis=1) + 1e-10)
     return out
 
 
