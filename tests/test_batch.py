@@ -224,3 +224,21 @@ def test_a_clip_that_kills_its_dask_worker_is_recorded_and_the_rest_finish(tmp_p
     assert sorted(recs) == sorted(paths)
     assert "died on this clip" in recs[paths[1]]["error"]
     assert report.counts["in sync"] == 3 and report.counts["failed"] == 1
+
+
+def test_a_clip_killed_beside_the_culprit_runs_again_alone_and_finishes(tmp_path):
+    """Two clips on one worker process: the crash takes the slow clip down with it, and Dask
+    (allowed-failures 0) blames both. Each runs again alone: only the culprit is recorded as dying."""
+    distributed = pytest.importorskip("distributed")
+    import dask
+    from batchfns import scripted
+    from wlos_app.core.cluster import run_cluster_batch
+    paths = [str(tmp_path / n) for n in ("slow.mp4", "crash.mp4")]
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                     dashboard_address=None) as lc, distributed.Client(lc) as client:
+        report = run_cluster_batch(paths, None, tmp_path / "r.jsonl", client=client, fn=scripted)
+    recs = {r["path"]: r for r in _lines(tmp_path / "r.jsonl")}
+    assert "error" not in recs[paths[0]], recs[paths[0]]
+    assert "died on this clip" in recs[paths[1]]["error"]
+    assert report.counts["in sync"] == 1 and report.counts["failed"] == 1

@@ -10,8 +10,9 @@ On a cluster whose workers declare a GPU resource, each clip is two tasks: the C
 (decoding, face, features: `analysis.extract`) anywhere, and the networks (`analysis.conclude`)
 on a GPU worker; the extraction travels between them (a 3 s clip's, pickled: ~0.45 MB). Without GPUs a clip
 is one task (`batch.analyze_clip`). A task that kills its worker is retried by Dask on another
-(distributed.scheduler.allowed-failures, 3 by default), then recorded as failed; a rerun resumes
-from the JSONL as a local batch does.
+(distributed.scheduler.allowed-failures, 3 by default); one Dask gives up on runs again alone at the
+end and is recorded as failed only if it kills its worker there too. A rerun resumes from the JSONL
+as a local batch does.
 """
 from __future__ import annotations
 
@@ -100,7 +101,12 @@ def run_cluster_batch(paths: list[str], cfg=None, out_path=None, address: str | 
             return fut
 
         paths_of: dict[str, str] = {}
-        again: set[str] = set()
+        # Dask blames every clip on a worker that died, a bystander too (one running there when
+        # a retry of the culprit killed it, or twice unlucky). So a clip killed beside others is
+        # a suspect: it runs again at the end, alone on the cluster, and is recorded as having
+        # killed its worker only if it does so there (as batch.run_batch does with its pool).
+        suspects: list[str] = []
+        alone: set[str] = set()  # keys of the suspects' lone runs
         pending = as_completed([submit(p) for _, p in zip(range(slots), todo)])
         for fut in pending:
             path = paths_of.pop(fut.key)
@@ -108,23 +114,21 @@ def run_cluster_batch(paths: list[str], cfg=None, out_path=None, address: str | 
                 sink.finish(fut.result())
             else:
                 exc = fut.exception()
-                killed = exc.__class__.__name__ == "KilledWorker"
-                if killed and path not in again:
-                    # Dask blames every clip on a worker that died, a bystander too (one queued
-                    # there, or twice unlucky); a clip that kills its worker does so again.
-                    again.add(path)
-                    fut.release()
-                    pending.add(submit(path, again=True))
-                    continue
-                if killed:
-                    msg = f"{path}: the analysis process died on this clip (on every worker that tried it)"
+                if exc.__class__.__name__ != "KilledWorker":
+                    sink.finish({"path": path, "error": error_reason(path, exc)})
+                elif fut.key in alone:
+                    sink.finish({"path": path, "error": f"{path}: the analysis process died on this clip "
+                                                        f"(on every worker that tried it)"})
                 else:
-                    msg = error_reason(path, exc)
-                sink.finish({"path": path, "error": msg})
+                    suspects.append(path)
             fut.release()
             nxt = next(todo, None)
             if nxt is not None:
                 pending.add(submit(nxt))
+            elif suspects and not paths_of:  # nothing else in flight: the next suspect, alone
+                lone = submit(suspects.pop(0), again=True)
+                alone.add(lone.key)
+                pending.add(lone)
     finally:
         sink.close()
         if own:
