@@ -3,7 +3,9 @@
 1. the 20 two-face cases: a GRID s1 sample clip (the face heard, its sound moved by 0 or +4 frames)
    beside a silent face 1.1x larger, either order; the silent face is another GRID speaker (16) or
    another s1 recording (4). Right: the heard face chosen and the drift within a frame of the truth;
-   confidently wrong: wrong with confidence >= 0.8;
+   confidently wrong: wrong with confidence >= 0.8 (each such case's source is then read by
+   benchmarks/source_sync.py, which shares nothing learned with the analysis: the truth here takes
+   every GRID recording as in sync);
 2. a cut from one speaker to another, each in sync; a voice-over over a silent face;
 3. the cost of the added face: the two-face clip against the heard clip alone (same code), and the
    face stage alone.
@@ -27,8 +29,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import mediagen  # noqa: E402
+import source_sync  # noqa: E402
 from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
 
 SHIFT_FRAMES = 4
@@ -112,6 +116,18 @@ def main() -> int:
     print(f"\n{n_right} of {len(rows)} right, {confident_wrong} confidently wrong (confidence >= 0.8 and wrong), "
           f"{sum(c >= 0.8 for _, c in rows)} called reliable\n")
     record.update(right=n_right, confidently_wrong=confident_wrong)
+    wrong = [c for c, (r, conf) in zip(record["cases"], rows) if not r and conf >= 0.8]
+    if wrong:
+        # The count takes every GRID source as in sync; a check with no learned part says how far
+        # each confidently wrong case's source itself reads from the sample's other clips.
+        lags = {p.stem: source_sync.read(str(p), 6) for p in sample}
+        median = float(np.median([lag for lag, _, edge in lags.values() if not edge]))
+        for c in wrong:
+            lag, _, edge = lags[Path(c["heard"]).stem]
+            where = "no reading (its peak is at the end of +-6 frames)" if edge else f"{lag:+.2f} frames, {lag - median:+.2f} from the sample's median"
+            print(f"case {c['i']}: {Path(c['heard']).stem}'s source by lips and loudness "
+                  f"(benchmarks/source_sync.py): {where}")
+        print()
 
     # A cut from one speaker to another (another GRID speaker, another camera place), each in sync.
     print("| clip | answer | drift along the clip (frames) | confidence | reliable |\n|---|---|---|---|---|")
