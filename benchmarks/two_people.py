@@ -1,0 +1,108 @@
+"""Two real people side by side, one heard (issue 19 on people rather than GRID). Prints one table
+and a summary.
+
+    .venv/bin/python benchmarks/two_people.py [--people ../data/speakers] [--model DIR]
+        [--seconds 10] [--json OUT]
+
+For each person of the speakers set (shared/data/speakers, built with its build.py; the GRID
+speakers left out), their first clip's first --seconds is heard, beside the picture of the person
+five places on (made 1.1x larger, as in benchmarks/speakers.py), on the left and on the right.
+The truth is relative: the heard clip analysed alone (whether each source is itself in sync is not
+known). Counted: which face the answer comes from (heard, none, silent), whether it is within a
+frame of the heard clip alone, and whether it is called reliable, against the clip alone. Every
+speech span's evidence per face (speaker.score) is kept in --json.
+
+The shipped model learned every one of these people: its evidence for a heard face is what a
+person it knows gets. Pass a fold model that never saw them (trainer.folds) with --model for a
+speaker-disjoint reading; each pair's two people should then be held out by that fold.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import mediagen  # noqa: E402
+from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
+from wlos_app.core.calibration import RELIABLE  # noqa: E402
+
+
+def cut(clip: tuple, seconds: float) -> tuple:
+    frames, audio, rate = clip
+    return frames[:int(seconds * 25)], audio[:, :int(seconds * rate)], rate
+
+
+def side(res, tid: int | None) -> str:
+    if tid is None:
+        return "none"
+    t = res.faces.by_id(tid)
+    return "left" if (t.box[0] + t.box[2]) / 2 / res.faces.size[0] < 0.5 else "right"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--people", default=str(ROOT.parent / "data" / "speakers"))
+    ap.add_argument("--model", help="a model folder (default: the shipped model)")
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--json", metavar="OUT")
+    args = ap.parse_args()
+    clips = [sorted(p for p in d.iterdir() if p.is_file())[0] for d in sorted(Path(args.people).iterdir())
+             if d.is_dir() and not d.name.startswith("grid_") and any(d.iterdir())]
+    if len(clips) < 6:
+        print(f"need the speakers set in {args.people}", file=sys.stderr)
+        return 2
+    cfg = AnalysisConfig(keep_audio=False, model_dir=args.model)
+    tmp = Path(tempfile.mkdtemp(prefix="wlos-two-people-"))
+    print("| heard | beside | heard on | answer from | drift (frames) | alone | confidence | alone | spans: heard / other face |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = []
+    for i, heard in enumerate(clips):
+        silent = clips[(i + 5) % len(clips)]
+        alone = mediagen.write_clip(tmp / f"alone_{i}.mp4", *cut(mediagen.load_clip(heard), args.seconds))
+        solo = analyze(str(alone), cfg)
+        for left in (True, False):
+            two = mediagen.write_clip(tmp / f"two_{i}_{left}.mp4",
+                                      *cut(mediagen.side_by_side(heard, silent, left), args.seconds))
+            res = analyze(str(two), cfg)
+            want = "left" if left else "right"
+            spans = []
+            for sp in res.speaker.spans:
+                by = {side(res, tid): s for tid, s in sp.scores.items()}
+                spans.append((by.get(want, float("nan")), max((s for k, s in by.items() if k != want), default=float("nan"))))
+            row = {"heard": heard.stem, "silent": silent.stem, "heard_on": want, "from": side(res, res.speaker.track),
+                   "offset": res.offset_grid, "confidence": res.confidence,
+                   "alone": solo.offset_grid, "alone_confidence": solo.confidence, "spans": spans}
+            rows.append(row)
+            words = "heard" if row["from"] == want else row["from"] if row["from"] == "none" else "silent"
+            print(f"| {heard.stem} | {silent.stem} | {want} | {words} | {res.offset_grid:+.2f} | {solo.offset_grid:+.2f} "
+                  f"| {res.confidence:.2f} | {solo.confidence:.2f} | "
+                  + ", ".join(f"{h:.2f} / {o:.2f}" for h, o in spans) + " |", flush=True)
+    n = len(rows)
+    heard_n = sum(r["from"] == r["heard_on"] for r in rows)
+    none_n = sum(r["from"] == "none" for r in rows)
+    near = [abs(r["offset"] - r["alone"]) <= 1.0 for r in rows]
+    rel = [r["confidence"] >= RELIABLE for r in rows]
+    rel_alone = [r["alone_confidence"] >= RELIABLE for r in rows]
+    heard_spans = [h for r in rows for h, _ in r["spans"] if np.isfinite(h)]
+    other_spans = [o for r in rows for _, o in r["spans"] if np.isfinite(o)]
+    print(f"\n{n} clips: the answer from the heard face in {heard_n}, from none in {none_n}, from the silent face in "
+          f"{n - heard_n - none_n}; within a frame of the heard clip alone: {sum(near)}; called reliable: {sum(rel)} "
+          f"(alone: {sum(rel_alone)}), of them within a frame: {sum(a and b for a, b in zip(rel, near))}")
+    if heard_spans and other_spans:
+        print(f"span evidence: heard faces quartiles {np.round(np.percentile(heard_spans, [25, 50, 75]), 2).tolist()}, "
+              f"the other faces' highest {max(other_spans):.2f} (95th percentile {np.percentile(other_spans, 95):.2f})")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
