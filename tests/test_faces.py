@@ -92,8 +92,11 @@ def test_voice_over_over_silent_faces_is_not_reliable(clips):
     res = analyze(str(clips["voice_over_two.mp4"]), FUSION)
     assert len(res.faces.analysable) == 2
     assert not res.speaker.matched and res.confidence < calibration.RELIABLE
-    assert "no face matches the sound" in res.summary()
+    assert "no face clearly matches the sound" in res.summary()
     assert res.to_json()["face_matched"] is False
+    best = max(res.speaker.own.values(), key=lambda o: o.score)
+    assert any(f"the clearest, face {best.track.id} " in w and f"scores {best.score:.2f} where 1.00" in w
+               for w in res.warnings), res.warnings
 
 
 def test_cut_between_shots(clips):

@@ -114,12 +114,12 @@ class AnalysisResult:
                 f"[{self.method}, {self.n_used}/{len(self.starts)} blocks{self.face_words(', ')}]")
 
     def face_words(self, lead: str = "") -> str:
-        """Whose lips, with several faces in view: 'face 1, the person on the right', 'no face matches
-        the sound'; '' with one face."""
+        """Whose lips, with several faces in view: 'face 1, the person on the right', 'no face
+        clearly matches the sound'; '' with one face."""
         if self.faces is None or self.speaker is None or len(self.faces.tracks) <= 1:
             return ""
         if not self.speaker.matched:
-            return f"{lead}no face matches the sound"
+            return f"{lead}no face clearly matches the sound"
         if self.speaker.track is None:
             return ""
         return f"{lead}face {self.speaker.track}, {self.faces.person(self.speaker.track)}"

@@ -265,8 +265,12 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
     if not heard:
         # No face's lips match the sound: report the face with the best evidence, not reliable.
         best = max(own.values(), key=lambda o: (o.estimate is not None, np.nan_to_num(o.score, nan=-9)))
-        est, why = _capped(best.estimate, "no face in view matches the sound (a voice-over, or the speaker "
-                                          "is not in view): the drift is not reliable")
+        # The score is said: on real people a heard face's spans often score 0.6-1.0, short of CLEAR
+        # (docs/design.md), and "a voice-over" alone would mislead there.
+        clearest = (f"; the clearest, face {best.track.id} ({every.place(best.track)}), scores {best.score:.2f} "
+                    f"where {CLEAR:.2f} is needed" if np.isfinite(best.score) else "")
+        est, why = _capped(best.estimate, f"no face in view clearly matches the sound (a voice-over, the speaker "
+                                          f"out of view, or too little evidence{clearest}): the drift is not reliable")
         warnings.append(why)
         face = replace(best.track.face, faces_seen=every.faces_seen, detections=every.detections,
                        selection=f"none matches the sound; face {best.track.id} has the clearest evidence")
