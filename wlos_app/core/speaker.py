@@ -273,7 +273,7 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
                                           f"out of view, or too little evidence{clearest}): the drift is not reliable")
         warnings.append(why)
         face = replace(best.track.face, faces_seen=every.faces_seen, detections=every.detections,
-                       selection=f"none matches the sound; face {best.track.id} has the clearest evidence")
+                       selection=f"none clearly matches the sound; face {best.track.id} has the clearest evidence")
         return Choice(est, face, best.features, best.status, None, np.full(len(starts), -1),
                       spans, own, False, warnings)
     top = max(heard, key=heard.get)
