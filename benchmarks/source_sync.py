@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from wlos_app.core import faces, media  # noqa: E402
+from wlos_app.core.batch import find_clips  # noqa: E402
 from wlos_app.core.face import FaceConfig  # noqa: E402
 from wlos_app.core.features import frame_power_db  # noqa: E402
 
-EXTENSIONS = (".mpg", ".mp4", ".mkv", ".mov", ".avi", ".webm")
 INNER_LIPS = ((61, 67), (62, 66), (63, 65))
 
 
@@ -87,9 +87,7 @@ def main() -> int:
     ap.add_argument("--list", help="a split file (clip<TAB>split...), to keep one split's clips")
     ap.add_argument("--split", default="val")
     args = ap.parse_args()
-    paths = []
-    for c in map(Path, args.clips):
-        paths += sorted(p for p in c.rglob("*") if p.suffix.lower() in EXTENSIONS) if c.is_dir() else [c]
+    paths = [p for c in args.clips for p in find_clips(c)]
     if args.list:
         rows = [line.split("\t") for line in Path(args.list).read_text().splitlines()[1:]]
         keep = {r[0] for r in rows if len(r) > 1 and r[1] == args.split}

@@ -32,7 +32,14 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import mediagen  # noqa: E402
 from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
+from wlos_app.core.batch import find_clips  # noqa: E402
 from wlos_app.core.calibration import RELIABLE  # noqa: E402
+
+
+def people(root: Path) -> list[Path]:
+    """Each person's first clip in the speakers set (its GRID speakers left out)."""
+    return [find_clips(d)[0] for d in sorted(root.iterdir())
+            if d.is_dir() and not d.name.startswith("grid_") and find_clips(d)]
 
 
 def cut(clip: tuple, seconds: float) -> tuple:
@@ -54,8 +61,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
-    clips = [sorted(p for p in d.iterdir() if p.is_file())[0] for d in sorted(Path(args.people).iterdir())
-             if d.is_dir() and not d.name.startswith("grid_") and any(d.iterdir())]
+    clips = people(Path(args.people))
     if len(clips) < 6:
         print(f"need the speakers set in {args.people}", file=sys.stderr)
         return 2

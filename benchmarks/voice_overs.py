@@ -25,8 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import mediagen  # noqa: E402
+from two_people import people  # noqa: E402
 from trainer.calibrate import shared_words  # noqa: E402
 from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
 
@@ -37,11 +39,6 @@ def s1_val(s1: Path, split: Path, sample: Path, n: int) -> list[Path]:
     val = [r[0] for r in rows if len(r) > 1 and r[1] == "val" and r[0] not in skip and (s1 / f"{r[0]}.mpg").exists()]
     random.Random(0).shuffle(val)
     return [s1 / f"{v}.mpg" for v in val[:n]]
-
-
-def people(root: Path) -> list[Path]:
-    return [sorted(p for p in d.iterdir() if p.is_file())[0] for d in sorted(root.iterdir())
-            if d.is_dir() and not d.name.startswith("grid_") and any(d.iterdir())]
 
 
 def main() -> int:
@@ -96,8 +93,10 @@ def main() -> int:
             out = mediagen.write_clip(tmp / f"{name.split(',')[0]}_{len(faces)}_{j}.mp4", frames, audio[:, :n], rate)
             res = analyze(str(out), cfg)
             matched = bool(res.speaker is not None and res.speaker.matched and len(faces) > 1)
+            spans = [sorted(sp.scores.values(), reverse=True) for sp in res.speaker.spans] if res.speaker else []
             rows.append({"faces": [f.stem for f in faces], "sound": sound.stem, "offset": res.offset_grid,
-                         "confidence": res.confidence, "reliable": bool(res.reliable), "matched": matched})
+                         "confidence": res.confidence, "reliable": bool(res.reliable), "matched": matched,
+                         "span_scores": spans})
         bad = [r for r in rows if r["reliable"]]
         said = "; ".join(f"{'+'.join(r['faces'])} with {r['sound']}'s sound: {r['offset']:+.2f} frames at "
                          f"{r['confidence']:.2f}" for r in bad) or "-"
