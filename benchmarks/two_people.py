@@ -1,7 +1,7 @@
 """Two real people side by side, one heard (issue 19 on people rather than GRID). Prints one table
 and a summary.
 
-    .venv/bin/python benchmarks/two_people.py [--people ../data/speakers] [--model DIR]
+    .venv/bin/python benchmarks/two_people.py [--people ../data/speakers] [--model DIR | --folds RUN]
         [--seconds 10] [--json OUT]
 
 For each person of the speakers set (shared/data/speakers, built with its build.py; the GRID
@@ -13,8 +13,9 @@ frame of the heard clip alone, and whether it is called reliable, against the cl
 speech span's evidence per face (speaker.score) is kept in --json.
 
 The shipped model learned every one of these people: its evidence for a heard face is what a
-person it knows gets. Pass a fold model that never saw them (trainer.folds) with --model for a
-speaker-disjoint reading; each pair's two people should then be held out by that fold.
+person it knows gets. --folds RUN (a trainer.folds output) reads speaker-disjoint instead: each
+fold's model (RUN/fold<k>, with the calibration.json found there) on every ordered pair of the
+people that fold held out, so neither face was learned.
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--people", default=str(ROOT.parent / "data" / "speakers"))
     ap.add_argument("--model", help="a model folder (default: the shipped model)")
+    ap.add_argument("--folds", metavar="RUN", help="a trainer.folds output: each fold's model on its own people")
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
@@ -65,13 +67,19 @@ def main() -> int:
     if len(clips) < 6:
         print(f"need the speakers set in {args.people}", file=sys.stderr)
         return 2
-    cfg = AnalysisConfig(keep_audio=False, model_dir=args.model)
+    if args.folds:  # (heard, silent, model): pairs within each fold's held-out people
+        jobs = []
+        for ev in sorted(Path(args.folds).glob("fold*/eval.json")):
+            held = [c for c in clips if c.parent.name in set(json.loads(ev.read_text())["people"])]
+            jobs += [(a, b, str(ev.parent)) for a in held for b in held if a != b]
+    else:
+        jobs = [(c, clips[(i + 5) % len(clips)], args.model) for i, c in enumerate(clips)]
     tmp = Path(tempfile.mkdtemp(prefix="wlos-two-people-"))
     print("| heard | beside | heard on | answer from | drift (frames) | alone | confidence | alone | spans: heard / other face |")
     print("|---|---|---|---|---|---|---|---|---|")
     rows = []
-    for i, heard in enumerate(clips):
-        silent = clips[(i + 5) % len(clips)]
+    for i, (heard, silent, model) in enumerate(jobs):
+        cfg = AnalysisConfig(keep_audio=False, model_dir=model)
         alone = mediagen.write_clip(tmp / f"alone_{i}.mp4", *cut(mediagen.load_clip(heard), args.seconds))
         solo = analyze(str(alone), cfg)
         for left in (True, False):
@@ -82,9 +90,10 @@ def main() -> int:
             spans = []
             for sp in res.speaker.spans:
                 by = {side(res, tid): s for tid, s in sp.scores.items()}
-                spans.append((by.get(want, float("nan")), max((s for k, s in by.items() if k != want), default=float("nan"))))
-            row = {"heard": heard.stem, "silent": silent.stem, "heard_on": want, "from": side(res, res.speaker.track),
-                   "offset": res.offset_grid, "confidence": res.confidence,
+                spans.append((by.get(want, float("nan")),
+                              max((s for k, s in by.items() if k != want), default=float("nan"))))
+            row = {"heard": heard.stem, "silent": silent.stem, "model": model, "heard_on": want,
+                   "from": side(res, res.speaker.track), "offset": res.offset_grid, "confidence": res.confidence,
                    "alone": solo.offset_grid, "alone_confidence": solo.confidence, "spans": spans}
             rows.append(row)
             words = "heard" if row["from"] == want else row["from"] if row["from"] == "none" else "silent"
