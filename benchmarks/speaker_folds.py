@@ -2,6 +2,7 @@
 the confidence fitted on some folds and checked on the one left out.
 
     .venv/bin/python benchmarks/speaker_folds.py runs/folds [--weighting NAME] [--write-calibration DIR]
+        [--write-held-out]
         [--plot docs/reliability.png] [--json OUT]
 
 Reads runs/folds/fold<k>/eval.json (python -m trainer.folds). Scores, audio moved by -6..+6 frames:
@@ -11,7 +12,8 @@ Confidence, per fold k (the answers: settled copies absolute, the others relativ
 moved copies): the calibration (wlos_app.core.calibration) is fitted on the cases of the other folds (their people's and their s1 clips' shifts, drift beyond the range, another clip's
 sound) and applied to fold k's answers: of the right answers, how many it calls reliable; of the
 reliable ones, how many are right; of the cases that can only be wrong, how many it calls reliable.
---write-calibration fits on every fold's cases and writes DIR/calibration.json (the shipped one).
+--write-calibration fits on every fold's cases and writes DIR/calibration.json (the shipped one);
+--write-held-out writes each fold's model the calibration of the other folds (benchmarks/two_people.py --folds).
 """
 from __future__ import annotations
 
@@ -233,6 +235,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root")
     ap.add_argument("--write-calibration", help="fit on every fold and write DIR/calibration.json")
+    ap.add_argument("--write-held-out", action="store_true",
+                    help="write each fold<k>/calibration.json, fitted on the other folds (for its model's own use)")
     ap.add_argument("--weighting", help="the fusion weighting whose confidence is checked and written "
                                         "(a name of trainer.folds.WEIGHTINGS measured with --weighting; "
                                         "default: the shipped one)")
@@ -263,18 +267,27 @@ def main() -> int:
         print(f"\nthe calibration's fit for {keys['fusion']}, each checked leaving one fold out\n")
         print("\n".join(choice_table(folds, keys["fusion"])))
     if a.write_calibration:
-        people = sum(len(f["people"]) for f in folds)
-        cals = {}
-        for m in METHODS:
-            c = _fit(fit_rows(folds, keys[m]), keys[m])
-            if c is not None:
-                c.method = m
-                c.fitted_on = (f"out-of-fold answers and cases of {len(folds)} speaker folds ({people} people) and "
-                               f"their s1 validation clips: shifts, short cuts, drift beyond the range, another clip's sound; "
-                               f"s1's cases weigh {S1_WEIGHT:g}x the people's, ridge {RIDGE:g} a case")
-                cals[m] = c
-        print(f"wrote {calibration.save(cals, a.write_calibration)}")
+        print(f"wrote {calibration.save(fitted(folds, keys), a.write_calibration)}")
+    if a.write_held_out:
+        for f in folds:  # each fold's model gets the calibration of the other folds: it never saw its own
+            out = Path(a.root) / f"fold{f['fold']}"
+            print(f"wrote {calibration.save(fitted([g for g in folds if g is not f], keys), out)}")
     return 0
+
+
+def fitted(folds: list[dict], keys: dict[str, str]) -> dict[str, calibration.Calibration]:
+    """Each method's calibration fitted on these folds' cases and answers."""
+    people = sum(len(f["people"]) for f in folds)
+    cals = {}
+    for m in METHODS:
+        c = _fit(fit_rows(folds, keys[m]), keys[m])
+        if c is not None:
+            c.method = m
+            c.fitted_on = (f"out-of-fold answers and cases of {len(folds)} speaker folds ({people} people) and "
+                           f"their s1 validation clips: shifts, short cuts, drift beyond the range, another clip's sound; "
+                           f"s1's cases weigh {S1_WEIGHT:g}x the people's, ridge {RIDGE:g} a case")
+            cals[m] = c
+    return cals
 
 
 if __name__ == "__main__":
