@@ -231,6 +231,21 @@ def plot(path: str, pooled: list, title: str) -> None:
                         title, bins=10, legend="upper left")
 
 
+def fitted(folds: list[dict], keys: dict[str, str]) -> dict[str, calibration.Calibration]:
+    """Each method's calibration fitted on these folds' cases and answers."""
+    people = sum(len(f["people"]) for f in folds)
+    cals = {}
+    for m in METHODS:
+        c = _fit(fit_rows(folds, keys[m]), keys[m])
+        if c is not None:
+            c.method = m
+            c.fitted_on = (f"out-of-fold answers and cases of {len(folds)} speaker folds ({people} people) and "
+                           f"their s1 validation clips: shifts, short cuts, drift beyond the range, another clip's sound; "
+                           f"s1's cases weigh {S1_WEIGHT:g}x the people's, ridge {RIDGE:g} a case")
+            cals[m] = c
+    return cals
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("root")
@@ -273,21 +288,6 @@ def main() -> int:
             out = Path(a.root) / f"fold{f['fold']}"
             print(f"wrote {calibration.save(fitted([g for g in folds if g is not f], keys), out)}")
     return 0
-
-
-def fitted(folds: list[dict], keys: dict[str, str]) -> dict[str, calibration.Calibration]:
-    """Each method's calibration fitted on these folds' cases and answers."""
-    people = sum(len(f["people"]) for f in folds)
-    cals = {}
-    for m in METHODS:
-        c = _fit(fit_rows(folds, keys[m]), keys[m])
-        if c is not None:
-            c.method = m
-            c.fitted_on = (f"out-of-fold answers and cases of {len(folds)} speaker folds ({people} people) and "
-                           f"their s1 validation clips: shifts, short cuts, drift beyond the range, another clip's sound; "
-                           f"s1's cases weigh {S1_WEIGHT:g}x the people's, ridge {RIDGE:g} a case")
-            cals[m] = c
-    return cals
 
 
 if __name__ == "__main__":
