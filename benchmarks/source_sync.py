@@ -89,9 +89,9 @@ def main() -> int:
     args = ap.parse_args()
     paths = [p for c in args.clips for p in find_clips(c)]
     if args.list:
-        rows = [line.split("\t") for line in Path(args.list).read_text().splitlines()[1:]]
-        keep = {r[0] for r in rows if len(r) > 1 and r[1] == args.split}
-        paths = [p for p in paths if p.stem in keep]
+        from trainer.dataset import read_split_file
+        side = read_split_file(args.list)
+        paths = [p for p in paths if side.get(p.stem) == args.split]
     if not paths:
         print("no clips found", file=sys.stderr)
         return 2

@@ -124,7 +124,8 @@ def main() -> int:
         median = float(np.median([lag for lag, _, edge in lags.values() if not edge]))
         for c in wrong:
             lag, _, edge = lags[Path(c["heard"]).stem]
-            where = "no reading (its peak is at the end of +-6 frames)" if edge else f"{lag:+.2f} frames, {lag - median:+.2f} from the sample's median"
+            where = "no reading (its peak is at the end of +-6 frames)" if edge else \
+                f"{lag:+.2f} frames, {lag - median:+.2f} from the sample's median"
             print(f"case {c['i']}: {Path(c['heard']).stem}'s source by lips and loudness "
                   f"(benchmarks/source_sync.py): {where}")
         print()

@@ -9,8 +9,8 @@ speakers left out), their first clip's first --seconds is heard, beside the pict
 five places on (made 1.1x larger, as in benchmarks/speakers.py), on the left and on the right.
 The truth is relative: the heard clip analysed alone (whether each source is itself in sync is not
 known). Counted: which face the answer comes from (heard, none, silent), whether it is within a
-frame of the heard clip alone, and whether it is called reliable, against the clip alone. Every
-speech span's evidence per face (speaker.score) is kept in --json.
+frame of the heard clip alone, and whether it is called reliable, against the clip alone. Each
+speech span's evidence (speaker.score) for the heard face and the best other is kept in --json.
 
 The shipped model learned every one of these people: its evidence for a heard face is what a
 person it knows gets. --folds RUN (a trainer.folds output) reads speaker-disjoint instead: each

@@ -30,13 +30,14 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import mediagen  # noqa: E402
 from two_people import people  # noqa: E402
 from trainer.calibrate import shared_words  # noqa: E402
+from trainer.dataset import read_split_file  # noqa: E402
 from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
 
 
 def s1_val(s1: Path, split: Path, sample: Path, n: int) -> list[Path]:
-    rows = [line.split("\t") for line in split.read_text().splitlines()[1:]]
     skip = {p.stem for p in sample.glob("*.mpg")}
-    val = [r[0] for r in rows if len(r) > 1 and r[1] == "val" and r[0] not in skip and (s1 / f"{r[0]}.mpg").exists()]
+    val = [c for c, side in read_split_file(split).items()
+           if side == "val" and c not in skip and (s1 / f"{c}.mpg").exists()]
     random.Random(0).shuffle(val)
     return [s1 / f"{v}.mpg" for v in val[:n]]
 
