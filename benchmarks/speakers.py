@@ -54,9 +54,12 @@ def heard_is(res, heard_left: bool) -> bool:
     ch = res.speaker
     if ch is None or ch.track is None:
         return False
-    t = res.faces.by_id(ch.track)
-    x = (t.box[0] + t.box[2]) / 2 / res.faces.size[0]
-    return (x < 0.5) == heard_left
+    return on_side(res, res.faces.by_id(ch.track), heard_left)
+
+
+def on_side(res, t, left: bool) -> bool:
+    """Whether track t is on the left (left=True) or the right half of the picture."""
+    return ((t.box[0] + t.box[2]) / 2 / res.faces.size[0] < 0.5) == left
 
 
 def timed(path: str, cfg: AnalysisConfig, reps: int = 3):
@@ -86,7 +89,7 @@ def main() -> int:
     rows, record = [], {"cases": []}
     tmp = Path(tempfile.mkdtemp(prefix="wlos-speakers-"))
     print("| case | heard (sound moved) | silent face | heard on | chosen | drift (frames) | error | confidence | right "
-          "| silent face's own confidence | heard clip alone: drift, confidence |")
+          "| silent face's own confidence (uncapped) | heard clip alone: drift, confidence |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for c in cases(sample, others)[:args.cases]:
         out = tmp / f"two_{c['i']:02d}.mp4"
@@ -102,8 +105,9 @@ def main() -> int:
         side = "left" if c["heard_left"] else "right"
         chosen = "heard" if face_ok else "none" if res.speaker.track is None else "silent"
         rows.append((right, res.confidence))
-        others_conf = max((o.estimate.confidence for tid, o in res.speaker.own.items()
-                           if tid != res.speaker.track and o.estimate is not None), default=float("nan"))
+        others_conf = max((o.uncapped.confidence for o in res.speaker.own.values()
+                           if not on_side(res, o.track, c["heard_left"]) and o.uncapped is not None),
+                          default=float("nan"))
         print(f"| {c['i']} | {c['heard'].stem} (+{c['shift']}) | {c['silent'].parent.name}/{c['silent'].stem} | {side} "
               f"| {chosen} | {res.offset_grid:+.2f} | {err:+.2f} | {res.confidence:.2f} | {'yes' if right else 'no'} "
               f"| {others_conf:.2f} | {solo.offset_grid:+.2f}, {solo.confidence:.2f} |", flush=True)

@@ -10,7 +10,8 @@ five places on (made 1.1x larger, as in benchmarks/speakers.py), on the left and
 The truth is relative: the heard clip analysed alone (whether each source is itself in sync is not
 known). Counted: which face the answer comes from (heard, none, silent), whether it is within a
 frame of the heard clip alone, and whether it is called reliable, against the clip alone. Each
-speech span's evidence (speaker.score) for the heard face and the best other is kept in --json.
+speech span's evidence (speaker.score) for the heard face and the best other, and each face's own
+confidence before any cap, are kept in --json.
 
 The shipped model learned every one of these people: its evidence for a heard face is what a
 person it knows gets. --folds RUN (a trainer.folds output) reads speaker-disjoint instead: each
@@ -43,6 +44,16 @@ def people(root: Path) -> list[Path]:
             if d.is_dir() and not d.name.startswith("grid_") and find_clips(d)]
 
 
+def fold_pairs(run: Path, clips: list[Path]) -> list[tuple[Path, Path, str]]:
+    """(a, b, model): every ordered pair of the people each fold of a trainer.folds output held out,
+    with that fold's model folder."""
+    out = []
+    for ev in sorted(run.glob("fold*/eval.json")):
+        held = [c for c in clips if c.parent.name in set(json.loads(ev.read_text())["people"])]
+        out += [(a, b, str(ev.parent)) for a in held for b in held if a != b]
+    return out
+
+
 def cut(clip: tuple, seconds: float) -> tuple:
     frames, audio, rate = clip
     return frames[:int(seconds * 25)], audio[:, :int(seconds * rate)], rate
@@ -68,10 +79,7 @@ def main() -> int:
         print(f"need the speakers set in {args.people}", file=sys.stderr)
         return 2
     if args.folds:  # (heard, silent, model): pairs within each fold's held-out people
-        jobs = []
-        for ev in sorted(Path(args.folds).glob("fold*/eval.json")):
-            held = [c for c in clips if c.parent.name in set(json.loads(ev.read_text())["people"])]
-            jobs += [(a, b, str(ev.parent)) for a in held for b in held if a != b]
+        jobs = fold_pairs(Path(args.folds), clips)
     else:
         jobs = [(c, clips[(i + 5) % len(clips)], args.model) for i, c in enumerate(clips)]
     tmp = Path(tempfile.mkdtemp(prefix="wlos-two-people-"))
@@ -94,7 +102,9 @@ def main() -> int:
                               max((s for k, s in by.items() if k != want), default=float("nan"))))
             row = {"heard": heard.stem, "silent": silent.stem, "model": model, "heard_on": want,
                    "from": side(res, res.speaker.track), "offset": res.offset_grid, "confidence": res.confidence,
-                   "alone": solo.offset_grid, "alone_confidence": solo.confidence, "spans": spans}
+                   "alone": solo.offset_grid, "alone_confidence": solo.confidence, "spans": spans,
+                   "own": {side(res, tid): o.uncapped.confidence for tid, o in res.speaker.own.items()
+                           if o.uncapped is not None}}
             rows.append(row)
             words = "heard" if row["from"] == want else row["from"] if row["from"] == "none" else "silent"
             print(f"| {heard.stem} | {silent.stem} | {want} | {words} | {res.offset_grid:+.2f} | {solo.offset_grid:+.2f} "
@@ -110,7 +120,8 @@ def main() -> int:
     other_spans = [o for r in rows for _, o in r["spans"] if np.isfinite(o)]
     print(f"\n{n} clips: the answer from the heard face in {heard_n}, from none in {none_n}, from the silent face in "
           f"{n - heard_n - none_n}; within a frame of the heard clip alone: {sum(near)}; called reliable: {sum(rel)} "
-          f"(alone: {sum(rel_alone)}), of them within a frame: {sum(a and b for a, b in zip(rel, near))}")
+          f"(alone: {sum(rel_alone)}), of them within a frame: {sum(a and b for a, b in zip(rel, near))}, from the "
+          f"silent face: {sum(a and r['from'] not in (r['heard_on'], 'none') for a, r in zip(rel, rows))}")
     if heard_spans and other_spans:
         print(f"span evidence: heard faces quartiles {np.round(np.percentile(heard_spans, [25, 50, 75]), 2).tolist()}, "
               f"the other faces' highest {max(other_spans):.2f} (95th percentile {np.percentile(other_spans, 95):.2f})")

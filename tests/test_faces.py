@@ -1,13 +1,14 @@
 """Several faces (issue 19): every face tracked, the one heard chosen by sync, shot changes, faces
 that leave and return, a voice-over, and choosing a face by hand. Clips from tests/mediagen.py."""
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import mediagen
 from wlos_app import AnalysisConfig, analyze
-from wlos_app.core import calibration, face, faces, media
+from wlos_app.core import calibration, face, faces, media, speaker
 from wlos_app.core.speaker import FaceChoiceError
 
 FUSION = AnalysisConfig(keep_audio=False)
@@ -97,6 +98,64 @@ def test_voice_over_over_silent_faces_is_not_reliable(clips):
     best = max(res.speaker.own.values(), key=lambda o: o.score)
     assert any(f"the clearest, face {best.track.id} " in w and f"scores {best.score:.2f} where 1.00" in w
                for w in res.warnings), res.warnings
+
+
+def test_no_clear_span_the_whole_clip_names_the_face_whose_lips_match(clips, monkeypatch):
+    # Real people's heard spans often score short of CLEAR (docs/design.md); with no span clear, the
+    # faces' own calibrated confidences, against each other, choose. CLEAR out of reach makes every
+    # span unclear here.
+    monkeypatch.setattr(speaker, "CLEAR", 99.0)
+    res = analyze(str(clips["two.mp4"]), FUSION)
+    assert all(sp.face in (None, res.speaker.track) for sp in res.speaker.spans)
+    heard = res.faces.by_id(res.speaker.track)
+    assert res.faces.place(heard) == "right" and res.speaker.matched
+    assert abs(res.offset_grid - 4.0) <= 1.0 and res.reliable, res.summary()
+    own = {tid: o.uncapped.confidence for tid, o in res.speaker.own.items()}
+    odds = {tid: c / (1 - c) for tid, c in own.items()}
+    assert res.confidence == pytest.approx(odds[heard.id] / (1 + sum(odds.values())))
+    assert any("by its lips over the whole clip" in w for w in res.warnings), res.warnings
+    assert "the person on the right" in res.summary()
+    # ... and two faces that did not make the sound still match nothing
+    vo = analyze(str(clips["voice_over_two.mp4"]), FUSION)
+    assert not vo.speaker.matched and not vo.reliable
+
+
+def test_a_face_heard_in_its_spans_but_unclear_over_the_clip_is_weighed_against_the_others(clips, monkeypatch):
+    # Its own reading is capped when its whole-clip score is short of CLEAR; the whole-clip evidence
+    # against the other face decides whether the answer is trusted after all.
+    own = speaker._own
+
+    def unclear(ex, t, run, alone=True):
+        o = own(ex, t, run, alone)
+        if o.uncapped is not None and o.score >= speaker.CLEAR:
+            o.score, o.estimate = speaker.CLEAR - 0.1, speaker._capped(o.uncapped, "")[0]
+        return o
+    monkeypatch.setattr(speaker, "_own", unclear)
+    res = analyze(str(clips["two.mp4"]), FUSION)
+    heard = res.speaker.track
+    assert res.faces.place(res.faces.by_id(heard)) == "right" and res.speaker.spans[0].face == heard
+    odds = {tid: o.uncapped.confidence / (1 - o.uncapped.confidence) for tid, o in res.speaker.own.items()}
+    assert res.confidence == pytest.approx(odds[heard] / (1 + sum(odds.values())))
+    assert res.reliable and res.speaker.own[heard].estimate is res.speaker.own[heard].uncapped
+
+
+def test_whole_clip_evidence_is_one_face_against_the_others():
+    def own(tid, conf):
+        est = SimpleNamespace(confidence=conf)
+        return speaker.Own(SimpleNamespace(id=tid), None, [], est, uncapped=est)
+
+    def given_one(ps, k):  # P(face k right, the others wrong | no two right), by enumeration
+        both = np.prod([1 - p for p in ps]) + sum(p * np.prod([1 - q for j, q in enumerate(ps) if j != i])
+                                                  for i, p in enumerate(ps))
+        return ps[k] * np.prod([1 - q for j, q in enumerate(ps) if j != k]) / both
+    o, p = speaker.whole_clip({0: own(0, 0.3), 1: own(1, 0.95)})
+    assert o.track.id == 1 and p == pytest.approx(given_one([0.3, 0.95], 1))  # 0.93
+    assert speaker.whole_clip({0: own(0, 0.6), 1: own(1, 0.9)}) is None  # 0.75: the other face may match
+    assert speaker.whole_clip({0: own(0, 0.01), 1: own(1, 0.79)}) is None  # short of RELIABLE by itself
+    assert speaker.whole_clip({1: own(1, 0.99)}) is None  # one face read: nothing to weigh it against
+    ps = [0.02, 0.97, 0.1]
+    three = speaker.whole_clip({i: own(i, p) for i, p in enumerate(ps)})
+    assert three[0].track.id == 1 and three[1] == pytest.approx(given_one(ps, 1))
 
 
 def test_cut_between_shots(clips):

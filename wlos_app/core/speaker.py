@@ -8,6 +8,9 @@ at the face's own drift (within a frame), less its best value two or more frames
 whose lips made the sound has a clear peak there; a face that did not has noise, and its own
 drift sits on the biggest bump of that noise. The span goes to the face with the highest score,
 if that is at least CLEAR; else no face matches it (a voice-over, a speaker out of view).
+When no span has a clear face (or the one heard is not clear over the whole clip), the faces'
+whole-clip evidence may still name one and trust it (`whole_clip`): each face's own calibrated
+confidence, against the others'.
 
 The clip's answer: one face chosen for every matched span is that face's own estimate, as if it
 were alone (with one face, exactly today's single-face analysis). Different faces in different
@@ -27,6 +30,7 @@ import numpy as np
 
 from ..errors import WlosError
 from . import sync
+from .calibration import RELIABLE
 from .estimators import SHIFTS
 from .faces import Faces, Track
 from .face import FaceTrack
@@ -95,6 +99,7 @@ class Own:
     status: list[str]
     estimate: object | None  # analysis.Estimate; None without a usable block
     score: float = float("nan")  # its evidence over all its speech (see the module's docstring)
+    uncapped: object | None = None  # the estimate before any cap for an unclear face (`whole_clip`)
 
 
 @dataclass
@@ -188,6 +193,7 @@ def _own(ex, t: Track, run, alone: bool = True) -> Own:
     est = run(feats, status) if alone and "ok" in status else None
     o = Own(t, feats, status, est)
     if est is not None:
+        o.uncapped = est
         o.score = score(est, np.flatnonzero(np.array(status) == "ok"), _times(ex.starts))
         est.quality["face_score"] = o.score
         if not o.score >= CLEAR:  # its lips do not clearly match the sound: its own reading is not trusted
@@ -262,6 +268,20 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
 
     chosen = [sp.face for sp in spans if sp.face is not None]
     heard = {tid: sum(sp.last - sp.first + 1 for sp in spans if sp.face == tid) for tid in set(chosen)}
+    whole = whole_clip(own)
+    if not heard and whole is not None and any(sp.scores and max(sp.scores, key=sp.scores.get) == whole[0].track.id
+                                               for sp in spans):
+        o = whole[0]
+        for sp in spans:  # the spans it leads are its; the others stay unmatched
+            if sp.scores and max(sp.scores, key=sp.scores.get) == o.track.id:
+                sp.face = o.track.id
+        heard = {o.track.id: sum(sp.last - sp.first + 1 for sp in spans if sp.face == o.track.id)}
+        others = max(x.uncapped.confidence for x in own.values() if x is not o and x.uncapped is not None)
+        warnings.append(f"{len(every.tracks)} faces in view; heard: face {o.track.id} ({every.place(o.track)}), "
+                        f"by its lips over the whole clip (no speech span alone is clear; its confidence "
+                        f"{o.uncapped.confidence:.2f}, the other faces' at most {others:.2f})")
+    elif heard:
+        warnings.append(_heard_words(every, spans, heard))
     if not heard:
         # No face's lips match the sound: report the face with the best evidence, not reliable.
         best = max(own.values(), key=lambda o: (o.estimate is not None, np.nan_to_num(o.score, nan=-9)))
@@ -277,10 +297,14 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
         return Choice(est, face, best.features, best.status, None, np.full(len(starts), -1),
                       spans, own, False, warnings)
     top = max(heard, key=heard.get)
-    warnings.append(_heard_words(every, spans, heard))
     if len(heard) == 1:
         o = own[top]
         est = o.estimate
+        if est is not o.uncapped and whole is not None and whole[0] is o:
+            # Its whole-clip score is short of CLEAR (so its own reading was capped), but its
+            # confidence against the other faces' says it is the face heard.
+            o.estimate = o.uncapped
+            est = replace(o.uncapped, confidence=whole[1])
         ok = np.array([s == "ok" for s in o.status])
         block_face = np.where(ok, top, -1)
         feats, status, face = o.features, o.status, o.track.face
@@ -291,6 +315,28 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
         est, why = _capped(est, "two faces match the sound with different drifts: the drift is not reliable")
         warnings.append(why)
     return Choice(est, _named(face, every, heard), feats, status, top, block_face, spans, own, True, warnings)
+
+
+def whole_clip(own: dict[int, Own]) -> tuple[Own, float] | None:
+    """The face heard by its whole-clip evidence, and the answer's confidence; None when that is
+    below RELIABLE. Asked when no span is clear, or when the one face heard scores short of CLEAR
+    over the whole clip (real people's spans often do, docs/design.md).
+
+    The calibration learned another clip's sound as a case that can only be wrong, so a face's own
+    calibrated confidence p also says how well its lips match this sound. Taken as independent
+    evidence, and given that at most one face made the sound, the most confident face's reading is
+    right with probability o / (1 + sum of every face's o), o = p / (1 - p): its p times every other
+    face's 1 - p, over the chance that no two faces are right at once. No threshold of its own.
+    (The plain product, without that condition, was tried first: faces that talk to another sound
+    get p of 0.2-0.5, and it then kept too few answers, docs/design.md.)"""
+    read = sorted((o for o in own.values() if o.uncapped is not None), key=lambda o: o.uncapped.confidence,
+                  reverse=True)
+    if len(read) < 2:
+        return None
+    p = np.clip([o.uncapped.confidence for o in read], 1e-6, 1 - 1e-6)
+    odds = p / (1 - p)
+    heard = float(odds[0] / (1 + odds.sum()))
+    return (read[0], heard) if heard >= RELIABLE else None
 
 
 def _named(face: FaceTrack, every: Faces, heard: dict) -> FaceTrack:
