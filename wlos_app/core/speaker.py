@@ -18,7 +18,8 @@ spans: each span's blocks read that face's mouth, and one estimate runs on them 
 across a cut or a change of face are invalid; the drift track may jump where the evidence says).
 No span matched, or two faces matched one span with different drifts: the answer says so and its
 confidence is capped below calibration.RELIABLE. Faces never in view together (shots cut between)
-share one estimate on a composite of their mouths (_one_at_a_time). A face asked for (--face) is
+share one estimate on a composite of their mouths (_one_at_a_time); there a face with no clear span
+is still heard in its spans when its own reading is reliable, as a single face would be. A face asked for (--face) is
 analysed alone; with other faces in view, its answer is capped too when its lips do not match.
 """
 from __future__ import annotations
@@ -388,6 +389,14 @@ def _one_at_a_time(ex, tracks: list[Track], run, warnings: list[str]) -> Choice:
             if sp.face is None and tid in sp.scores and o.estimate is not None and len(idx) >= MIN_SPAN_BLOCKS:
                 sp.scores[tid] = round(score(o.estimate, idx, times), 3)
                 sp.face = tid if sp.scores[tid] >= CLEAR else None
+        if o.uncapped is not None and o.uncapped.confidence >= RELIABLE and \
+                not any(sp.face == tid for sp in spans):
+            # No span of it is clear, but its own reading over its shots is reliable: it is the
+            # only mouth in them, so it is heard there as a single face would be (no CLEAR for one).
+            for sp in spans:
+                if sp.face is None and tid in sp.scores:
+                    sp.face = tid
+            o.estimate = o.uncapped
     for tid, o in own.items():  # each face's own reading: the clip's track over its blocks
         idx = np.flatnonzero(block_face == tid)
         if tid in alone:
