@@ -102,8 +102,11 @@ def main() -> int:
     near = [abs(r["offset"]) <= 1.0 for r in rows]
     rel = [r["confidence"] >= RELIABLE for r in rows]
     either = [max(r["first_alone"][1], r["then_alone"][1]) >= RELIABLE for r in rows]
-    print(f"\n{n} cuts: within a frame of 0: {sum(near)}; called reliable: {sum(rel)}, of them within a frame: "
-          f"{sum(a and b for a, b in zip(rel, near))}; a side alone called reliable: {sum(either)}")
+    if args.voice_over:
+        print(f"\n{n} cuts under another person's voice: called reliable (each one wrong): {sum(rel)}")
+    else:
+        print(f"\n{n} cuts: within a frame of 0: {sum(near)}; called reliable: {sum(rel)}, of them within a frame: "
+              f"{sum(a and b for a, b in zip(rel, near))}; a side alone called reliable: {sum(either)}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0
