@@ -251,3 +251,15 @@ def test_shots_with_no_clear_span_are_heard_where_the_face_reads_reliably(cutawa
     assert res.reliable and res.speaker.matched, res.summary()
     for a, b in ((0.4, 2.6), (6.4, 8.6)):
         assert np.abs(res.drift_ms_at(np.arange(a, b, 0.2)) / 40.0).max() <= 1.0
+
+
+def test_an_answer_from_some_spans_rests_on_faces_that_read_reliably_over_their_shots(cutaway, monkeypatch):
+    # The cutaway's spans are dropped, so the answer comes from s1's spans only; held to a bar its
+    # own reading cannot reach, s1 no longer carries a reliable answer (a chance span under a
+    # voice-over is the case this guards).
+    monkeypatch.setattr(speaker, "RELIABLE", 0.999)
+    res = analyze(str(cutaway), FUSION)
+    s1 = res.faces.tracks[0].id
+    assert [sp.face for sp in res.speaker.spans] == [s1, None, s1]
+    assert res.speaker.own[s1].uncapped.confidence < 0.999 and not res.reliable
+    assert any("matches the sound in part of its shots only" in w for w in res.warnings), res.warnings

@@ -418,6 +418,18 @@ def _one_at_a_time(ex, tracks: list[Track], run, warnings: list[str]) -> Choice:
         # Speech over a face that did not make it (a cutaway): the answer from the spans matched only.
         feats, status, face, block_face = _composite(ex, own, _who(spans, starts, ex.features.n_frames), starts)
         est = run(feats, status)
+        # Keeping only the spans that matched flatters the answer's confidence (the best-looking
+        # stretches, picked), so each face it rests on must also read reliably over all its shots:
+        # one span of a face can clear CLEAR by chance under a voice-over (docs/design.md).
+        for tid in heard:
+            if own[tid].uncapped is None:
+                own[tid].uncapped = _own(ex, own[tid].track, run).uncapped
+        weak = [tid for tid in sorted(heard) if own[tid].uncapped is None or
+                own[tid].uncapped.confidence < RELIABLE]
+        if weak:
+            est, why = _capped(est, f"face {', '.join(map(str, weak))} matches the sound in part of its shots only, "
+                                    f"and its own reading over them is not reliable: the drift is not reliable")
+            warnings.append(why)
     warnings.append(_heard_words(every, spans, heard))
     return Choice(est, _named(face, every, heard), feats, status, max(heard, key=heard.get), block_face, spans,
                   own, True, warnings)
