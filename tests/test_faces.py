@@ -261,5 +261,5 @@ def test_an_answer_from_some_spans_rests_on_faces_that_read_reliably_over_their_
     res = analyze(str(cutaway), FUSION)
     s1 = res.faces.tracks[0].id
     assert [sp.face for sp in res.speaker.spans] == [s1, None, s1]
-    assert res.speaker.own[s1].uncapped.confidence < 0.999 and not res.reliable
-    assert any("matches the sound in part of its shots only" in w for w in res.warnings), res.warnings
+    assert not res.reliable
+    assert any(f"face {s1} matches the sound in part of its shots only" in w for w in res.warnings), res.warnings

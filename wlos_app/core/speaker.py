@@ -19,8 +19,9 @@ across a cut or a change of face are invalid; the drift track may jump where the
 No span matched, or two faces matched one span with different drifts: the answer says so and its
 confidence is capped below calibration.RELIABLE. Faces never in view together (shots cut between)
 share one estimate on a composite of their mouths (_one_at_a_time); there a face with no clear span
-is still heard in its spans when its own reading is reliable, as a single face would be. A face asked for (--face) is
-analysed alone; with other faces in view, its answer is capped too when its lips do not match.
+is still heard in its spans when its own reading is reliable, as a single face would be. A face
+asked for (--face) is analysed alone; with other faces in view, its answer is capped too when its
+lips do not match.
 """
 from __future__ import annotations
 
@@ -270,11 +271,10 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
     chosen = [sp.face for sp in spans if sp.face is not None]
     heard = {tid: sum(sp.last - sp.first + 1 for sp in spans if sp.face == tid) for tid in set(chosen)}
     whole = whole_clip(own)
-    if not heard and whole is not None and any(sp.scores and max(sp.scores, key=sp.scores.get) == whole[0].track.id
-                                               for sp in spans):
+    if not heard and whole is not None and any(_leads(sp, whole[0].track.id) for sp in spans):
         o = whole[0]
         for sp in spans:  # the spans it leads are its; the others stay unmatched
-            if sp.scores and max(sp.scores, key=sp.scores.get) == o.track.id:
+            if _leads(sp, o.track.id):
                 sp.face = o.track.id
         heard = {o.track.id: sum(sp.last - sp.first + 1 for sp in spans if sp.face == o.track.id)}
         others = max(x.uncapped.confidence for x in own.values() if x is not o and x.uncapped is not None)
@@ -316,6 +316,10 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
         est, why = _capped(est, "two faces match the sound with different drifts: the drift is not reliable")
         warnings.append(why)
     return Choice(est, _named(face, every, heard), feats, status, top, block_face, spans, own, True, warnings)
+
+
+def _leads(sp: Span, tid: int) -> bool:
+    return bool(sp.scores) and max(sp.scores, key=sp.scores.get) == tid
 
 
 def whole_clip(own: dict[int, Own]) -> tuple[Own, float] | None:
@@ -421,11 +425,11 @@ def _one_at_a_time(ex, tracks: list[Track], run, warnings: list[str]) -> Choice:
         # Keeping only the spans that matched flatters the answer's confidence (the best-looking
         # stretches, picked), so each face it rests on must also read reliably over all its shots:
         # one span of a face can clear CLEAR by chance under a voice-over (docs/design.md).
-        for tid in heard:
-            if own[tid].uncapped is None:
-                own[tid].uncapped = _own(ex, own[tid].track, run).uncapped
-        weak = [tid for tid in sorted(heard) if own[tid].uncapped is None or
-                own[tid].uncapped.confidence < RELIABLE]
+        weak = []
+        for tid in sorted(heard):  # faces matched at the shared estimate get their own reading now
+            mine = own[tid].uncapped if tid in alone else _own(ex, own[tid].track, run).uncapped
+            if mine is None or mine.confidence < RELIABLE:
+                weak.append(tid)
         if weak:
             est, why = _capped(est, f"face {', '.join(map(str, weak))} matches the sound in part of its shots only, "
                                     f"and its own reading over them is not reliable: the drift is not reliable")
