@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import mediagen  # noqa: E402
-from two_people import fold_pairs, people  # noqa: E402
+from two_people import another, fold_pairs, people  # noqa: E402
 from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
 from wlos_app.core.calibration import RELIABLE  # noqa: E402
 
@@ -85,8 +85,7 @@ def main() -> int:
         rb = analyze(str(mediagen.write_clip(tmp / f"b{i}.mp4", *B)), cfg)
         frames, sound, rate = mediagen.cut(A, B)
         if args.voice_over:
-            start = clips.index(a) + (1 if args.folds else 3)
-            other = next(c for c in clips[start:] + clips if c not in (a, b))
+            other = another(clips, clips.index(a) + (1 if args.folds else 3), a, b)
             voice = shot(other, 2 * args.seconds)[1]
             sound = np.pad(voice, ((0, 0), (0, max(0, sound.shape[1] - voice.shape[1]))))[:, :sound.shape[1]]
         res = analyze(str(mediagen.write_clip(tmp / f"cut{i}.mp4", frames, sound, rate)), cfg)

@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import mediagen  # noqa: E402
 import source_sync  # noqa: E402
+from two_people import side  # noqa: E402
 from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
 
 SHIFT_FRAMES = 4
@@ -52,14 +53,7 @@ def cases(sample: list[Path], others: list[Path]) -> list[dict]:
 def heard_is(res, heard_left: bool) -> bool:
     """Whether the answer's face is the heard one (by the side its box is on)."""
     ch = res.speaker
-    if ch is None or ch.track is None:
-        return False
-    return on_side(res, res.faces.by_id(ch.track), heard_left)
-
-
-def on_side(res, t, left: bool) -> bool:
-    """Whether track t is on the left (left=True) or the right half of the picture."""
-    return ((t.box[0] + t.box[2]) / 2 / res.faces.size[0] < 0.5) == left
+    return ch is not None and side(res, ch.track) == ("left" if heard_left else "right")
 
 
 def timed(path: str, cfg: AnalysisConfig, reps: int = 3):
@@ -102,13 +96,12 @@ def main() -> int:
         err = res.offset_grid - c["shift"]
         face_ok = heard_is(res, c["heard_left"])
         right = face_ok and abs(err) <= 1.0
-        side = "left" if c["heard_left"] else "right"
+        side_word = "left" if c["heard_left"] else "right"
         chosen = "heard" if face_ok else "none" if res.speaker.track is None else "silent"
         rows.append((right, res.confidence))
-        others_conf = max((o.uncapped.confidence for o in res.speaker.own.values()
-                           if not on_side(res, o.track, c["heard_left"]) and o.uncapped is not None),
-                          default=float("nan"))
-        print(f"| {c['i']} | {c['heard'].stem} (+{c['shift']}) | {c['silent'].parent.name}/{c['silent'].stem} | {side} "
+        others_conf = max((o.uncapped.confidence for tid, o in res.speaker.own.items()
+                           if side(res, tid) != side_word and o.uncapped is not None), default=float("nan"))
+        print(f"| {c['i']} | {c['heard'].stem} (+{c['shift']}) | {c['silent'].parent.name}/{c['silent'].stem} | {side_word} "
               f"| {chosen} | {res.offset_grid:+.2f} | {err:+.2f} | {res.confidence:.2f} | {'yes' if right else 'no'} "
               f"| {others_conf:.2f} | {solo.offset_grid:+.2f}, {solo.confidence:.2f} |", flush=True)
         record["cases"].append({**{k: str(v) for k, v in c.items()}, "offset": res.offset_grid, "error": err,

@@ -54,6 +54,12 @@ def fold_pairs(run: Path, clips: list[Path]) -> list[tuple[Path, Path, str]]:
     return out
 
 
+def another(clips: list[Path], start: int, *besides: Path) -> Path:
+    """The first clip from index `start` on (wrapping round) that is none of `besides`: the sound
+    of a person who is neither face, for a voice-over."""
+    return next(c for c in clips[start:] + clips if c not in besides)
+
+
 def cut(clip: tuple, seconds: float) -> tuple:
     frames, audio, rate = clip
     return frames[:int(seconds * 25)], audio[:, :int(seconds * rate)], rate

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import mediagen  # noqa: E402
-from two_people import fold_pairs, people  # noqa: E402
+from two_people import another, fold_pairs, people  # noqa: E402
 from trainer.calibrate import shared_words  # noqa: E402
 from trainer.dataset import read_split_file  # noqa: E402
 from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
@@ -80,7 +80,7 @@ def main() -> int:
     }
     if args.folds:
         sets["people, two faces, fold models"] = [
-            ((a, b), next(c for c in folks[folks.index(b) + 1:] + folks if c not in (a, b)), model)
+            ((a, b), another(folks, folks.index(b) + 1, a, b), model)
             for a, b, model in fold_pairs(Path(args.folds), folks)]
     print("| voice-over | clips | called reliable | a face matched the sound | the reliable ones |")
     print("|---|---|---|---|---|")
