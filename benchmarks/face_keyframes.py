@@ -5,12 +5,14 @@ with that setting (each setting has its own feature cache folder).
 
     .venv/bin/python benchmarks/face_keyframes.py --s1 S1_FOLDER \\
         --split-file ../shared/data/grid_s1_split.tsv [--unseen ../shared/data/unseen_dev] \\
-        [--settings 1:0,3:1.0,3:1.5]
+        [--settings 1:0,3:1.0:landmarks,3:1.0:lk]
 
-A setting EVERY:STILL_PX runs the predictor on every EVERY-th frame and interpolates the frames
-between where the mouth crop moves by at most STILL_PX crop pixels (1:0 is every frame, the
-pipeline before). The share of interpolated frames is measured on the unseen clips and on the
-first 20 validation clips.
+A setting EVERY:STILL_PX[:FOLLOW] runs the predictor on every EVERY-th frame and interpolates the
+frames between where the mouth crop moves by at most STILL_PX crop pixels (1:0 is every frame, the
+pipeline before); where it moves more, FOLLOW (FaceConfig.follow, default its default) says how
+the frames between are aligned: "lk", the rigid points followed by flow, or "landmarks", the
+predictor on each. The share of frames without a predictor call of their own is measured on the
+unseen clips and on the first 20 validation clips.
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def main() -> int:
     ap.add_argument("--s1", required=True)
     ap.add_argument("--split-file", required=True)
     ap.add_argument("--unseen", default=str(DEFAULT_UNSEEN))
-    ap.add_argument("--settings", default="1:0,3:1.0,3:1.5")
+    ap.add_argument("--settings", default="1:0,3:1.0:landmarks,3:1.0:lk")
     ap.add_argument("--workers", type=int, default=2)
     a = ap.parse_args()
 
@@ -60,12 +62,12 @@ def main() -> int:
     methods = {m: (m, {k: nets[k] for k in NETWORKS_OF[m]}) for m in ("fusion", "wlos")}
     print(f"machine: {platform.machine()}, CPU; GRID s1, {len(val_paths)} validation clips; "
           f"{len(unseen_paths)} unseen clips from {a.unseen}; shipped models\n")
-    print("| landmark_every : still_px | interpolated frames, s1 / unseen | C3 MAE | WLOS MAE | QMI MAE "
+    print("| landmark_every : still_px : follow | interpolated frames, s1 / unseen | C3 MAE | WLOS MAE | QMI MAE "
           "| fusion within ±1 (s1) | WLOS within ±1 (s1) | fusion relative (unseen) |")
     print("|---|---|---|---|---|---|---|---|")
     for setting in a.settings.split(","):
-        every, still = setting.split(":")
-        fc = face.FaceConfig(landmark_every=int(every), still_px=float(still))
+        every, still, *follow = setting.split(":")
+        fc = face.FaceConfig(landmark_every=int(every), still_px=float(still), follow=(follow or ["lk"])[0])
         cfg = AnalysisConfig(face=fc)
         va = dataset.build(val_paths, cfg, workers=a.workers)
         un = dataset.build(unseen_paths, cfg, workers=a.workers)
@@ -74,7 +76,7 @@ def main() -> int:
         acc = shift_scores(va, methods, calibrations=cals)
         rel = shift_scores(un, {"fusion": methods["fusion"]}, calibrations=cals)["fusion"]["relative"]
         share = (interpolated_share(val_paths[:20], fc), interpolated_share(unseen_paths, fc))
-        print(f"| {every} : {still} | {share[0]:.2f} / {share[1]:.2f} | {mae['c3']:.4f} | {mae['wlos']:.4f} | "
+        print(f"| {every} : {still} : {fc.follow} | {share[0]:.2f} / {share[1]:.2f} | {mae['c3']:.4f} | {mae['wlos']:.4f} | "
               f"{qmi:.4f} | {acc['fusion']['absolute']:.3f} | {acc['wlos']['absolute']:.3f} | {rel:.3f} |",
               flush=True)
     return 0

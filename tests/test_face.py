@@ -91,17 +91,49 @@ def test_landmark_frames_interpolate_a_still_face(grid_clip, track):
     assert diff.mean() < 2.0  # grey levels of 255
 
 
+def _sliding(grid_clip, px: float = 2.0, n: int = 40):
+    """The sample face sliding `px` px a frame to the right (a face that moves)."""
+    import cv2
+    return [cv2.warpAffine(im, np.float32([[1, 0, px * k - 40], [0, 1, 0]]), (im.shape[1], im.shape[0]),
+                           borderMode=cv2.BORDER_REPLICATE) for k, im in enumerate(grid_images(grid_clip)[:n])]
+
+
+def _params(t, k):
+    return face._fit_similarity(t.landmarks[k, face.RIGID_IDX].astype(np.float64), face.RIGID_TEMPLATE)
+
+
 def test_a_moving_face_gets_its_own_landmarks(grid_clip):
     """A face sliding 2 px a frame moves the crop by more than still_px between landmark frames:
-    every frame then runs the predictor and the alignment still follows the nose."""
-    import cv2
-    imgs = grid_images(grid_clip)[:40]
-    moved = [cv2.warpAffine(im, np.float32([[1, 0, 2 * k - 40], [0, 1, 0]]), (im.shape[1], im.shape[0]),
-                            borderMode=cv2.BORDER_REPLICATE) for k, im in enumerate(imgs)]
-    t = face.track_face(moved)
+    with follow="landmarks" every frame then runs the predictor, and the alignment follows the nose."""
+    t = face.track_face(_sliding(grid_clip), face.FaceConfig(follow="landmarks"))
     assert t.valid.all() and not t.interpolated.any()
     nose = _in_crop(t, [31, 33, 35])
     assert nose[..., 0].std(0).max() < 0.8  # the crop moved with the face
+
+
+def test_a_moving_face_is_followed_by_flow_between_landmark_frames(grid_clip):
+    """By default (follow="lk") the frames between a moving face's landmark frames take their
+    rigid points from Lucas-Kanade flow: no predictor call of their own, an alignment within a
+    fraction of a crop pixel of the predictor's own on every frame, and the crop still on the nose."""
+    frames = _sliding(grid_clip)
+    every = face.track_face(frames, face.FaceConfig(landmark_every=1))
+    t = face.track_face(frames)
+    assert t.valid.all() and t.interpolated[1::3].all() and not t.interpolated[::3].any()
+    assert t.timings["landmarks"] < every.timings["landmarks"]
+    off = [face.crop_motion(_params(every, k), _params(t, k)) for k in range(len(frames)) if t.interpolated[k]]
+    assert np.median(off) < 0.5 and max(off) < 1.5
+    nose = _in_crop(t, [31, 33, 35])
+    assert nose[..., 0].std(0).max() < 0.8
+
+
+def test_flow_that_loses_the_face_falls_back_to_the_predictor(grid_clip):
+    """Frames between landmark frames that flow cannot follow (here one of them is blank, so the
+    flow loses every point) run the predictor themselves, as a moving face did before."""
+    frames = _sliding(grid_clip, n=13)
+    frames[4] = np.full_like(frames[4], 128)
+    t = face.track_face(frames)
+    assert not t.interpolated[[4, 5]].any()  # between landmark frames 3 and 6: the predictor's own
+    assert t.interpolated[[1, 2, 7, 8]].all()  # the other gaps: followed
 
 
 def test_crop_motion_measures_crop_pixels():
