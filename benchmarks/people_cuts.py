@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import mediagen  # noqa: E402
-from two_people import another, fold_pairs, people  # noqa: E402
+from two_people import another, pair_args, pair_jobs  # noqa: E402
 from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
 from wlos_app.core.calibration import RELIABLE  # noqa: E402
 
@@ -61,19 +61,12 @@ def shot(path: Path, seconds: float) -> tuple:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--people", default=str(ROOT.parent / "data" / "speakers_settled"))
-    ap.add_argument("--model", help="a model folder (default: the shipped model)")
-    ap.add_argument("--folds", metavar="RUN", help="a trainer.folds output: each fold's model on its own people")
-    ap.add_argument("--seconds", type=float, default=6.0)
+    pair_args(ap, ROOT.parent / "data" / "speakers_settled", 6.0)
     ap.add_argument("--voice-over", action="store_true", help="a third person's sound over the cut")
-    ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
-    clips = people(Path(args.people))
-    if len(clips) < 6:
-        print(f"need the settled speakers set in {args.people}", file=sys.stderr)
+    if (found := pair_jobs(args)) is None:
         return 2
-    jobs = fold_pairs(Path(args.folds), clips) if args.folds else \
-        [(c, clips[(i + 5) % len(clips)], args.model) for i, c in enumerate(clips)]
+    clips, jobs = found
     tmp = Path(tempfile.mkdtemp(prefix="wlos-people-cuts-"))
     print("| first | then | answer (frames) | confidence | first alone | then alone | heard per span |")
     print("|---|---|---|---|---|---|---|")

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import mediagen  # noqa: E402
 from people_cuts import shot  # noqa: E402
-from two_people import another, fold_pairs, people, side  # noqa: E402
+from two_people import another, pair_args, pair_jobs, side  # noqa: E402
 from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
 from wlos_app.core.calibration import RELIABLE  # noqa: E402
 from wlos_app.core.features import BLOCK  # noqa: E402
@@ -54,20 +54,13 @@ def turns(A: tuple, B: tuple, still: bool) -> tuple:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--people", default=str(ROOT.parent / "data" / "speakers_settled"))
-    ap.add_argument("--model", help="a model folder (default: the shipped model)")
-    ap.add_argument("--folds", metavar="RUN", help="a trainer.folds output: each fold's model on its own people")
-    ap.add_argument("--seconds", type=float, default=5.0)
+    pair_args(ap, ROOT.parent / "data" / "speakers_settled", 5.0)
     ap.add_argument("--still", action="store_true", help="the face not heard frozen on its first frame")
     ap.add_argument("--voice-over", action="store_true", help="a third person's sound over both turns")
-    ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()
-    clips = people(Path(args.people))
-    if len(clips) < 6:
-        print(f"need the settled speakers set in {args.people}", file=sys.stderr)
+    if (found := pair_jobs(args)) is None:
         return 2
-    jobs = fold_pairs(Path(args.folds), clips) if args.folds else \
-        [(c, clips[(i + 5) % len(clips)], args.model) for i, c in enumerate(clips)]
+    clips, jobs = found
     tmp = Path(tempfile.mkdtemp(prefix="wlos-turns-"))
     print("| left, heard first | right, heard then | answer (frames) | confidence | left's turn alone "
           "| right's turn alone | spans' faces (L/R, right / all) |")

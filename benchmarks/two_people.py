@@ -54,6 +54,29 @@ def fold_pairs(run: Path, clips: list[Path]) -> list[tuple[Path, Path, str]]:
     return out
 
 
+def pair_args(ap: argparse.ArgumentParser, people_dir: Path, seconds: float) -> None:
+    """The options the benchmarks of real people in pairs share (this one, people_cuts.py,
+    turn_taking.py)."""
+    ap.add_argument("--people", default=str(people_dir))
+    ap.add_argument("--model", help="a model folder (default: the shipped model)")
+    ap.add_argument("--folds", metavar="RUN", help="a trainer.folds output: each fold's model on its own people")
+    ap.add_argument("--seconds", type=float, default=seconds)
+    ap.add_argument("--json", metavar="OUT")
+
+
+def pair_jobs(args) -> tuple[list[Path], list[tuple[Path, Path, str | None]]] | None:
+    """The people of --people and the (a, b, model) pairs to run: with --folds every ordered pair
+    within each fold's held-out people (fold_pairs), else each person and the person five places
+    on, with --model. None (said on stderr) when --people holds too few people."""
+    clips = people(Path(args.people)) if Path(args.people).is_dir() else []
+    if len(clips) < 6:
+        print(f"need the speakers set (or its settled copies) in {args.people}", file=sys.stderr)
+        return None
+    if args.folds:
+        return clips, fold_pairs(Path(args.folds), clips)
+    return clips, [(c, clips[(i + 5) % len(clips)], args.model) for i, c in enumerate(clips)]
+
+
 def another(clips: list[Path], start: int, *besides: Path) -> Path:
     """The first clip from index `start` on (wrapping round) that is none of `besides`: the sound
     of a person who is neither face, for a voice-over."""
@@ -74,20 +97,11 @@ def side(res, tid: int | None) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--people", default=str(ROOT.parent / "data" / "speakers"))
-    ap.add_argument("--model", help="a model folder (default: the shipped model)")
-    ap.add_argument("--folds", metavar="RUN", help="a trainer.folds output: each fold's model on its own people")
-    ap.add_argument("--seconds", type=float, default=10.0)
-    ap.add_argument("--json", metavar="OUT")
+    pair_args(ap, ROOT.parent / "data" / "speakers", 10.0)
     args = ap.parse_args()
-    clips = people(Path(args.people))
-    if len(clips) < 6:
-        print(f"need the speakers set in {args.people}", file=sys.stderr)
+    if (found := pair_jobs(args)) is None:
         return 2
-    if args.folds:  # (heard, silent, model): pairs within each fold's held-out people
-        jobs = fold_pairs(Path(args.folds), clips)
-    else:
-        jobs = [(c, clips[(i + 5) % len(clips)], args.model) for i, c in enumerate(clips)]
+    clips, jobs = found  # (heard, silent, model)
     tmp = Path(tempfile.mkdtemp(prefix="wlos-two-people-"))
     print("| heard | beside | heard on | answer from | drift (frames) | alone | confidence | alone | spans: heard / other face |")
     print("|---|---|---|---|---|---|---|---|---|")
