@@ -371,6 +371,8 @@ def _followed(a: _Frame, a_img: np.ndarray, held: list, b: _Frame, b_img: np.nda
     h, w = a_img.shape[:2]
     x0, y0 = int(max(0, lo[0] - m)), int(max(0, lo[1] - m))
     x1, y1 = int(min(w, hi[0] + m)), int(min(h, hi[1] + m))
+    if x1 - x0 < 16 or y1 - y0 < 16:  # a face (nearly) off the picture (and no negative bound to slice with)
+        return None
     off = np.array([x0, y0], np.float32)
 
     def window(img):
