@@ -59,6 +59,23 @@ def shot(path: Path, seconds: float) -> tuple:
     return mediagen.framed(out, W, H, seconds), audio[:, :int(seconds * RATE)], RATE
 
 
+def alone(a: Path, b: Path, model: str | None, seconds: float, tmp: Path, i: int) -> tuple:
+    """The analysis settings, both people's shots, and each shot analysed alone (what the pair's
+    answer is held against)."""
+    cfg = AnalysisConfig(keep_audio=False, model_dir=model)
+    A, B = shot(a, seconds), shot(b, seconds)
+    ra = analyze(str(mediagen.write_clip(tmp / f"a{i}.mp4", *A)), cfg)
+    rb = analyze(str(mediagen.write_clip(tmp / f"b{i}.mp4", *B)), cfg)
+    return cfg, A, B, ra, rb
+
+
+def voiced_over(sound: np.ndarray, clips: list[Path], a: Path, b: Path, folds: bool, seconds: float) -> np.ndarray:
+    """`sound` replaced by the sound of a person who is neither a nor b (the next one, or three
+    places on without folds), cut or padded to its length."""
+    voice = shot(another(clips, clips.index(a) + (1 if folds else 3), a, b), seconds)[1]
+    return np.pad(voice, ((0, 0), (0, max(0, sound.shape[1] - voice.shape[1]))))[:, :sound.shape[1]]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     pair_args(ap, ROOT.parent / "data" / "speakers_settled", 6.0)
@@ -72,15 +89,10 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     rows = []
     for i, (a, b, model) in enumerate(jobs):
-        cfg = AnalysisConfig(keep_audio=False, model_dir=model)
-        A, B = shot(a, args.seconds), shot(b, args.seconds)
-        ra = analyze(str(mediagen.write_clip(tmp / f"a{i}.mp4", *A)), cfg)
-        rb = analyze(str(mediagen.write_clip(tmp / f"b{i}.mp4", *B)), cfg)
+        cfg, A, B, ra, rb = alone(a, b, model, args.seconds, tmp, i)
         frames, sound, rate = mediagen.cut(A, B)
         if args.voice_over:
-            other = another(clips, clips.index(a) + (1 if args.folds else 3), a, b)
-            voice = shot(other, 2 * args.seconds)[1]
-            sound = np.pad(voice, ((0, 0), (0, max(0, sound.shape[1] - voice.shape[1]))))[:, :sound.shape[1]]
+            sound = voiced_over(sound, clips, a, b, bool(args.folds), 2 * args.seconds)
         res = analyze(str(mediagen.write_clip(tmp / f"cut{i}.mp4", frames, sound, rate)), cfg)
         heard = [sp.face for sp in res.speaker.spans] if res.speaker else []
         rows.append({"first": a.stem, "then": b.stem, "model": model, "offset": res.offset_grid,

@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import mediagen  # noqa: E402
-from people_cuts import shot  # noqa: E402
-from two_people import another, pair_args, pair_jobs, side  # noqa: E402
-from wlos_app.core.analysis import AnalysisConfig, analyze  # noqa: E402
+from people_cuts import alone, voiced_over  # noqa: E402
+from two_people import pair_args, pair_jobs, side  # noqa: E402
+from wlos_app.core.analysis import analyze  # noqa: E402
 from wlos_app.core.calibration import RELIABLE  # noqa: E402
 from wlos_app.core.features import BLOCK  # noqa: E402
 
@@ -67,14 +67,10 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|")
     rows = []
     for i, (a, b, model) in enumerate(jobs):
-        cfg = AnalysisConfig(keep_audio=False, model_dir=model)
-        A, B = shot(a, args.seconds), shot(b, args.seconds)
-        ra = analyze(str(mediagen.write_clip(tmp / f"a{i}.mp4", *A)), cfg)
-        rb = analyze(str(mediagen.write_clip(tmp / f"b{i}.mp4", *B)), cfg)
+        cfg, A, B, ra, rb = alone(a, b, model, args.seconds, tmp, i)
         frames, sound, rate = turns(A, B, args.still)
         if args.voice_over:
-            voice = shot(another(clips, clips.index(a) + (1 if args.folds else 3), a, b), 2 * args.seconds)[1]
-            sound = np.pad(voice, ((0, 0), (0, max(0, sound.shape[1] - voice.shape[1]))))[:, :sound.shape[1]]
+            sound = voiced_over(sound, clips, a, b, bool(args.folds), 2 * args.seconds)
         res = analyze(str(mediagen.write_clip(tmp / f"turns{i}.mp4", frames, sound, rate)), cfg)
         spans = []
         for sp in res.speaker.spans if res.speaker else []:
