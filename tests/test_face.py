@@ -136,6 +136,12 @@ def test_flow_that_loses_the_face_falls_back_to_the_predictor(grid_clip):
     assert t.interpolated[[1, 2, 7, 8]].all()  # the other gaps: followed
 
 
+def test_an_unknown_follow_mode_is_refused():
+    """A misspelt FaceConfig.follow is an error, not the predictor on every moving frame in silence."""
+    with pytest.raises(ValueError, match="unknown follow"):
+        face.FaceTracker(face.FaceConfig(follow="flow"))
+
+
 def test_crop_motion_measures_crop_pixels():
     p = face._fit_similarity(face.RIGID_TEMPLATE * 80 + 100, face.RIGID_TEMPLATE)
     q = face._fit_similarity(face.RIGID_TEMPLATE * 80 + [103, 100], face.RIGID_TEMPLATE)

@@ -201,6 +201,8 @@ class FaceTracker:
         self.seed, self.local_only, self.lost = seed, local_only, False
         if self.cfg.tracker not in ("landmarks", "kcf"):
             raise ValueError(f"unknown tracker {self.cfg.tracker!r} (use 'landmarks' or 'kcf')")
+        if self.cfg.follow not in ("lk", "landmarks"):
+            raise ValueError(f"unknown follow {self.cfg.follow!r} (use 'lk' or 'landmarks')")
         self.detector, self.predictor = _dlib_models()
         self.box: np.ndarray | None = None
         self.kcf = None
