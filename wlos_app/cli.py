@@ -310,7 +310,7 @@ def _batch(args, cfg) -> int:
 def cmd_analyze(args) -> int:
     from dataclasses import replace
 
-    from .core.analysis import analyze
+    from .core import overlap
     cfg = replace(_config(args), keep_audio=False, keep_face_frames=False)  # only the numbers are printed
     if args.parquet and not args.out:
         raise WlosError("--parquet is written from the batch's JSONL: give --out FILE.jsonl too")
@@ -322,12 +322,11 @@ def cmd_analyze(args) -> int:
     if args.retry_failed or args.timeout_s:
         raise WlosError("--retry-failed and --timeout-s are for batches (--out, --jobs, --cluster or a folder)")
     failed = 0
-    for path in args.clips:
-        try:
-            res = analyze(path, cfg, progress=_StderrProgress(os.path.basename(path)))
-        except Exception as exc:  # one bad clip must not stop the others
+    for path, res in overlap.analyze_each(args.clips, cfg, lambda p: _StderrProgress(os.path.basename(p))):
+        if isinstance(res, Exception):  # one bad clip must not stop the others
+            exc = res
             if os.environ.get("WLOS_DEBUG"):
-                raise
+                raise exc
             failed += 1
             msg = _fail(path, exc)
             if args.json:
@@ -358,8 +357,10 @@ def cmd_export(args) -> int:
                 raise WlosError(f"{path}: frame rate unknown; give --offset-ms instead")
             drift = args.offset_frames / info.video.fps
         else:
-            from .core.analysis import analyze
-            res = analyze(path, _config(args), progress=_StderrProgress(os.path.basename(path)))
+            from .core import overlap
+            [(_, res)] = overlap.analyze_each([path], _config(args), lambda p: _StderrProgress(os.path.basename(p)))
+            if isinstance(res, Exception):
+                raise res
             if not math.isfinite(res.offset_ms):
                 raise WlosError(f"{path}: no drift estimate to apply; give --offset-ms")
             print(f"{path}: {res.summary()}", file=sys.stderr)

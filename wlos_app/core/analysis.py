@@ -363,9 +363,7 @@ def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
     from .face import _dlib_models
     _dlib_models()
     yield "loading the networks"
-    method = resolve_method(cfg)
-    for kind in needed_networks(method, cfg.curves):
-        _network(kind, cfg.model_dir, cfg.device)
+    load_networks(cfg)
 
 
 def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,
@@ -374,16 +372,23 @@ def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | N
     cfg = cfg or AnalysisConfig()
     st = _Stages(progress, cancel)
     # Load networks first: a missing weights file should fail before minutes of decoding.
-    for k in needed_networks(resolve_method(cfg), cfg.curves):
-        _network(k, cfg.model_dir, cfg.device)
+    load_networks(cfg)
     st.done("load_models")
     return _conclude(_extract(path, cfg, st), cfg, st)
 
 
-def conclude(ex: Extracted, cfg: AnalysisConfig | None = None) -> AnalysisResult:
+def load_networks(cfg: AnalysisConfig) -> None:
+    """The networks an analysis with `cfg` needs, loaded now (and kept for the next clip)."""
+    for k in needed_networks(resolve_method(cfg), cfg.curves):
+        _network(k, cfg.model_dir, cfg.device)
+
+
+def conclude(ex: Extracted, cfg: AnalysisConfig | None = None, progress: Progress | None = None,
+             cancel: Callable[[], bool] | None = None) -> AnalysisResult:
     """The estimation stage of `analyze` on a clip `extract` made: networks, drift, confidence.
-    A batch on a cluster runs the two on different workers (the networks where the GPUs are)."""
-    st = _Stages(None, None)
+    A batch on a cluster runs the two on different workers (the networks where the GPUs are), and
+    the command line in two processes (core.overlap)."""
+    st = _Stages(progress, cancel)
     st.timings.update(ex.timings)
     return _conclude(ex, cfg or AnalysisConfig(), st)
 

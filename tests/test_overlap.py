@@ -1,0 +1,109 @@
+"""The command line's two-process analysis (core/overlap.py): the same answers and the same errors
+as analysis.analyze, and a clip whose extracting process dies costs that clip only.
+
+The forked path needs a process without torch and without threads, which pytest's is not, so it
+runs in a fresh interpreter."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from wlos_app.core import analysis
+from wlos_app.core.analysis import AnalysisConfig
+
+SCRIPT = r"""
+import json, os, sys
+from wlos_app.core import analysis, overlap
+from wlos_app.core.analysis import AnalysisConfig
+good, bad, dies, empty = sys.argv[1:5]
+clips = [good, bad, dies, good] if empty == "-" else [good]
+cfg = AnalysisConfig(keep_audio=False, keep_face_frames=False, model_dir=None if empty == "-" else empty)
+assert overlap.usable(), "the forked path must be the one under test"
+forked = []
+_overlapped = overlap._overlapped
+def counted(ext, path, cfg, progress):
+    forked.append(os.path.basename(path))
+    return _overlapped(ext, path, cfg, progress)
+overlap._overlapped = counted
+_extract = analysis.extract
+def extract(path, cfg=None, progress=None, cancel=None, transform=None):
+    if path == dies:  # runs in the forked process, which inherited this patch
+        os._exit(3)
+    if empty != "-":  # slow, and leaves a mark when it ends: the parent must not wait for it
+        import time
+        time.sleep(10)
+        open(os.path.join(empty, "extracted"), "w").close()
+    return _extract(path, cfg, progress, cancel, transform)
+analysis.extract = extract
+progress = []  # one list of messages per clip
+def progress_of(path):
+    progress.append([])
+    return lambda f, m: progress[-1].append(m)
+out = []
+for path, res in overlap.analyze_each(clips, cfg, progress_of):
+    if isinstance(res, Exception):
+        out.append({"path": path, "error": type(res).__name__ + ": " + str(res)})
+    else:
+        out.append({"path": path, "offset_ms": res.offset_ms, "confidence": res.confidence,
+                    "drift": [float(x) for x in res.drift], "stages": list(res.timings)})
+print(json.dumps({"results": out, "forked": forked, "progress": progress}))
+"""
+
+
+def test_the_forked_extraction_gives_analyzes_answers_and_errors(grid_clip, tmp_path):
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video")
+    dies = tmp_path / "dies.mp4"
+    dies.write_bytes(grid_clip.read_bytes())
+    empty = tmp_path / "no_weights"
+    empty.mkdir()
+    def run(model_dir: str) -> dict:
+        env = dict(os.environ, WLOS_OVERLAP="1")
+        done = subprocess.run([sys.executable, "-c", SCRIPT, str(grid_clip), str(bad), str(dies), model_dir],
+                              capture_output=True, text=True, env=env, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return json.loads(done.stdout.splitlines()[-1])
+
+    got = run("-")
+    first, broken, died, again = got["results"]
+
+    cfg = AnalysisConfig(keep_audio=False, keep_face_frames=False)
+    want = analysis.analyze(str(grid_clip), cfg)
+    for r in (first, again):
+        assert r["offset_ms"] == pytest.approx(want.offset_ms, abs=1e-9)
+        assert r["confidence"] == pytest.approx(want.confidence, abs=1e-12)
+        np.testing.assert_allclose(r["drift"], want.drift, atol=1e-9, equal_nan=True)
+        assert r["stages"][0] == "load_models" and set(r["stages"]) == set(want.timings)
+    # through the forked process: the first clip and the one that kills it; the unreadable one
+    # (no length to read) and the last (no process left) ran here
+    assert got["forked"] == [grid_clip.name, "dies.mp4"]
+    # the first clip's progress: the forked process's stages, then the estimate's
+    assert got["progress"][0][0] == "decoding audio" and got["progress"][0][-2:] == ["estimating drift (fusion)", "done"]
+
+    with pytest.raises(Exception) as exc:
+        analysis.analyze(str(bad), cfg)
+    assert broken["error"] == f"{type(exc.value).__name__}: {exc.value}"
+    assert died["error"] == f"WlosError: {dies}: the process decoding it ended (exit code 3)"
+    # missing weights: the error analyze gives, without waiting for the extraction
+    got = run(str(empty))
+    assert got["forked"] == [grid_clip.name]
+    time.sleep(1)
+    assert not (empty / "extracted").exists()
+    with pytest.raises(Exception) as exc:
+        analysis.analyze(str(grid_clip), replace(cfg, model_dir=str(empty)))
+    assert got["results"] == [{"path": str(grid_clip), "error": f"{type(exc.value).__name__}: {exc.value}"}]
+
+
+def test_not_used_where_fork_is_unsafe_or_gains_nothing(monkeypatch):
+    from wlos_app.core import overlap
+    assert "torch" in sys.modules  # pytest's process has loaded the networks
+    assert not overlap.usable()
+    monkeypatch.setenv("WLOS_OVERLAP", "0")
+    assert not overlap.usable()
