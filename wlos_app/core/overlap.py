@@ -10,8 +10,9 @@ Fork, not spawn: a spawned process imports everything again and was ready only a
 was to take had been done here (no gain on a 3 s clip, measured). Fork is safe only before other
 threads run, and macOS and Windows have none to offer, so `usable()` asks for Linux, one thread,
 and torch not yet imported (a process that has it gains nothing). Clips over LONG_S run here as
-analysis.analyze runs them: their extraction (an hour's flow alone is 185 MB) would be held in
-both processes, against the hour's memory aim. WLOS_OVERLAP=0 turns it off (for comparisons).
+analysis.analyze runs them: the second or so saved is under 1 % of their run, and their
+extraction (an hour's flow alone is 185 MB) would be held in both processes, against the hour's
+memory aim. WLOS_OVERLAP=0 turns it off (for comparisons).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from typing import Callable, Iterator
 from ..errors import WlosError
 from . import analysis, media
 
-LONG_S = 600.0  # clips longer than this (or of unknown length) run in this process
+LONG_S = 300.0  # clips longer than this (or of unknown length) run in this process
 
 
 def usable() -> bool:
