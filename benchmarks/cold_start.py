@@ -45,7 +45,8 @@ def run(clip: str, overlap: str) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{clip}: wlos-app analyze exited {proc.returncode}")
     rec = json.loads(out.splitlines()[-1])
-    return {"wall": wall, "peak_mb": peak / 2**20, "peak_pss_mb": peak_pss / 2**20, "offset_ms": rec["offset_ms"], "confidence": rec["confidence"]}
+    return {"wall": wall, "peak_mb": peak / 2**20, "peak_pss_mb": peak_pss / 2**20,
+            "offset_ms": rec["offset_ms"], "confidence": rec["confidence"]}
 
 
 def main() -> int:
@@ -64,14 +65,16 @@ def main() -> int:
                 runs.setdefault((clip, name), []).append(run(clip, flag))
     print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
           f"`wlos-app analyze CLIP --json --summary-only`, {args.repeats} runs each way, alternated\n")
-    print("| clip | way | wall s (median) | wall s (range) | peak RSS MB | peak PSS MB | offset ms | confidence |")
+    print("| clip | way | wall s (median) | wall s (range) | peak RSS MB | peak PSS MB | offset ms "
+          "| confidence |")
     print("|---|---|---|---|---|---|---|---|")
     for (clip, name), rs in runs.items():
         walls = [r["wall"] for r in rs]
         answers = {(round(r["offset_ms"], 3), round(r["confidence"], 4)) for r in rs}
         ans = rs[0]
-        print(f"| {os.path.basename(clip)} | {name} | {statistics.median(walls):.2f} | {min(walls):.2f}-{max(walls):.2f} "
-              f"| {max(r['peak_mb'] for r in rs):.0f} | {max(r['peak_pss_mb'] for r in rs):.0f} | {ans['offset_ms']:+.1f} | {ans['confidence']:.3f} |")
+        print(f"| {os.path.basename(clip)} | {name} | {statistics.median(walls):.2f} "
+              f"| {min(walls):.2f}-{max(walls):.2f} | {max(r['peak_mb'] for r in rs):.0f} "
+              f"| {max(r['peak_pss_mb'] for r in rs):.0f} | {ans['offset_ms']:+.1f} | {ans['confidence']:.3f} |")
         if len(answers) > 1:
             print(f"|  | answers differ between runs: {sorted(answers)} | | | | | | |")
     for clip in args.clips:

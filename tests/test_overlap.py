@@ -22,8 +22,8 @@ SCRIPT = r"""
 import json, os, sys
 from wlos_app.core import analysis, overlap
 from wlos_app.core.analysis import AnalysisConfig
-good, bad, dies, empty = sys.argv[1:5]
-clips = [good, bad, dies, good] if empty == "-" else [good]
+good, bad, odd, dies, empty = sys.argv[1:6]
+clips = [good, bad, odd, dies, good] if empty == "-" else [good]
 cfg = AnalysisConfig(keep_audio=False, keep_face_frames=False, model_dir=None if empty == "-" else empty)
 assert overlap.usable(), "the forked path must be the one under test"
 forked = []
@@ -33,9 +33,14 @@ def counted(ext, path, cfg, progress):
     return _overlapped(ext, path, cfg, progress)
 overlap._overlapped = counted
 _extract = analysis.extract
+class Odd(Exception):  # pickles, but does not unpickle
+    def __init__(self, a, b):
+        super().__init__(f"{a} and {b}")
 def extract(path, cfg=None, progress=None, cancel=None, transform=None):
     if path == dies:  # runs in the forked process, which inherited this patch
         os._exit(3)
+    if path == odd:
+        raise Odd("this", "that")
     if empty != "-":  # slow, and leaves a mark when it ends: the parent must not wait for it
         import time
         time.sleep(10)
@@ -60,19 +65,20 @@ print(json.dumps({"results": out, "forked": forked, "progress": progress}))
 def test_the_forked_extraction_gives_analyzes_answers_and_errors(grid_clip, tmp_path):
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
-    dies = tmp_path / "dies.mp4"
+    dies, odd = tmp_path / "dies.mp4", tmp_path / "odd.mp4"
     dies.write_bytes(grid_clip.read_bytes())
+    odd.write_bytes(grid_clip.read_bytes())
     empty = tmp_path / "no_weights"
     empty.mkdir()
     def run(model_dir: str) -> dict:
         env = dict(os.environ, WLOS_OVERLAP="1")
-        done = subprocess.run([sys.executable, "-c", SCRIPT, str(grid_clip), str(bad), str(dies), model_dir],
+        done = subprocess.run([sys.executable, "-c", SCRIPT, str(grid_clip), str(bad), str(odd), str(dies), model_dir],
                               capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         return json.loads(done.stdout.splitlines()[-1])
 
     got = run("-")
-    first, broken, died, again = got["results"]
+    first, broken, strange, died, again = got["results"]
 
     cfg = AnalysisConfig(keep_audio=False, keep_face_frames=False)
     want = analysis.analyze(str(grid_clip), cfg)
@@ -81,15 +87,17 @@ def test_the_forked_extraction_gives_analyzes_answers_and_errors(grid_clip, tmp_
         assert r["confidence"] == pytest.approx(want.confidence, abs=1e-12)
         np.testing.assert_allclose(r["drift"], want.drift, atol=1e-9, equal_nan=True)
         assert r["stages"][0] == "load_models" and set(r["stages"]) == set(want.timings)
-    # through the forked process: the first clip and the one that kills it; the unreadable one
+    # through the forked process: the first clip, the odd one and the one that kills it; the unreadable one
     # (no length to read) and the last (no process left) ran here
-    assert got["forked"] == [grid_clip.name, "dies.mp4"]
+    assert got["forked"] == [grid_clip.name, "odd.mp4", "dies.mp4"]
     # the first clip's progress: the forked process's stages, then the estimate's
-    assert got["progress"][0][0] == "decoding audio" and got["progress"][0][-2:] == ["estimating drift (fusion)", "done"]
+    said = got["progress"][0]
+    assert said[0] == "decoding audio" and said[-2:] == ["estimating drift (fusion)", "done"]
 
     with pytest.raises(Exception) as exc:
         analysis.analyze(str(bad), cfg)
     assert broken["error"] == f"{type(exc.value).__name__}: {exc.value}"
+    assert strange["error"] == "WlosError: Odd: this and that"  # an exception that cannot cross whole
     assert died["error"] == f"WlosError: {dies}: the process decoding it ended (exit code 3)"
     # missing weights: the error analyze gives, without waiting for the extraction
     got = run(str(empty))

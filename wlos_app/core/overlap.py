@@ -52,10 +52,11 @@ def _serve(conn, cfg: analysis.AnalysisConfig) -> None:
             ex = analysis.extract(path, cfg, progress=lambda f, m: conn.send(("progress", (f, m))))
             conn.send(("done", ex))
         except Exception as exc:  # sent back whole, so the parent reports what analyze would
-            try:
-                conn.send(("error", exc))
-            except (pickle.PicklingError, TypeError, AttributeError):
-                conn.send(("error", WlosError(f"{type(exc).__name__}: {exc}")))
+            try:  # unless it would not come out of the pipe as it went in
+                pickle.loads(pickle.dumps(exc))
+            except Exception:
+                exc = WlosError(f"{type(exc).__name__}: {exc}")
+            conn.send(("error", exc))
 
 
 class Extractor:
