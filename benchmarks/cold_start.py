@@ -2,7 +2,10 @@
 extraction in a forked process beside the networks' loading (core/overlap.py) and without it
 (WLOS_OVERLAP=0), the runs alternated. Prints one table.
 
-    .venv/bin/python benchmarks/cold_start.py CLIP [CLIP ...] [--repeats 3]
+    .venv/bin/python benchmarks/cold_start.py CLIP [CLIP ...] [--repeats 3] [--code DIR ...]
+
+--code DIR (repeatable) runs the command from another checkout too (a `git worktree` of an older
+commit, say), so that before and after are measured in one table, their runs alternated.
 
 Per clip and way: the wall time of the command (median and range), its peak memory, and the answer
 (the runs must agree, or the script says so). The memory is the largest sum over the command's
@@ -23,14 +26,15 @@ import time
 
 import psutil
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WAYS = (("in one process", "0"), ("extraction forked", "1"))
 
 
-def run(clip: str, overlap: str) -> dict:
-    env = dict(os.environ, WLOS_OVERLAP=overlap)
+def run(code: str, clip: str, overlap: str) -> dict:
+    env = dict(os.environ, WLOS_OVERLAP=overlap, PYTHONPATH=code)
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "wlos_app", "analyze", clip, "--json", "--summary-only"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            env=env, cwd=code, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     top, peak, peak_pss = psutil.Process(proc.pid), 0, 0
     while proc.poll() is None:
         try:
@@ -53,34 +57,39 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("clips", nargs="+")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--code", action="append", default=[])
     args = ap.parse_args()
+    codes = [os.path.abspath(c) for c in args.code] or [ROOT]
     for c in args.clips:
         if not os.path.isfile(c):
             print(f"error: {c}: no such file", file=sys.stderr)
             return 2
+    clips = [os.path.abspath(c) for c in args.clips]
     runs: dict = {}
     for _ in range(args.repeats):
-        for clip in args.clips:
-            for name, flag in WAYS:
-                runs.setdefault((clip, name), []).append(run(clip, flag))
+        for clip in clips:
+            for code in codes:
+                for name, flag in WAYS:
+                    runs.setdefault((clip, code, name), []).append(run(code, clip, flag))
     print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; "
           f"`wlos-app analyze CLIP --json --summary-only`, {args.repeats} runs each way, alternated\n")
-    print("| clip | way | wall s (median) | wall s (range) | peak RSS MB | peak PSS MB | offset ms "
+    print("| clip | code | way | wall s (median) | wall s (range) | peak RSS MB | peak PSS MB | offset ms "
           "| confidence |")
-    print("|---|---|---|---|---|---|---|---|")
-    for (clip, name), rs in runs.items():
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (clip, code, name), rs in runs.items():
         walls = [r["wall"] for r in rs]
         answers = {(round(r["offset_ms"], 3), round(r["confidence"], 4)) for r in rs}
         ans = rs[0]
-        print(f"| {os.path.basename(clip)} | {name} | {statistics.median(walls):.2f} "
+        print(f"| {os.path.basename(clip)} | {os.path.basename(code)} | {name} | {statistics.median(walls):.2f} "
               f"| {min(walls):.2f}-{max(walls):.2f} | {max(r['peak_mb'] for r in rs):.0f} "
               f"| {max(r['peak_pss_mb'] for r in rs):.0f} | {ans['offset_ms']:+.1f} | {ans['confidence']:.3f} |")
         if len(answers) > 1:
-            print(f"|  | answers differ between runs: {sorted(answers)} | | | | | | |")
-    for clip in args.clips:
-        a, b = (runs[(clip, n)][0] for n, _ in WAYS)
-        if abs(a["offset_ms"] - b["offset_ms"]) > 1e-3 or abs(a["confidence"] - b["confidence"]) > 1e-4:
-            print(f"\n{os.path.basename(clip)}: the two ways disagree")
+            print(f"|  | | answers differ between runs: {sorted(answers)} | | | | | | |")
+    for clip in clips:
+        first = [rs[0] for (c, _, _), rs in runs.items() if c == clip]
+        if any(abs(a["offset_ms"] - first[0]["offset_ms"]) > 1e-3
+               or abs(a["confidence"] - first[0]["confidence"]) > 1e-4 for a in first):
+            print(f"\n{os.path.basename(clip)}: the codes or ways disagree")
     return 0
 
 

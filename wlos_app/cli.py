@@ -507,7 +507,10 @@ def gui_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    if argv is None:  # the program itself (not a caller in the same process)
+        code = main(sys.argv[1:])
+        _end_now(code)
+        return code
     first = next((a for a in argv if not a.startswith("-")), None)
     if first not in COMMANDS and not {"-h", "--help", "--version"} & set(argv):
         args = gui_parser().parse_args(argv)
@@ -531,3 +534,22 @@ def main(argv: list[str] | None = None) -> int:
     except WlosError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _end_now(code: int) -> None:
+    """Ends the process once `analyze` or `export` has printed its answer: Python's own teardown of
+    torch's modules takes 0.5 s here, a sixth of a 3 s clip's command, and such a command has closed
+    its files by then. The exit functions still run; not where a thread other than the flow's idle
+    pool (core.features) is alive (a batch's pool, the window): Python's teardown waits for those."""
+    import threading
+    others = [t for t in threading.enumerate() if t is not threading.main_thread()]
+    if sys.argv[1:2] not in (["analyze"], ["export"]) or any(not t.name.startswith("flow_") for t in others):
+        return
+    import atexit
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can be said on it
+            pass
+    os._exit(code)
