@@ -22,16 +22,25 @@ SCRIPT = r"""
 import json, os, sys
 from wlos_app.core import analysis, overlap
 from wlos_app.core.analysis import AnalysisConfig
-good, bad, odd, dies, empty = sys.argv[1:6]
-clips = [good, bad, odd, dies, good] if empty == "-" else [good]
+good, good2, bad, odd, dies, empty = sys.argv[1:7]
+clips = [good, good2, bad, odd, dies, good] if empty == "-" else [good]
 cfg = AnalysisConfig(keep_audio=False, keep_face_frames=False, model_dir=None if empty == "-" else empty)
 assert overlap.usable(), "the forked path must be the one under test"
 forked = []
 _overlapped = overlap._overlapped
-def counted(ext, path, cfg, progress):
+def counted(ext, path, cfg, progress, send_next):
     forked.append(os.path.basename(path))
-    return _overlapped(ext, path, cfg, progress)
+    return _overlapped(ext, path, cfg, progress, send_next)
 overlap._overlapped = counted
+events = []  # what was sent there and estimated here, in order
+_send, _conclude = overlap.Extractor.send, analysis.conclude
+def send(self, path):
+    events.append(["send", os.path.basename(path)])
+    _send(self, path)
+def conclude(ex, cfg=None, progress=None, cancel=None):
+    events.append(["conclude", os.path.basename(ex.path)])
+    return _conclude(ex, cfg, progress, cancel)
+overlap.Extractor.send, analysis.conclude = send, conclude
 _extract = analysis.extract
 class Odd(Exception):  # pickles, but does not unpickle
     def __init__(self, a, b):
@@ -58,11 +67,12 @@ for path, res in overlap.analyze_each(clips, cfg, progress_of):
     else:
         out.append({"path": path, "offset_ms": res.offset_ms, "confidence": res.confidence,
                     "drift": [float(x) for x in res.drift], "stages": list(res.timings)})
-print(json.dumps({"results": out, "forked": forked, "progress": progress}))
+print(json.dumps({"results": out, "forked": forked, "progress": progress, "events": events}))
 """
 
 
-def test_the_forked_extraction_gives_analyzes_answers_and_errors(grid_clip, tmp_path):
+def test_the_forked_extraction_gives_analyzes_answers_and_errors(sample_clips, tmp_path):
+    grid_clip, other = sample_clips[:2]
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video")
     dies, odd = tmp_path / "dies.mp4", tmp_path / "odd.mp4"
@@ -72,27 +82,31 @@ def test_the_forked_extraction_gives_analyzes_answers_and_errors(grid_clip, tmp_
     empty.mkdir()
     def run(model_dir: str) -> dict:
         env = dict(os.environ, WLOS_OVERLAP="1")
-        done = subprocess.run([sys.executable, "-c", SCRIPT, str(grid_clip), str(bad), str(odd), str(dies), model_dir],
+        done = subprocess.run([sys.executable, "-c", SCRIPT, str(grid_clip), str(other), str(bad), str(odd), str(dies),
+                               model_dir],
                               capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]
         return json.loads(done.stdout.splitlines()[-1])
 
     got = run("-")
-    first, broken, strange, died, again = got["results"]
+    first, second, broken, strange, died, again = got["results"]
 
     cfg = AnalysisConfig(keep_audio=False, keep_face_frames=False)
-    want = analysis.analyze(str(grid_clip), cfg)
-    for r in (first, again):
+    alone = analysis.analyze(str(grid_clip), cfg)
+    for r, want in ((first, alone), (second, analysis.analyze(str(other), cfg)), (again, alone)):
         assert r["offset_ms"] == pytest.approx(want.offset_ms, abs=1e-9)
         assert r["confidence"] == pytest.approx(want.confidence, abs=1e-12)
         np.testing.assert_allclose(r["drift"], want.drift, atol=1e-9, equal_nan=True)
         assert r["stages"][0] == "load_models" and set(r["stages"]) == set(want.timings)
-    # through the forked process: the first clip, the odd one and the one that kills it; the unreadable one
+    # through the forked process: the first two clips, the odd one and the one that kills it; the unreadable one
     # (no length to read) and the last (no process left) ran here
-    assert got["forked"] == [grid_clip.name, "odd.mp4", "dies.mp4"]
+    assert got["forked"] == [grid_clip.name, other.name, "odd.mp4", "dies.mp4"]
+    # the second clip was sent there before the first was estimated here
+    assert got["events"][:4] == [["send", grid_clip.name], ["send", other.name],
+                                 ["conclude", grid_clip.name], ["conclude", other.name]]
     # the first clip's progress: the forked process's stages, then the estimate's
-    said = got["progress"][0]
-    assert said[0] == "decoding audio" and said[-2:] == ["estimating drift (fusion)", "done"]
+    for said in got["progress"][:2]:
+        assert said[0] == "decoding audio" and said[-2:] == ["estimating drift (fusion)", "done"]
 
     with pytest.raises(Exception) as exc:
         analysis.analyze(str(bad), cfg)

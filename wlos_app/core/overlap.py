@@ -1,6 +1,7 @@
 """A command-line analysis on two cores from its first second: a forked process decodes and tracks
 each clip (`analysis.extract`) while this one imports torch and loads the networks, then estimates
-(`analysis.conclude`). The answers are analysis.analyze's (tested).
+(`analysis.conclude`). With several clips, the next one is sent there before this one is
+estimated here. The answers are analysis.analyze's (tested).
 
 Why: a cold `wlos-app analyze` of a 3 s clip spent 1.6 s importing torch and 1.1 s loading dlib's
 models, one after the other; both hold Python's lock, so on threads they overlap by 0.3 s only.
@@ -120,14 +121,24 @@ def _long(path: str) -> bool:
 def analyze_each(paths: list[str], cfg: analysis.AnalysisConfig,
                  progress_of: Callable[[str], analysis.Progress | None] = lambda path: None
                  ) -> Iterator[tuple[str, analysis.AnalysisResult | Exception]]:
-    """(path, its AnalysisResult or the exception analysis.analyze raised), clip by clip, in order."""
+    """(path, its AnalysisResult or the exception analysis.analyze raised), clip by clip, in order.
+    While a clip is estimated here, the next one is already being extracted there."""
     ext = Extractor(cfg) if paths and usable() else None
+    sent = -1  # the clip the forked process has been sent last
+
+    def send(i: int) -> None:
+        nonlocal sent
+        if i < len(paths) and sent < i and ext is not None and ext.alive and not _long(paths[i]):
+            ext.send(paths[i])
+            sent = i
+
     try:
-        for path in paths:
+        for i, path in enumerate(paths):
             progress = progress_of(path)
             try:
-                if ext is not None and ext.alive and not _long(path):
-                    res = _overlapped(ext, path, cfg, progress)
+                send(i)
+                if sent == i and ext.alive:
+                    res = _overlapped(ext, path, cfg, progress, lambda: send(i + 1))
                 else:
                     res = analysis.analyze(path, cfg, progress)
             except Exception as exc:
@@ -139,9 +150,10 @@ def analyze_each(paths: list[str], cfg: analysis.AnalysisConfig,
             ext.close()
 
 
-def _overlapped(ext: Extractor, path: str, cfg: analysis.AnalysisConfig,
-                progress: analysis.Progress | None) -> analysis.AnalysisResult:
-    ext.send(path)  # the extraction runs beside the networks' loading (at once after the first clip)
+def _overlapped(ext: Extractor, path: str, cfg: analysis.AnalysisConfig, progress: analysis.Progress | None,
+                send_next: Callable[[], None]) -> analysis.AnalysisResult:
+    """The clip sent to `ext`: the networks loaded here meanwhile (at once after the first clip),
+    then its extraction received and estimated, the next clip sent first."""
     t0 = time.perf_counter()
     try:
         analysis.load_networks(cfg)
@@ -150,5 +162,6 @@ def _overlapped(ext: Extractor, path: str, cfg: analysis.AnalysisConfig,
         raise
     loaded = time.perf_counter() - t0
     ex = ext.receive(path, progress)
+    send_next()
     ex.timings = {"load_models": loaded, **ex.timings}  # beside the extraction, not before it
     return analysis.conclude(ex, cfg, progress)
