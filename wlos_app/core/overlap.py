@@ -137,7 +137,7 @@ def analyze_each(paths: list[str], cfg: analysis.AnalysisConfig,
             progress = progress_of(path)
             try:
                 send(i)
-                if sent == i and ext.alive:
+                if sent == i:  # even if that process has died since: this clip may be why
                     res = _overlapped(ext, path, cfg, progress, lambda: send(i + 1))
                 else:
                     res = analysis.analyze(path, cfg, progress)
