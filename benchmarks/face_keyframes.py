@@ -67,7 +67,8 @@ def main() -> int:
     print("|---|---|---|---|---|---|---|---|")
     for setting in a.settings.split(","):
         every, still, *follow = setting.split(":")
-        fc = face.FaceConfig(landmark_every=int(every), still_px=float(still), follow=(follow or ["lk"])[0])
+        fc = face.FaceConfig(landmark_every=int(every), still_px=float(still),
+                             follow=follow[0] if follow else face.FaceConfig.follow)
         cfg = AnalysisConfig(face=fc)
         va = dataset.build(val_paths, cfg, workers=a.workers)
         un = dataset.build(unseen_paths, cfg, workers=a.workers)

@@ -509,9 +509,10 @@ def gui_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the program itself (not a caller in the same process)
         code = main(sys.argv[1:])
-        _end_now(code)
+        if _command_of(sys.argv[1:]) in ("analyze", "export"):
+            _end_now(code)
         return code
-    first = next((a for a in argv if not a.startswith("-")), None)
+    first = _command_of(argv)
     if first not in COMMANDS and not {"-h", "--help", "--version"} & set(argv):
         args = gui_parser().parse_args(argv)
         from .gui.app import run
@@ -536,6 +537,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _command_of(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def _end_now(code: int) -> None:
     """Ends the process once `analyze` or `export` has printed its answer: Python's own teardown of
     torch's modules takes 0.5 s here, a sixth of a 3 s clip's command, and such a command has closed
@@ -543,7 +548,7 @@ def _end_now(code: int) -> None:
     pool (core.features) is alive (a batch's pool, the window): Python's teardown waits for those."""
     import threading
     others = [t for t in threading.enumerate() if t is not threading.main_thread()]
-    if sys.argv[1:2] not in (["analyze"], ["export"]) or any(not t.name.startswith("flow_") for t in others):
+    if any(not t.name.startswith("flow_") for t in others):
         return
     import atexit
     atexit._run_exitfuncs()
