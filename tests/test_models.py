@@ -107,6 +107,32 @@ def test_windows_are_made_as_a_pass_reaches_them(monkeypatch, keep):
             assert got[i, k] == pytest.approx(p, abs=1e-5)
 
 
+def test_the_faces_of_one_clip_share_its_windows_half(monkeypatch):
+    """Every face of a clip has the same sound: given one `windows` dict, the second face's Pairs
+    takes the windows' half the first made (made once per network), and reads what it reads alone.
+    Another sound (another clip's MFCCs) is not given the first's."""
+    from wlos_app.core.models import sequence
+    torch.manual_seed(0)
+    net = models.C3().eval()
+    first = _fake_features(80, seed=1)
+    second = replace(first, flow=np.random.default_rng(2).standard_normal(first.flow.shape).astype(np.float32))
+    starts = np.arange(1, 60)
+    alone = estimators.Pairs(net, second, starts).c3()
+    made = []
+    real = sequence.window_features
+    monkeypatch.setattr(sequence, "window_features", lambda ab, f, w: made.append(len(w)) or real(ab, f, w))
+    shared: dict = {}
+    estimators.Pairs(net, first, starts, windows=shared).c3()
+    assert len(made) == 1
+    got = estimators.Pairs(net, second, starts, windows=shared).c3()
+    assert len(made) == 1
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(alone))
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(alone), atol=1e-6)
+    other = replace(second, mfcc=np.random.default_rng(3).random(first.mfcc.shape).astype(np.float32))
+    estimators.Pairs(net, other, starts, windows=shared).c3()
+    assert len(made) == 2
+
+
 def test_blocks_half_in_int8_on_long_clips_reads_as_float32():
     """Long clips keep the blocks' half of the first layer in int8 with a scale per block (an
     hour's in 92 MB instead of 368): the networks' outputs move by a few thousandths, the peaks not."""

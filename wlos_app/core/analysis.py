@@ -285,11 +285,13 @@ DEFAULT_MAX_SHIFT = max_shift_frames(AnalysisConfig().max_offset_ms)
 def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method: str, nets: dict,
              curves: tuple[str, ...] = (), seed: int = 0, on_done: Callable[[str], None] | None = None,
              calibrations: dict | None = None, max_shift: int = DEFAULT_MAX_SHIFT,
-             track_models: tuple[str, ...] = ("constant", "linear", "piecewise")) -> Estimate:
+             track_models: tuple[str, ...] = ("constant", "linear", "piecewise"),
+             windows: dict | None = None) -> Estimate:
     """Per-block evidence of `method` (and the extra `curves`) and the clip offset from it.
     nets: kind -> loaded network, for the methods that need one; calibrations: method ->
     calibration.Calibration, which turns the evidence into P(within one frame); max_shift and
-    track_models: the default estimator's range (grid frames) and drift track (core.fusion)."""
+    track_models: the default estimator's range (grid frames) and drift track (core.fusion);
+    windows: the sound's network work kept for the clip's other faces (estimators.Pairs)."""
     ok = np.array([s == "ok" for s in status], bool)
     used = starts[ok]
     short = estimators.reach_of(feats.n_frames)  # < MAX_SHIFT: a clip too short for the paper's +-9
@@ -317,7 +319,7 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
                 d[np.abs(d) > short + 0.5] = np.nan
             est = sync.from_drifts(d[ok], used, seed, short)
         elif m == "fusion":
-            fu = fusion.estimate(feats, used, nets, seed, max_shift, track_models)
+            fu = fusion.estimate(feats, used, nets, seed, max_shift, track_models, windows)
             est, fitted, reach = fu.estimate, fu.track, fu.reach
             c = np.full((len(starts), len(estimators.SHIFTS)), np.nan)
             c[ok] = fu.rows
@@ -398,11 +400,12 @@ def _conclude(ex: Extracted, cfg: AnalysisConfig, st: _Stages) -> AnalysisResult
     max_shift = max_shift_frames(cfg.max_offset_ms)
     nets = {k: _network(k, cfg.model_dir, cfg.device) for k in needed_networks(method, cfg.curves)}
     st.report(ESTIMATING, f"estimating drift ({method})")
+    windows: dict = {}  # every face has the same sound
 
     def run(feats: ClipFeatures, status: list[str]) -> Estimate:
         return estimate(feats, ex.starts, status, method, nets, cfg.curves, cfg.seed, on_done=st.done,
                         calibrations=calibration.load(cfg.model_dir), max_shift=max_shift,
-                        track_models=cfg.track_models)
+                        track_models=cfg.track_models, windows=windows)
     # One face (or one asked for): its estimate, as ever. Several: the one heard, span by span.
     forced = cfg.face_id is not None or cfg.face_at is not None
     heard = speaker.choose(ex, run, forced, on_track=lambda i, n: st.report(ESTIMATING, f"estimating drift "

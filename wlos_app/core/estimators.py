@@ -72,12 +72,13 @@ class Pairs:
     longer ones it is made BLOCK_CHUNK windows at a time as a pass reaches them and let go behind it (the audio branch is cheap: an hour's windows kept would be
     180 MB even in float16), with the same chunks, so with the same values, as all at once."""
 
-    def __init__(self, model, feats: ClipFeatures, starts: np.ndarray, store=None):
+    def __init__(self, model, feats: ClipFeatures, starts: np.ndarray, store=None, windows: dict | None = None):
         """store: the dtype the two halves are kept in between passes (default float32). The
         long-range estimator keeps them smaller on long clips: torch.int8 keeps the blocks' half
         as int8 with a scale per block (a quarter of float32: an hour's 90,000 blocks take 92 MB
         instead of 368) and the windows' half in float16; each pair's sum and head still run in
-        float32."""
+        float32. windows: a dict that keeps the windows' half of a clip of up to SHORT_CLIP
+        windows for the next Pairs of the same sound and network (the clip's other faces)."""
         import torch
 
         from .models.sequence import block_features
@@ -89,6 +90,7 @@ class Pairs:
         self.scale = None  # (n_blocks, 1) float32 per-block scale of the int8 blocks' half
         self._ha: dict[int, object] = {}  # chunk of BLOCK_CHUNK windows -> its half of the first layer
         self._all = None  # every window's half, on clips of up to SHORT_CLIP windows
+        self._windows = windows
         lin = model.head[0]
         nv = model.visual.out_dim
 
@@ -126,10 +128,16 @@ class Pairs:
             # A clip of a few minutes: made once and kept for every pass (made again at each
             # pass, the fusion's 3-4 passes took 0.4 s more on a 60 s clip).
             if self._all is None:
+                # Every face of a clip has the same sound: its windows' half is made once.
+                key = (id(self.model), id(self.feats.mfcc), self.window_store)
+                self._all = (self._windows or {}).get(key)
+            if self._all is None:
                 self._all = torch.cat([F.linear(window_features(self.model.audio, self.feats, w), lin.weight[:, nv:],
                                                 lin.bias).to(self.window_store)
                                        for w in np.array_split(np.arange(self.n_windows),
                                                                range(BLOCK_CHUNK, self.n_windows, BLOCK_CHUNK))])
+                if self._windows is not None:
+                    self._windows[key] = self._all
             return self._all[torch.from_numpy(j).to(self._all.device)]
         lo, hi = int(j.min()) // BLOCK_CHUNK, int(j.max()) // BLOCK_CHUNK
         for c in [c for c in self._ha if c < lo]:

@@ -103,9 +103,9 @@ def _fit(used: np.ndarray, fused: np.ndarray, centre: np.ndarray, models, reach:
 
 
 def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, max_shift: int = MAX_SHIFT,
-             models=("constant", "linear", "piecewise")) -> FusionResult:
+             models=("constant", "linear", "piecewise"), windows: dict | None = None) -> FusionResult:
     """The fused estimate for the usable blocks `used`, searching +-max_shift grid frames (limited
-    by reach_for); `models`: the track models allowed."""
+    by reach_for); `models`: the track models allowed; `windows`: see estimators.Pairs."""
     reach = reach_for(feats, max_shift)
     times = block_times(used)
     if not len(used):
@@ -119,7 +119,7 @@ def estimate(feats: ClipFeatures, used: np.ndarray, nets: dict, seed: int = 0, m
     # below (memory.trim). A trim costs about a millisecond and pages faulted in again after it,
     # more than a short clip's few MB are worth.
     trim = memory.trim if len(used) > estimators.SHORT_CLIP else (lambda: None)
-    pairs = {k: estimators.Pairs(nets[k], feats, used, store=store) for k in ("c3", "wlos")
+    pairs = {k: estimators.Pairs(nets[k], feats, used, store=store, windows=windows) for k in ("c3", "wlos")
              if k == "c3" or sync.FUSION_WEIGHTS.get(k)}
     trim()  # the visual branch's work arrays (140 MB kept by the allocator on 10 minutes)
     if reach > MAX_SHIFT:
