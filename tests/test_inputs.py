@@ -83,7 +83,7 @@ def test_6_a_shift_longer_than_the_sound_is_refused(grid_clip, tmp_path):
     assert _files(tmp_path) == []
 
 
-def test_7_8_9_11_12_16_command_line_refusals(grid_clip, tmp_path, capsys):
+def test_7_8_9_11_12_16_command_line_refusals(grid_clip, tmp_path, capsys, monkeypatch):
     g = str(grid_clip)
     # 7: a model folder that is missing or empty is an error, not a quiet fallback
     (tmp_path / "empty").mkdir()
@@ -108,6 +108,15 @@ def test_7_8_9_11_12_16_command_line_refusals(grid_clip, tmp_path, capsys):
     # 12: a folder given to export
     assert main(["export", str(tmp_path), "-o", str(tmp_path / "o.mp4"), "--offset-ms", "40"]) == 1
     assert "is a folder" in capsys.readouterr().err
+    # an output export would refuse is refused before the clip is analysed
+    from wlos_app.core import overlap
+    monkeypatch.setattr(overlap, "analyze_each", lambda *a, **k: pytest.fail("analysed before refusing"))
+    (tmp_path / "taken.mp4").write_bytes(b"x")
+    for out, why in ((g, "is the source file"), (str(tmp_path / "taken.mp4"), "exists"),
+                     (str(tmp_path / "o.xyz"), "cannot write .xyz"), (str(tmp_path / "no" / "o.mp4"), "does not exist")):
+        assert main(["export", g, "-o", out]) == 1
+        assert why in capsys.readouterr().err
+    monkeypatch.undo()
     # 16: one short line per clip on request
     assert main(["analyze", g, "--json", "--summary-only", "--method", "qmi"]) == 0
     out = json.loads(capsys.readouterr().out)

@@ -345,9 +345,10 @@ def cmd_analyze(args) -> int:
 
 def cmd_export(args) -> int:
     from .core import media
-    from .core.export import export_synced
+    from .core.export import check_destination, export_synced
     path = args.clip
     try:
+        check_destination(path, args.output, args.force)  # before an analysis, not after it
         audio = None
         if args.offset_ms is not None:
             drift = args.offset_ms / 1000.0

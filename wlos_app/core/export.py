@@ -175,6 +175,14 @@ def _check_cancel(cancel: Callable[[], bool] | None) -> None:
         raise Cancelled("export cancelled")
 
 
+def check_destination(src: str, dst: str, force: bool = False) -> None:
+    """The checks of `dst` that export_synced makes first (its extension, not the source, not a
+    folder, not an existing file without `force`, its folder writable), for a caller with work to
+    do before it (the command line analyses first): a refusal comes before that work."""
+    _target(dst)
+    _check_paths(src, dst, force)
+
+
 def _check_paths(src: str, dst: str, force: bool) -> None:
     media.check_file(src)  # missing, a folder, unreadable, empty: the same words as analyze
     # realpath catches symlinks and relative spellings; samefile also catches hard links.
