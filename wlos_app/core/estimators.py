@@ -129,15 +129,14 @@ class Pairs:
             # pass, the fusion's 3-4 passes took 0.4 s more on a 60 s clip).
             if self._all is None:
                 # Every face of a clip has the same sound: its windows' half is made once.
+                shared = self._windows if self._windows is not None else {}
                 key = (id(self.model), id(self.feats.mfcc), self.window_store)
-                self._all = (self._windows or {}).get(key)
-            if self._all is None:
-                self._all = torch.cat([F.linear(window_features(self.model.audio, self.feats, w), lin.weight[:, nv:],
-                                                lin.bias).to(self.window_store)
-                                       for w in np.array_split(np.arange(self.n_windows),
-                                                               range(BLOCK_CHUNK, self.n_windows, BLOCK_CHUNK))])
-                if self._windows is not None:
-                    self._windows[key] = self._all
+                if key not in shared:
+                    shared[key] = torch.cat([F.linear(window_features(self.model.audio, self.feats, w),
+                                                      lin.weight[:, nv:], lin.bias).to(self.window_store)
+                                             for w in np.array_split(np.arange(self.n_windows),
+                                                                     range(BLOCK_CHUNK, self.n_windows, BLOCK_CHUNK))])
+                self._all = shared[key]
             return self._all[torch.from_numpy(j).to(self._all.device)]
         lo, hi = int(j.min()) // BLOCK_CHUNK, int(j.max()) // BLOCK_CHUNK
         for c in [c for c in self._ha if c < lo]:
