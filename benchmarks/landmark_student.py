@@ -114,7 +114,7 @@ def displacement(teacher_pts: np.ndarray, other: np.ndarray) -> np.ndarray:
     return img @ ms[:, :2].T + ms[:, 2] - CORNERS
 
 
-def train(samples: list, args) -> str:
+def train(samples: list, args):
     import dlib
 
     def obj(box, pts):
@@ -132,11 +132,12 @@ def train(samples: list, args) -> str:
     o.num_threads, o.be_verbose = os.cpu_count() or 1, False
     t0 = time.perf_counter()
     model = dlib.train_shape_predictor(images, objects, o)
-    path = os.path.join(tempfile.mkdtemp(prefix="wlos-student-"), "student.dat")
-    model.save(path)
+    with tempfile.TemporaryDirectory() as tmp:  # saved only to tell its size
+        model.save(os.path.join(tmp, "student.dat"))
+        size = os.path.getsize(os.path.join(tmp, "student.dat"))
     print(f"trained on {len(images)} images (mirrored included) in {time.perf_counter() - t0:.0f} s; "
-          f"{os.path.getsize(path) / 1e6:.1f} MB", flush=True)
-    return path
+          f"{size / 1e6:.1f} MB", flush=True)
+    return model
 
 
 class _Point:
@@ -236,7 +237,6 @@ def main() -> int:
     ap.add_argument("--settled", default=str(ROOT.parent / "data" / "speakers_settled"))
     ap.add_argument("--sample", default=str(ROOT.parent / "shared" / "data" / "grid_s1_sample"))
     args = ap.parse_args()
-    import dlib
     held = set(args.held.split(","))
     with open(args.split_file) as f:
         split = {r["clip"]: r["split"] for r in csv.DictReader(f, delimiter="\t")}
@@ -255,7 +255,7 @@ def main() -> int:
     print(f"{platform.machine()}, {os.cpu_count()} cores; {len(training)} training frames "
           f"({len(s1)} s1 clips, people but {', '.join(sorted(held))}); cascades {args.cascade}, "
           f"trees {args.trees}, oversampling {args.oversampling}", flush=True)
-    student = dlib.shape_predictor(train(training, args))
+    student = train(training, args)
     _, teacher = face._dlib_models()
     five = five_point_model()
     template5 = five_point_template(training[::5], five)
