@@ -178,11 +178,11 @@ def main() -> int:
           "| face stage, one / two (s) |\n|---|---|---|---|---|---|---|")
     ratios, canvas_ratios = [], []
     for c in cases(sample, others)[:3]:
-        one = mediagen.write_clip(tmp / f"one_{c['i']:02d}.mp4", *mediagen.load_clip(c["heard"]),
-                                  audio_delay_s=c["shift"] * 0.04)
+        heard = mediagen.load_clip(c["heard"])
+        one = mediagen.write_clip(tmp / f"one_{c['i']:02d}.mp4", *heard, audio_delay_s=c["shift"] * 0.04)
         r1, t1 = timed(str(one), cfg)
         frames, audio, rate = mediagen.side_by_side(c["heard"], c["silent"], c["heard_left"])
-        width = mediagen.load_clip(c["heard"])[0][0][1].shape[1]
+        width = heard[0][0][1].shape[1]
         canvas = mediagen.write_clip(tmp / f"canvas_{c['i']:02d}.mp4", grey_half(frames, width, c["heard_left"]),
                                      audio, rate, audio_delay_s=c["shift"] * 0.04)
         _, tc = timed(str(canvas), cfg)

@@ -109,7 +109,8 @@ def test_windows_are_made_as_a_pass_reaches_them(monkeypatch, keep):
 
 def test_the_faces_of_one_clip_share_its_windows_half(monkeypatch):
     """Every face of a clip has the same sound: given one `windows` dict, the second face's Pairs
-    takes the windows' half the first made (made once per network), and reads what it reads alone.
+    (and c3_curves) takes the windows' half the first made (made once per network), and reads what
+    it reads alone.
     Another sound (another clip's MFCCs) is not given the first's."""
     from wlos_app.core.models import sequence
     torch.manual_seed(0)
@@ -125,6 +126,8 @@ def test_the_faces_of_one_clip_share_its_windows_half(monkeypatch):
     estimators.Pairs(net, first, starts, windows=shared).c3()
     assert len(made) == 1
     got = estimators.Pairs(net, second, starts, windows=shared).c3()
+    assert len(made) == 1
+    estimators.c3_curves(net, second, starts, windows=shared)  # --method c3, or C3's extra curves
     assert len(made) == 1
     np.testing.assert_array_equal(np.isnan(got), np.isnan(alone))
     np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(alone), atol=1e-6)

@@ -291,7 +291,8 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
     nets: kind -> loaded network, for the methods that need one; calibrations: method ->
     calibration.Calibration, which turns the evidence into P(within one frame); max_shift and
     track_models: the default estimator's range (grid frames) and drift track (core.fusion);
-    windows: the sound's network work kept for the clip's other faces (estimators.Pairs)."""
+    windows: the sound's network work kept for the other methods and the clip's other faces
+    (estimators.Pairs)."""
     ok = np.array([s == "ok" for s in status], bool)
     used = starts[ok]
     short = estimators.reach_of(feats.n_frames)  # < MAX_SHIFT: a clip too short for the paper's +-9
@@ -309,7 +310,7 @@ def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method:
             est = sync.from_qmi(feats, used, seed, short)
         elif m == "c3":
             c = np.full((len(starts), len(estimators.SHIFTS)), np.nan, np.float32)
-            c[ok] = estimators.c3_curves(nets["c3"], feats, used)
+            c[ok] = estimators.c3_curves(nets["c3"], feats, used, windows=windows)
             block_curves["c3"] = c = estimators.within_reach(c, short)
             est = sync.from_curves(c[ok], used, seed, short)
         elif m == "wlos":

@@ -210,9 +210,9 @@ class Pairs:
 
 
 def c3_curves(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray = SHIFTS,
-              centre: np.ndarray | None = None) -> np.ndarray:
-    """P(in sync) for each block and shift, (n_blocks, n_shifts); see Pairs.c3."""
-    return Pairs(model, feats, starts, store=store_for(starts)).c3(shifts, centre)
+              centre: np.ndarray | None = None, windows: dict | None = None) -> np.ndarray:
+    """P(in sync) for each block and shift, (n_blocks, n_shifts); see Pairs.c3 (and its `windows`)."""
+    return Pairs(model, feats, starts, store=store_for(starts), windows=windows).c3(shifts, centre)
 
 
 def wlos_posteriors(model, feats: ClipFeatures, starts: np.ndarray, shifts: np.ndarray = SHIFTS,
