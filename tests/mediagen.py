@@ -37,7 +37,8 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
                audio_start_s: float = 0.0, video_codec: str = "libx264", audio_codec: str | None = None,
                with_audio: bool = True, with_video: bool = True, rotation: int = 0, channels: int = 1,
                audio_rate: int | None = None, jitter_ms: float = 0.0, seed: int = 0, drift_s=None,
-               video_options: dict | None = None, container_options: dict | None = None) -> Path:
+               video_options: dict | None = None, container_options: dict | None = None,
+               tags: dict | None = None) -> Path:
     """Encode frames (re-timed to `fps` by nearest timestamp) and audio.
 
     audio_delay_s > 0 shifts the sound later inside the audio stream (zeros before, end trimmed);
@@ -48,7 +49,8 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
     stamped up to this far from its regular time (millisecond clock); drift_s: a function of time
     (s) giving the drift there (see drifted), applied before audio_delay_s. video_options: encoder
     options (RECORDERS has what real recorders use: x264 with B-frames and open GOPs, ...);
-    container_options: muxer options (fragmented MP4: FRAGMENTED).
+    container_options: muxer options (fragmented MP4: FRAGMENTED); tags: the container's (title,
+    creation_time, location, ...).
     """
     out = Path(out)
     ext = out.suffix.lower()
@@ -56,6 +58,7 @@ def write_clip(out, frames, audio, rate, fps: float = 25.0, audio_delay_s: float
                                   ".webm": "libopus", ".mpg": "mp2"}[ext]
     duration = frames[-1][0] + 1 / 25.0
     with av.open(str(out), "w", options=container_options or {}) as c:
+        c.metadata.update(tags or {})
         if with_video:
             rate_q = Fraction(fps).limit_denominator(1001)
             vs = c.add_stream(video_codec, rate=rate_q)

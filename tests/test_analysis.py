@@ -165,9 +165,9 @@ def test_export_then_reanalyse_reads_near_zero(made, tmp_path):
     assert abs(res.offset_ms) < 40.0, res.summary()
     # the explicit offset forms, and the refusal to overwrite
     r = _cli("export", str(src), "-o", str(out), "--offset-frames", "3.6")
-    assert r.returncode == 1 and "exists" in r.stderr
+    assert r.returncode == 2 and "exists" in r.stderr  # refused before any work
     r = _cli("export", str(src), "-o", str(src), "--offset-ms", "120", "--force")
-    assert r.returncode == 1 and src.exists()
+    assert r.returncode == 2 and src.exists()
 
 
 def test_audio_preview_plays_from_the_drift_corrected_place():

@@ -144,16 +144,17 @@ def test_a_pool_that_breaks_between_two_looks_loses_no_clip(tmp_path, monkeypatc
 
 
 def test_outcome_kinds():
-    base = {"path": "x", "fps": 25.0, "reliable": True, "track_model": "constant"}
+    base = {"path": "x", "fps": 25.0, "reliable": True, "confidence": 0.9, "track_model": "constant"}
     seg = lambda a, b: [{"drift_ms_start": a, "drift_ms_end": b}]  # noqa: E731
-    assert batch.kind_of({**base, "offset_ms": 30.0, "segments": seg(30.0, 30.0)}) == "in sync"
+    assert batch.kind_of({**base, "offset_ms": 19.0, "segments": seg(19.0, 19.0)}) == "in sync"
+    # beyond half a frame is an offset, as the summary line says it ("audio is 28 ms early")
+    assert batch.kind_of({**base, "offset_ms": -28.0, "segments": seg(-28.0, -28.0)}) == "offset"
     assert batch.kind_of({**base, "offset_ms": 45.0, "segments": seg(45.0, 45.0)}) == "offset"
-    assert batch.kind_of({**base, "offset_ms": -45.0, "segments": seg(-45.0, -45.0)}) == "offset"
     assert batch.kind_of({**base, "track_model": "linear", "offset_ms": 10.0, "segments": seg(0.0, 90.0)}) == "drifting"
     assert batch.kind_of({**base, "reliable": False, "offset_ms": 0.0}) == "unreliable"
     assert batch.kind_of({"path": "x", "error": "x: bad"}) == "failed"
-    # 30 fps: a frame is 33 ms
-    assert batch.kind_of({**base, "fps": 30.0, "offset_ms": 35.0, "segments": seg(35.0, 35.0)}) == "offset"
+    # 50 fps: half a frame is 10 ms
+    assert batch.kind_of({**base, "fps": 50.0, "offset_ms": 12.0, "segments": seg(12.0, 12.0)}) == "offset"
 
 
 def test_inputs_are_expanded_once_and_a_missing_one_is_reported(folder, tmp_path, capsys):

@@ -67,6 +67,6 @@ def test_the_guard_names_a_faulty_binding_and_gives_the_references_back(qapp, mo
 def test_the_window_refuses_to_start_on_a_faulty_binding(qapp, monkeypatch, capsys):
     from wlos_app import cli
     monkeypatch.setattr(gui_app, "binding_fault", lambda: "PySide6 0.0 loses a reference to None")
-    assert cli.main(["--smoke-test", "no-such-clip.mp4"]) == 2
+    assert cli.main(["--smoke-test", __file__]) == 2  # an existing file: the binding is checked first
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["error: PySide6 0.0 loses a reference to None"]

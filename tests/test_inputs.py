@@ -113,8 +113,9 @@ def test_7_8_9_11_12_16_command_line_refusals(grid_clip, tmp_path, capsys, monke
     monkeypatch.setattr(overlap, "analyze_each", lambda *a, **k: pytest.fail("analysed before refusing"))
     (tmp_path / "taken.mp4").write_bytes(b"x")
     for out, why in ((g, "is the source file"), (str(tmp_path / "taken.mp4"), "exists"),
-                     (str(tmp_path / "o.xyz"), "cannot write .xyz"), (str(tmp_path / "no" / "o.mp4"), "does not exist")):
-        assert main(["export", g, "-o", out]) == 1
+                     (str(tmp_path / "o.xyz"), "cannot write .xyz"), (str(tmp_path / "no" / "o.mp4"), "does not exist"),
+                     (str(tmp_path / "o.webm"), "cannot carry this clip's")):
+        assert main(["export", g, "-o", out]) == 2  # refused before any work: usage
         assert why in capsys.readouterr().err
     monkeypatch.undo()
     # 16: one short line per clip on request

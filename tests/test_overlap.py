@@ -106,7 +106,7 @@ def test_the_forked_extraction_gives_analyzes_answers_and_errors(sample_clips, t
                                  ["conclude", grid_clip.name], ["conclude", other.name]]
     # the first clip's progress: the forked process's stages, then the estimate's
     for said in got["progress"][:2]:
-        assert said[0] == "decoding audio" and said[-2:] == ["estimating drift (fusion)", "done"]
+        assert said[0] == "step 1 of 3: decoding the sound" and said[-2:] == ["step 3 of 3: estimating the drift (fusion)", "done"]
 
     with pytest.raises(Exception) as exc:
         analysis.analyze(str(bad), cfg)

@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from wlos_app.core import calibration
+from wlos_app.core.outputs import write_atomic
 from wlos_app.core.analysis import DEFAULT_MAX_SHIFT
 from wlos_app.core.features import ClipFeatures, loudness
 from wlos_app.core.estimators import MAX_SHIFT, reach_of
@@ -229,7 +230,7 @@ def calibrate_model(model_dir: str, sets: dict[str, ClipSet], device: str | None
     else:
         found = cases(allclips, methods, seed, progress)
         if cases_file:
-            Path(cases_file).write_text(json.dumps(found))
+            write_atomic(cases_file, json.dumps(found))
     desc = " + ".join(f"{len(s.clips)} {name} clips" for name, s in sets.items())
     cals = fit_methods(found, f"{desc}; shifts {list(CAL_SHIFTS + WIDE_SHIFTS)}, joined by {JOIN} with shifts "
                               f"{list(LONG_SHIFTS)}, {BEYOND} frames beyond the reach, mismatched audio")

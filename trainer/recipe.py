@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from wlos_app.core import outputs
+from wlos_app.core.outputs import write_atomic
 from wlos_app.core.paths import resources_dir
 
 from . import dataset, distributed, store
@@ -60,6 +62,7 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
     with the skipped clips and each stage's final validation metrics."""
     if job.stage not in STAGES:
         raise ValueError(f"stage must be one of {', '.join(STAGES)}")
+    outputs.check_model_folder(job.out)  # before minutes of feature extraction
     emit = on_event or (lambda kind, info: None)
     if job.feature_ram_mb:
         store.set_budget_mb(job.feature_ram_mb)
@@ -100,7 +103,7 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
                             f"{len(clips.clips)} with augmented copies: {len(train_set.clips)} train, "
                             f"{len(val_set.clips) if val_set else 0} val, protocol {protocol}"})
     out = Path(job.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(exist_ok=True)  # its folder must exist (core.outputs: a missing one is refused)
     init = _init_dir(job.init)
     plan = []
     if job.stage in ("both", "c3"):
@@ -146,9 +149,8 @@ def run(job: TrainJob, on_event: Event | None = None, cancel: Callable[[], bool]
             emit("log", {"message": f"held-out clips, audio moved -6..+6 frames, answers within a frame: "
                                     f"{g['before']['absolute']:.2f} before ({g['before']['method']}), "
                                     f"{g['after']['absolute']:.2f} after ({g['after']['method']})"})
-    with open(out / "summary.json", "w") as fh:
-        json.dump({**summary, "job": {k: v for k, v in asdict(job).items() if k not in ("c3", "wlos")}}, fh,
-                  indent=1, default=str)
+    write_atomic(out / "summary.json", json.dumps(
+        {**summary, "job": {k: v for k, v in asdict(job).items() if k not in ("c3", "wlos")}}, indent=1, default=str))
     return summary
 
 

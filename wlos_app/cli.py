@@ -41,6 +41,10 @@ ANALYZE_EPILOG = """drift: positive = audio late, in milliseconds and in the cli
 More, and every JSON field: docs/usage.md."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM), with a message that says what was kept and how to go on."""
+
+
 def _int_at_least(least: int, not_int: str, too_low: str) -> Callable[[str], int]:
     """An argparse type: a whole number >= least; the messages are formats of `text` and `v`."""
     def convert(text: str) -> int:
@@ -84,6 +88,7 @@ def _point(text: str) -> tuple[float, float]:
     return x, y
 
 
+_audio_track = _int_at_least(0, "{text!r} is not a track number", "{v}: audio tracks are counted from 0")
 _face_id = _int_at_least(0, "{text!r} is not a face number (the faces' ids in --json)",
                          "{v}: face numbers start at 0")
 
@@ -102,10 +107,14 @@ def _analysis_args(p: argparse.ArgumentParser) -> None:
                    help=f"run the face landmarks on every N-th frame and interpolate the frames between where the "
                         f"face is still (default {FaceConfig.landmark_every}; 1: every frame, as the paper)")
     p.add_argument("--max-offset-ms", type=_positive_float, default=2000.0, metavar="MS",
-                   help="the default estimator searches drifts up to this far either way (default 2000; at most a "
-                        "third of the clip); the paper's methods search +-9 frames")
+                   help="the default estimator finds drifts up to this far either way (default 2000); it searches "
+                        "9 frames (360 ms) further, so that a drift at the limit is not at the search's edge, and "
+                        "at most a third of the clip; the paper's methods search +-9 frames")
     p.add_argument("--constant", action="store_true",
                    help="fit one drift for the whole clip (no linear or piecewise drift track)")
+    p.add_argument("--audio-track", type=_audio_track, default=0, metavar="N",
+                   help="the audio track to analyse, counted from 0 (default 0; a recording with several, as OBS "
+                        "writes them: the one with the voice); export moves every track alike")
     f = p.add_mutually_exclusive_group()
     f.add_argument("--face", type=_face_id, metavar="N",
                    help="analyse face N only (the ids of `faces` in --json; default: the face that is heard)")
@@ -149,8 +158,18 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("clip", metavar="CLIP")
     e.add_argument("-o", "--output", required=True, metavar="OUT", help="output file (.mp4 .mov .m4v .mkv .webm .avi .mpg)")
     g = e.add_mutually_exclusive_group()
-    g.add_argument("--offset-frames", type=_finite_float, metavar="N", help="drift to correct, in the clip's frames")
-    g.add_argument("--offset-ms", type=_finite_float, metavar="M", help="drift to correct, in milliseconds")
+    g.add_argument("--offset-frames", type=_finite_float, metavar="N",
+                   help="the drift to undo instead of the analysed one, in the clip's frames (positive = audio "
+                        "late: the sound is moved N frames earlier)")
+    g.add_argument("--offset-ms", type=_finite_float, metavar="M",
+                   help="the drift to undo instead of the analysed one, in ms (positive = audio late: the sound "
+                        "is moved M ms earlier; -120 moves it 120 ms later)")
+    e.add_argument("--accept-unreliable", action="store_true",
+                   help="export the analysed drift even when the analysis calls it unreliable (by default such "
+                        "an export is refused and nothing is written)")
+    e.add_argument("--subtitles", choices=["sound", "picture"], default="sound",
+                   help="subtitle tracks move with the sound (default: they were timed to the speech) or stay "
+                        "on the picture's timing")
     e.add_argument("--force", action="store_true", help="replace OUT if it exists (never the source)")
     _analysis_args(e)
 
@@ -239,7 +258,7 @@ def _config(args):
                           features=FeatureConfig(stride=args.stride),
                           max_offset_ms=args.max_offset_ms,
                           track_models=("constant",) if args.constant else AnalysisConfig.track_models,
-                          face_id=args.face, face_at=args.face_at)
+                          face_id=args.face, face_at=args.face_at, audio_stream=args.audio_track)
 
 
 class _StderrProgress:
@@ -252,7 +271,7 @@ class _StderrProgress:
         now = time.monotonic()
         if now - self.t0 > 5.0 and now - self.last >= 1.0:
             self.last = now
-            print(f"{self.label}: {fraction * 100:3.0f}% {message}", file=sys.stderr, flush=True)
+            print(f"{self.label}: {fraction * 100:3.0f}% done; {message}", file=sys.stderr, flush=True)
 
 
 def _fail(path: str, exc: BaseException) -> str:
@@ -285,15 +304,13 @@ def _batch(args, cfg) -> int:
             print(f"{rec['path']}: {rec['summary']}", flush=True)
 
     try:
-        if args.cluster or os.environ.get("DASK_SCHEDULER_ADDRESS"):
-            from .core.cluster import run_cluster_batch
-            report = run_cluster_batch(paths, cfg, args.out, args.cluster, summary_only=args.summary_only,
-                                       block_curves=args.block_curves, retry_failed=args.retry_failed,
-                                       on_record=on_record)
-        else:
-            report = batch.run_batch(paths, cfg, args.out, jobs=args.jobs or 1, summary_only=args.summary_only,
-                                     block_curves=args.block_curves, retry_failed=args.retry_failed,
-                                     timeout_s=args.timeout_s or 0.0, on_record=on_record)
+        report = _run_batch(args, cfg, paths, on_record)
+    except KeyboardInterrupt:
+        if not args.out:
+            raise Interrupted("interrupted; the clips printed above are done") from None
+        saved = sum(p in batch.read_done(args.out) for p in paths)
+        raise Interrupted(f"interrupted: {saved} of {len(paths)} clips are saved in {args.out}; run the same "
+                          f"command again to go on from there") from None
     finally:
         bar.close()
     if args.out:
@@ -307,13 +324,29 @@ def _batch(args, cfg) -> int:
     return 1 if report.counts.get("failed") else 0
 
 
+def _run_batch(args, cfg, paths: list[str], on_record):
+    from .core import batch
+    if args.cluster or os.environ.get("DASK_SCHEDULER_ADDRESS"):
+        from .core.cluster import run_cluster_batch
+        return run_cluster_batch(paths, cfg, args.out, args.cluster, summary_only=args.summary_only,
+                                 block_curves=args.block_curves, retry_failed=args.retry_failed, on_record=on_record)
+    return batch.run_batch(paths, cfg, args.out, jobs=args.jobs or 1, summary_only=args.summary_only,
+                           block_curves=args.block_curves, retry_failed=args.retry_failed,
+                           timeout_s=args.timeout_s or 0.0, on_record=on_record)
+
+
 def cmd_analyze(args) -> int:
     from dataclasses import replace
 
     from .core import overlap
-    cfg = replace(_config(args), keep_audio=False, keep_face_frames=False)  # only the numbers are printed
+    from .core import outputs
     if args.parquet and not args.out:
         raise WlosError("--parquet is written from the batch's JSONL: give --out FILE.jsonl too")
+    if args.out:  # before anything is read or analysed: nothing is written into a file the tool did not make
+        outputs.check_results_file(args.out, args.clips)
+    if args.parquet:
+        outputs.check_replaceable(args.parquet, "a Parquet file", outputs.is_parquet, args.clips)
+    cfg = replace(_config(args), keep_audio=False, keep_face_frames=False)  # only the numbers are printed
     if args.cluster and (args.jobs or args.timeout_s):
         raise WlosError("--cluster runs as many clips at once as the cluster has worker threads: "
                         "no --jobs or --timeout-s with it")
@@ -345,10 +378,25 @@ def cmd_analyze(args) -> int:
 
 def cmd_export(args) -> int:
     from .core import media
-    from .core.export import check_destination, export_synced
+    from .core.export import check_destination
     path = args.clip
     try:
-        check_destination(path, args.output, args.force)  # before an analysis, not after it
+        media.probe(path)  # a source that cannot be read fails like a clip (1); a bad destination is usage (2)
+    except WlosError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    check_destination(path, args.output, args.force)  # before an analysis, not after it
+    try:
+        return _export(args)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted; nothing was written ({args.output} was not made)") from None
+
+
+def _export(args) -> int:
+    from .core import media, verdict
+    from .core.export import export_synced
+    path = args.clip
+    try:
         audio = None
         if args.offset_ms is not None:
             drift = args.offset_ms / 1000.0
@@ -365,17 +413,25 @@ def cmd_export(args) -> int:
             if not math.isfinite(res.offset_ms):
                 raise WlosError(f"{path}: no drift estimate to apply; give --offset-ms")
             print(f"{path}: {res.summary()}", file=sys.stderr)
+            if not res.reliable and not args.accept_unreliable:
+                print(f"error: {path}: not exported: the drift found is unreliable (confidence "
+                      f"{res.confidence:.2f}, below 0.80) and may be wrong; nothing was written. Export it anyway "
+                      f"with --accept-unreliable, or give the drift with --offset-ms", file=sys.stderr)
+                return 1
             # The fitted track (a constant one is the offset); --offset-ms forces one shift.
             drift = res.track if res.track_model != "constant" else res.offset_ms / 1000.0
             audio = res.audio
-        out = export_synced(path, args.output, drift, force=args.force, audio=audio)
+        out = export_synced(path, args.output, drift, force=args.force, audio=audio,
+                            audio_stream=args.audio_track, subtitles=args.subtitles)
     except Exception as exc:
         if os.environ.get("WLOS_DEBUG"):
             raise
         print(f"error: {_fail(path, exc)}", file=sys.stderr)
         return 1
+    for why in out["dropped"]:
+        print(f"warning: {args.output}: not carried: {why}", file=sys.stderr)
     if isinstance(drift, float):
-        print(f"wrote {out['path']} (audio moved {-drift * 1000:+.1f} ms)")
+        print(f"wrote {out['path']} ({verdict.moved(drift)})")
     else:
         from .core.result import describe_track
         print(f"wrote {out['path']} ({out['track_model']} drift undone: {describe_track(drift)})")
@@ -402,6 +458,9 @@ class _DatasetBar:
 def cmd_train(args) -> int:
     from trainer.recipe import TrainJob, run
     from trainer.train import TrainConfig
+
+    from .core import outputs
+    outputs.check_model_folder(args.out)
     maker = TrainConfig.paper_sgd if args.paper_sgd else TrainConfig.fine_tune if args.init else TrainConfig
     c3, wlos = maker(kind="c3", epochs=6.0), maker(kind="wlos", epochs=10.0)
     try:
@@ -435,6 +494,9 @@ def cmd_train(args) -> int:
 
     try:
         summary = run(job, on_event)
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: what was trained is kept in {args.out}; the same command with --resume "
+                          f"goes on from there") from None
     except (FileExistsError, FileNotFoundError, PermissionError, ValueError, WlosError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -467,6 +529,10 @@ def cmd_eval(args) -> int:
 def cmd_calibrate(args) -> int:
     from trainer import dataset
     from trainer.calibrate import calibrate_model
+
+    from .core import outputs
+    if args.cases:
+        outputs.check_replaceable(args.cases, "a cases file of wlos-app (JSON)", outputs.is_json)
     bar = _DatasetBar()
     try:
         clips = dataset.build(args.folder, cache_dir=args.cache, workers=args.workers, progress=bar)
@@ -495,6 +561,34 @@ def cmd_calibrate(args) -> int:
 
 
 COMMANDS = ("analyze", "export", "train", "calibrate", "eval")
+ALIASES = {"analyse": "analyze"}  # the README's prose spells it the British way
+
+
+def _window(argv: list[str]) -> int:
+    """`wlos-app [CLIP...]`: the window. A first word that is neither a command nor a file is a
+    mistyped command, not a clip to open; without a display the window cannot open at all."""
+    import difflib
+
+    from .display import display_problem
+    args = gui_parser().parse_args(argv)
+    first = args.clips[0] if args.clips else None
+    if first is not None and not os.path.exists(first):
+        near = difflib.get_close_matches(first, [*COMMANDS, *ALIASES], n=1, cutoff=0.6)
+        if near:
+            raise WlosError(f"unknown command {first!r} (did you mean {ALIASES.get(near[0], near[0])}?)")
+        if os.sep not in first and "." not in first:
+            raise WlosError(f"unknown command {first!r}; the commands are {', '.join(COMMANDS)} "
+                            f"(wlos-app --help), or give a video file to open")
+        raise WlosError(f"{first}: no such file (nor a command: {', '.join(COMMANDS)})")
+    problem = display_problem()
+    if problem:
+        raise WlosError(f"cannot open the window: {problem}; on the command line use "
+                        f"`wlos-app analyze CLIP` or `wlos-app export CLIP -o OUT`")
+    if args.settings:
+        from .core import outputs
+        outputs.check_replaceable(args.settings, "a settings (INI) file", outputs.is_ini, args.clips)
+    from .gui.app import run
+    return run(args.clips, args.settings, args.smoke_test)
 
 
 def gui_parser() -> argparse.ArgumentParser:
@@ -513,11 +607,14 @@ def main(argv: list[str] | None = None) -> int:
         if _command_of(sys.argv[1:]) in ("analyze", "export"):
             _end_now(code)
         return code
+    argv = [ALIASES.get(a, a) if a == _command_of(argv) else a for a in argv]
     first = _command_of(argv)
     if first not in COMMANDS and not {"-h", "--help", "--version"} & set(argv):
-        args = gui_parser().parse_args(argv)
-        from .gui.app import run
-        return run(args.clips, args.settings, args.smoke_test)
+        try:
+            return _window(argv)
+        except WlosError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     parser = build_parser()
     args = parser.parse_args(argv)
     # SIGTERM (kill, a closing terminal, a batch system) takes the same way out as Ctrl-C, so
@@ -530,8 +627,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"analyze": cmd_analyze, "export": cmd_export, "train": cmd_train, "calibrate": cmd_calibrate,
                 "eval": cmd_eval}[args.command](args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(str(exc) if isinstance(exc, Interrupted) else "interrupted", file=sys.stderr)
         return 130
     except WlosError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -37,3 +37,7 @@ class ExportError(WlosError):
 
 class Cancelled(WlosError):
     """The caller asked the job to stop."""
+
+
+class OutputError(WlosError):
+    """A path the user gave for the tool to write cannot be written safely (core.outputs)."""

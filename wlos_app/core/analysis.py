@@ -45,6 +45,7 @@ class AnalysisConfig:
     face_id: int | None = None
     face_at: tuple[float, float] | None = None
     features: FeatureConfig = field(default_factory=FeatureConfig)
+    audio_stream: int = 0  # the sound analysed, counted among the clip's audio tracks from 0
     seed: int = 0  # bootstrap seed of the confidence
     # The default estimator searches drifts up to this far (ms, either way; at most a third of
     # the clip) and fits a drift track of these models. The paper's methods search +-9 frames.
@@ -172,8 +173,8 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
     if info.audio is None:
         raise media.MediaError(f"{path}: has no audio stream, so there is nothing to sync")
     report = media.DecodeReport()
-    st.report(0.0, "decoding audio")
-    audio16k, audio = media.decode_audio(path, info, report, keep=cfg.keep_audio)
+    st.report(0.0, "step 1 of 3: decoding the sound")
+    audio16k, audio = media.decode_audio(path, info, report, keep=cfg.keep_audio, audio_stream=cfg.audio_stream)
     if transform is not None:
         audio16k = transform.audio(audio16k)
     st.done("decode_audio")
@@ -201,7 +202,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
 
     def on_frame(k: int) -> None:
         if k % 25 == 0:
-            st.report(TRACKED * min(1.0, k / expected), f"tracking the face: {k / 25:.0f} s{of}")
+            st.report(TRACKED * min(1.0, k / expected), f"step 2 of 3: tracking the face, {k / 25:.0f} s{of} read")
 
     every = faces.track_faces(grid_images(), cfg.face, cfg.tracking, on_frame=on_frame)
     face = speaker.primary(every, cfg.face_id, cfg.face_at, path)
@@ -215,7 +216,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
     if not face.valid.any():
         raise NoFaceError(f"{path}: no face found in any of its {face.n} frames")
 
-    st.report(TRACKED + 0.02, "computing features")
+    st.report(TRACKED + 0.02, "step 2 of 3: computing the lips' motion")
     feats = clip_features(face.crops, face.valid, None, cfg.features, sound)
     feats.flow_valid[every.cuts] = False  # no flow, and so no block, across a shot change
     starts = feats.block_starts()
@@ -400,7 +401,7 @@ def _conclude(ex: Extracted, cfg: AnalysisConfig, st: _Stages) -> AnalysisResult
     method = resolve_method(cfg)
     max_shift = max_shift_frames(cfg.max_offset_ms)
     nets = {k: _network(k, cfg.model_dir, cfg.device) for k in needed_networks(method, cfg.curves)}
-    st.report(ESTIMATING, f"estimating drift ({method})")
+    st.report(ESTIMATING, f"step 3 of 3: estimating the drift ({method})")
     windows: dict = {}  # every face has the same sound
 
     def run(feats: ClipFeatures, status: list[str]) -> Estimate:
@@ -409,8 +410,8 @@ def _conclude(ex: Extracted, cfg: AnalysisConfig, st: _Stages) -> AnalysisResult
                         track_models=cfg.track_models, windows=windows)
     # One face (or one asked for): its estimate, as ever. Several: the one heard, span by span.
     forced = cfg.face_id is not None or cfg.face_at is not None
-    heard = speaker.choose(ex, run, forced, on_track=lambda i, n: st.report(ESTIMATING, f"estimating drift "
-                                                                                 f"({method}), face {i + 1} of {n}"))
+    heard = speaker.choose(ex, run, forced, on_track=lambda i, n: st.report(
+        ESTIMATING, f"step 3 of 3: estimating the drift ({method}), face {i + 1} of {n}"))
     est, face, feats, status = heard.estimate, heard.face, heard.features, heard.status
     st.report(1.0, "done")
     res = AnalysisResult(ex.path, ex.info, method, est.offset_grid, est.confidence, ex.starts, status, est.drift,
@@ -422,6 +423,7 @@ def _conclude(ex: Extracted, cfg: AnalysisConfig, st: _Stages) -> AnalysisResult
                             f"larger drift)")
     elif method == "fusion" and est.search_frames < max_shift and not res.reliable:
         # The answer is doubtful and the clip could not hold the range asked: the drift may be larger.
-        res.warnings.append(f"the clip is too short to search the +-{cfg.max_offset_ms / 1000:.1f} s asked; "
-                            f"searched +-{res.search_ms / 1000:.2f} s (a drift needs a clip about 3 times as long)")
+        res.warnings.append(f"searched +-{res.search_ms / 1000:.2f} s only: the clip is too short for the "
+                            f"+-{cfg.max_offset_ms / 1000:.1f} s of --max-offset-ms (a drift needs a clip about 3 "
+                            f"times as long)")
     return res

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import WlosError
+from . import outputs, verdict
+from .verdict import KINDS
 
 VIDEO_EXTS = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".m2ts",
               ".flv", ".wmv", ".3gp", ".ogv", ".dv"}
@@ -87,24 +89,10 @@ def record_of(res, summary_only: bool = False, block_curves: bool = False) -> di
 
 MAX_REASONS = 10  # failure reasons listed in the table, most frequent first
 
-# Kinds of outcome in the final count, in the order they are printed.
-KINDS = ("in sync", "offset", "drifting", "unreliable", "failed")
-
-
 def kind_of(record: dict) -> str:
-    """in sync: reliable, and the drift under one frame everywhere; offset: reliable, one constant
-    drift of a frame or more; drifting: reliable, a linear or piecewise track reaching a frame or
-    more; unreliable: the confidence is below calibration.RELIABLE; failed: no analysis."""
-    if "error" in record:
-        return "failed"
-    if not record.get("reliable"):
-        return "unreliable"
-    frame_ms = 1000.0 / (record.get("fps") or 25.0)
-    ends = [abs(s[k]) for s in record.get("segments") or [] for k in ("drift_ms_start", "drift_ms_end")]
-    worst = max(ends) if ends else abs(record.get("offset_ms") or 0.0)
-    if worst < frame_ms:
-        return "in sync"
-    return "offset" if record.get("track_model", "constant") == "constant" else "drifting"
+    """The outcome a record counts as in the table: its verdict's kind (core.verdict, the same
+    words as its summary line), or "failed"."""
+    return verdict.of_record(record).kind
 
 
 def read_done(out_path: str | os.PathLike, retry_failed: bool = False) -> dict[str, dict]:
@@ -129,19 +117,14 @@ def read_done(out_path: str | os.PathLike, retry_failed: bool = False) -> dict[s
 
 
 class _Appender:
-    """Appends one JSON line per record; each is flushed and synced before the next clip counts."""
+    """Appends one JSON line per record; each is flushed and synced before the next clip counts.
+    The file must already have passed outputs.check_results_file (Sink checks)."""
 
     def __init__(self, out_path: str | os.PathLike | None):
         self.f = None
         if out_path is not None:
-            p = Path(out_path)
-            p.parent.mkdir(parents=True, exist_ok=True)
-            self.f = open(p, "a+b")
-            self.f.seek(0, os.SEEK_END)
-            if self.f.tell():  # a kill may have cut the last line: start on a fresh one
-                self.f.seek(-1, os.SEEK_END)
-                if self.f.read(1) != b"\n":
-                    self.f.write(b"\n")
+            self.f = open(out_path, "a+b")
+            _drop_cut_line(self.f)
 
     def write(self, record: dict) -> None:
         if self.f is not None:
@@ -152,6 +135,30 @@ class _Appender:
     def close(self) -> None:
         if self.f is not None:
             self.f.close()
+
+
+def _drop_cut_line(f) -> None:
+    """A kill may have cut the last line in half: it is removed (its clip runs again), so the file
+    stays whole lines of JSON."""
+    end = f.seek(0, os.SEEK_END)
+    if not end:
+        return
+    f.seek(max(0, end - _TAIL))
+    tail = f.read()
+    if tail.endswith(b"\n"):
+        return
+    cut = tail.rfind(b"\n")
+    if cut < 0 and end > _TAIL:  # one line longer than the tail: find its start from the front
+        f.seek(0)
+        whole = f.read()
+        cut, base = whole.rfind(b"\n"), 0
+    else:
+        base = max(0, end - _TAIL)
+    f.truncate(base + cut + 1 if cut >= 0 else 0)
+    f.seek(0, os.SEEK_END)
+
+
+_TAIL = 1 << 20  # bytes searched back for the last line's start
 
 
 @dataclass
@@ -185,6 +192,8 @@ class Sink:
 
     def __init__(self, paths: list[str], out_path, retry_failed: bool = False,
                  on_record: Callable[[dict], None] | None = None):
+        if out_path is not None:
+            outputs.check_results_file(str(out_path), paths)
         done = read_done(out_path, retry_failed) if out_path is not None else {}
         self.todo = [p for p in paths if p not in done]
         self.report = BatchReport(total=len(paths), skipped=len(paths) - len(self.todo))
@@ -311,12 +320,11 @@ def write_parquet(jsonl_path: str | os.PathLike, parquet_path: str | os.PathLike
     records = list(read_done(jsonl_path).values())
     columns = dict.fromkeys(k for r in records for k in r)  # Arrow would take the first record's alone
     records = [{k: r.get(k) for k in columns} for r in records]
-    out = Path(parquet_path)
-    tmp = out.with_name(f".{out.name}.partial")
+    tmp = outputs.temporary_beside(parquet_path)
     try:
         pq.write_table(pa.Table.from_pylist(records), tmp)
-        os.replace(tmp, out)
+        os.replace(tmp, parquet_path)
     finally:
-        tmp.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
     return len(records)
 

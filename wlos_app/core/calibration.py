@@ -122,9 +122,8 @@ def fit(X: np.ndarray, y: np.ndarray, ridge_per_case: float = 1e-2, iters: int =
 
 def save(cals: dict[str, Calibration], folder: str | os.PathLike) -> Path:
     path = Path(folder) / FILENAME
-    tmp = Path(str(path) + ".partial")
-    tmp.write_text(json.dumps({"format": FORMAT, "methods": {m: asdict(c) for m, c in cals.items()}}, indent=1))
-    os.replace(tmp, path)
+    from .outputs import write_atomic
+    write_atomic(path, json.dumps({"format": FORMAT, "methods": {m: asdict(c) for m, c in cals.items()}}, indent=1))
     return path
 
 

@@ -2,17 +2,20 @@
 
 The picture is copied packet for packet (no re-encoding, so no quality loss and the video bytes
 stay identical); only the audio is decoded, moved (core.retime: a whole number of samples for a
-constant drift, resampled and crossfaded for a drift track) and re-encoded,
-because compressed audio cannot be cut at an arbitrary sample. The file is written next to its
-target under a hidden temporary name and renamed into place at the end, so a failed or cancelled
-export never leaves a half-written file where the user expects the result.
+constant drift, resampled and crossfaded for a drift track) and re-encoded, every audio track
+alike, because compressed audio cannot be cut at an arbitrary sample. Subtitles, data tracks,
+attachments, chapters and tags go with them as far as the target can hold them
+(core.export_streams). The file is written next to its target under a hidden temporary name and
+renamed into place at the end, so a failed or cancelled export never leaves a half-written file
+where the user expects the result.
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import os
-import secrets
+from collections import Counter
 from fractions import Fraction
 from typing import Callable, Iterator, NamedTuple
 
@@ -20,9 +23,9 @@ import av
 import numpy as np
 from av.rational import AVRational
 
-from ..errors import Cancelled, ExportError, MediaError
+from ..errors import Cancelled, ExportError, MediaError, OutputError
 from ..errors import reason as _reason
-from . import media, retime
+from . import export_streams, media, outputs, retime
 from .track import Track
 
 log = logging.getLogger(__name__)
@@ -93,59 +96,60 @@ def supported_extensions() -> list[str]:
     return sorted(_TARGETS)
 
 
+class _Sound(NamedTuple):
+    stream: int  # its index among the source's audio streams
+    samples: np.ndarray  # (channels, n) float32, the drift undone
+    rate: int  # a rate the encoder takes
+
+
 def export_synced(src: str, dst: str, drift, force: bool = False,
                   progress: Callable[[float], None] | None = None,
-                  cancel: Callable[[], bool] | None = None, audio: media.Audio | None = None) -> dict:
+                  cancel: Callable[[], bool] | None = None, audio: media.Audio | None = None,
+                  audio_stream: int = 0, subtitles: str = "sound") -> dict:
     """Copy `src` to `dst` with the audio moved to undo `drift`.
 
     `drift` is as measured, positive when the audio lags the picture: a number of seconds (the
     audio moved that much earlier, later if negative), or a drift track (core.track.Track, in
     analysis grid frames over seconds, as AnalysisResult.track), applied as core.retime does.
-    The output audio keeps the source's length, rate and channels; the video packets are copied
-    unchanged. Raises ExportError (or MediaError for an unreadable source) with a one-line
-    message, and Cancelled when `cancel()` turns true; in every failure case `dst` is left as it
-    was. `audio`: the source's sound as the analysis decoded it (AnalysisResult.audio), to spare a
-    second decode.
+    Every audio stream is moved by it and re-encoded, keeping its length, rate and channels; the
+    video packets are copied unchanged. `audio_stream` (counted among the audio streams) is the
+    one the drift was measured on: `audio` is its sound as the analysis decoded it
+    (AnalysisResult.audio), to spare a second decode, and a shift as long as that sound is refused.
+    `subtitles`: "sound" when the cues were timed to the sound (they move with it), "picture" when
+    to the picture (they stay). Subtitles, data tracks, attachments, chapters, tags and
+    dispositions are kept where the target can hold them (core.export_streams); the result's
+    "dropped" says, one line each, what it could not.
+
+    Raises ExportError (or MediaError for an unreadable source) with a one-line message, and
+    Cancelled when `cancel()` turns true; in every failure case `dst` is left as it was.
     """
-    target = _target(dst)
-    _check_paths(src, dst, force)
-    info = media.probe(src)
-    if info.video is None:
-        raise ExportError(f"{src}: has no video stream; there is no picture to sync the audio to")
-    if info.audio is None:
-        raise ExportError(f"{src}: has no audio stream; there is nothing to shift")
-    check_container(dst, info.video.codec)
-    if target.format not in ("mp4", "mov") and _hidden_preroll(src):
-        raise ExportError(f"{src}: its video starts with frames an MP4 edit list hides (they are needed to decode "
-                          f"the first picture); {os.path.splitext(dst)[1].lower()} cannot hide them and would "
-                          f"show them without sound: export to .mp4 or .mov")
+    if subtitles not in export_streams.SUBTITLE_TIMINGS:
+        raise ValueError(f"subtitles must be one of {export_streams.SUBTITLE_TIMINGS}, not {subtitles!r}")
+    target, info = check_destination(src, dst, force)
+    names = _audio_names(src)
+    if not 0 <= audio_stream < len(names):
+        raise ExportError(f"{src}: has no audio track {audio_stream} (it has {len(names)}, counted from 0)")
     if progress:
         progress(0.0)
 
-    audio = audio if audio is not None else media.read_audio(src, info)
+    audio = audio if audio is not None else media.read_audio(src, info, audio_stream=audio_stream)
     _check_cancel(cancel)
     largest = retime.largest_s(drift, audio.duration_s)
     if not math.isfinite(largest) or largest >= audio.duration_s:
         raise ExportError(f"{src}: a shift of {largest * 1000:.0f} ms is at least as long as the audio "
                           f"({audio.duration_s:.2f} s): nothing of the sound would be left")
-    shifted = retime.corrected(audio.samples, audio.rate, drift)
-    rate = _encoder_rate(target.codec, audio.rate)
-    if rate != audio.rate:
-        import soxr
-        shifted = np.ascontiguousarray(soxr.resample(shifted.T, audio.rate, rate).T, np.float32)
+    sounds, dropped = _sounds(src, info, drift, target.codec, names, audio, audio_stream, cancel)
 
-    folder = os.path.dirname(os.path.abspath(dst))
-    stem, ext = os.path.splitext(os.path.basename(dst))
-    tmp = os.path.join(folder, f".{stem}.partial-{secrets.token_hex(4)}{ext}")
     try:
         # O_EXCL: never clobber a file of the same name; the mode goes through the umask like any
         # new file (a mkstemp file would still be 0600 after the rename).
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        tmp = outputs.temporary_beside(dst)
     except OSError as exc:
-        raise ExportError(f"{folder}: cannot create a file there ({_reason(exc)})") from None
+        raise ExportError(f"{os.path.dirname(os.path.abspath(dst))}: cannot create a file there "
+                          f"({_reason(exc)})") from None
     try:
-        n_video = _write(src, tmp, target, shifted, rate, info, progress, cancel)
-        _check_written(tmp, dst, n_video)
+        written = _write(src, tmp, target, sounds, drift, subtitles, info, progress, cancel)
+        _check_written(tmp, dst, written)
         os.replace(tmp, dst)
     except BaseException as exc:
         _remove_quietly(tmp)
@@ -154,12 +158,52 @@ def export_synced(src: str, dst: str, drift, force: bool = False,
         raise
     if progress:
         progress(1.0)
+    dropped += written.dropped
+    for reason in dropped:
+        log.warning("%s: not carried: %s", dst, reason)
     model = drift.model if isinstance(drift, Track) else "constant"
-    log.info("exported %s: %s drift undone (up to %.3f s), %d video packets copied", dst, model, largest, n_video)
-    out = {"path": dst, "track_model": model, "audio_codec": target.codec, "video_packets": n_video}
+    log.info("exported %s: %s drift undone (up to %.3f s), %d video packets copied", dst, model, largest,
+             written.video_packets)
+    out = {"path": dst, "track_model": model, "audio_codec": target.codec, "video_packets": written.video_packets,
+           "audio_streams": written.streams.get("audio", 0), "subtitle_streams": written.streams.get("subtitle", 0),
+           "dropped": dropped}
     if not isinstance(drift, Track):
         out.update(offset_s=float(drift), audio_samples_shifted=int(round(float(drift) * audio.rate)))
     return out
+
+
+def _audio_names(src: str) -> list[str]:
+    """Each audio stream of the source, named for a message."""
+    with av.open(src, "r", metadata_errors="ignore") as c:
+        return [export_streams.describe(s) for s in c.streams.audio]
+
+
+def _sounds(src: str, info: media.MediaInfo, drift, codec: str, names: list[str], analysed: media.Audio,
+            index: int, cancel) -> tuple[list[_Sound], list[str]]:
+    """Every audio stream's sound with the drift undone (`analysed` is stream `index`'s, already
+    decoded); and why any other one is left out (it does not decode, or has too many channels)."""
+    sounds, dropped = [], []
+    for k, name in enumerate(names):
+        try:
+            sound = analysed if k == index else media.read_audio(src, info, audio_stream=k)
+            sounds.append(_prepared(k, sound, drift, codec))
+        except (MediaError, ExportError) as exc:
+            if k == index:
+                raise
+            dropped.append(f"{name}: {_reason(exc)}")
+        _check_cancel(cancel)
+    return sounds, dropped
+
+
+def _prepared(k: int, sound: media.Audio, drift, codec: str) -> _Sound:
+    """The sound with the drift undone (core.retime), at a rate the encoder takes."""
+    _layout(sound.samples.shape[0])  # more channels than can be encoded: refused before the work
+    shifted = retime.corrected(sound.samples, sound.rate, drift)
+    rate = _encoder_rate(codec, sound.rate)
+    if rate != sound.rate:
+        import soxr
+        shifted = np.ascontiguousarray(soxr.resample(shifted.T, sound.rate, rate).T, np.float32)
+    return _Sound(k, shifted, rate)
 
 
 def _target(dst: str) -> _Target:
@@ -175,15 +219,12 @@ def _check_cancel(cancel: Callable[[], bool] | None) -> None:
         raise Cancelled("export cancelled")
 
 
-def check_destination(src: str, dst: str, force: bool = False) -> None:
-    """The checks of `dst` that export_synced makes first (its extension, not the source, not a
-    folder, not an existing file without `force`, its folder writable), for a caller with work to
-    do before it (the command line analyses first): a refusal comes before that work."""
-    _target(dst)
-    _check_paths(src, dst, force)
-
-
-def _check_paths(src: str, dst: str, force: bool) -> None:
+def check_destination(src: str, dst: str, force: bool = False) -> tuple[_Target, media.MediaInfo]:
+    """Everything export_synced checks before it writes: the source (a video with sound), the
+    target (not the source, not a folder, not an existing file without `force`, in an existing
+    folder: core.outputs' rule) and whether the target's container can carry the source's picture.
+    A caller with work to do first (the command line analyses) calls it before that work, so a
+    refusal never comes after minutes of analysis."""
     media.check_file(src)  # missing, a folder, unreadable, empty: the same words as analyze
     # realpath catches symlinks and relative spellings; samefile also catches hard links.
     if os.path.realpath(src) == os.path.realpath(dst) or (
@@ -191,100 +232,158 @@ def _check_paths(src: str, dst: str, force: bool) -> None:
         raise ExportError(f"{dst}: is the source file; choose another name, the source is never "
                           f"overwritten")
     if os.path.isdir(dst):
-        raise ExportError(f"{dst}: is a folder")
+        raise ExportError(f"{dst}: is a folder; -o takes the file to write, e.g. "
+                          f"{os.path.join(dst, os.path.basename(os.path.splitext(src)[0]) + '.synced.mp4')}")
+    target = _target(dst)
     if os.path.exists(dst) and not force:
         raise ExportError(f"{dst}: exists; use --force to replace it")
-    folder = os.path.dirname(os.path.abspath(dst))
-    if not os.path.isdir(folder):
-        raise ExportError(f"{folder}: output folder does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ExportError(f"{folder}: output folder is not writable")
+    try:
+        outputs.check_folder(dst)
+    except OutputError as exc:  # export's callers catch ExportError
+        raise ExportError(str(exc)) from None
+    info = media.probe(src)
+    if info.video is None:
+        raise ExportError(f"{src}: has no video stream; there is no picture to sync the audio to")
+    if info.audio is None:
+        raise ExportError(f"{src}: has no audio stream; there is nothing to shift")
+    check_container(dst, info.video.codec)
+    if target.format not in ("mp4", "mov") and _hidden_preroll(src):
+        raise ExportError(f"{src}: its video starts with frames an MP4 edit list hides (they are needed to decode "
+                          f"the first picture); {os.path.splitext(dst)[1].lower()} cannot hide them and would "
+                          f"show them without sound: export to .mp4 or .mov")
+    return target, info
 
 
-def _write(src: str, tmp: str, target: _Target, audio: np.ndarray, rate: int,
-           info: media.MediaInfo, progress, cancel) -> int:
-    """Mux the copied video and the re-encoded audio into tmp; returns the video packet count."""
+class _Written(NamedTuple):
+    video_packets: int
+    streams: dict[str, int]  # streams given packets (or attached), by type
+    dropped: list[str]  # streams and chapters the container could not take
+
+
+def _write(src: str, tmp: str, target: _Target, sounds: list[_Sound], drift, subtitles: str,
+           info: media.MediaInfo, progress, cancel) -> _Written:
+    """Mux the copied video, the re-encoded sounds and what else the target can carry into tmp."""
+    ext = os.path.splitext(tmp)[1].lower()
     with av.open(src, "r", metadata_errors="ignore") as inp, \
             av.open(tmp, "w", format=target.format) as out:
         vin = inp.streams.video[0]
-        try:
-            # opaque: the packets are copied, so no encoder is looked up (AV1's decoder, libdav1d,
-            # has none of that name).
-            vout = out.add_stream_from_template(vin, opaque=True)
-        except ValueError:
-            raise ExportError(f"{target.format} cannot hold {vin.codec_context.codec.canonical_name} video as it "
-                              f"is; export to .mkv instead") from None
-        if not target.timed_audio:
-            # AVI times every frame by its position, one per tick: the tick must be the frame
-            # period, or a finer clock is filled with empty frames that players mistime.
-            fps = vin.average_rate or vin.guessed_rate
-            if not fps:
-                raise ExportError("the video's frame rate is unknown and AVI needs one; "
-                                  "export to .mkv instead")
-            vout.time_base = 1 / fps
-        aout = out.add_stream(target.codec, rate=rate, layout=_layout(audio.shape[0]))
-        aout.time_base = Fraction(1, rate)
-        out.start_encoding()  # opens the encoder (frame size) and fixes each stream's time base
+        vout = _add_video(out, vin, target)
+        aouts = [_add_audio(out, inp.streams.audio[s.stream], s, target) for s in sounds]
+        sides, dropped = export_streams.add_streams(inp, out, vin, target.format, ext, subtitles)
+        start_s = float(Fraction(vin.start_time or 0) * vin.time_base)
+        dropped += export_streams.copy_container(inp, out, target.format, ext, start_s)
+        out.start_encoding()  # opens the encoders (frame size) and fixes each stream's time base
 
         # The output starts at 0 with the first picture, as the ffmpeg command line does: an mp4
         # would otherwise record the source's start offset in an edit list rounded to 1 ms, per
-        # track. Sample 0 of the decoded audio sits at the video's start, so it gets pts 0 too.
-        tb = vout.time_base
-        v0 = round(Fraction(vin.start_time or 0) * vin.time_base / tb)
-        pts0 = 0
-        priming = _priming(aout.codec_context, audio.shape[0])
-        if not target.timed_audio:
-            # The priming will play first: start the input that much later so the real samples
-            # land where they belong (losing the first `priming` samples, a few ms). Stamped
-            # accordingly, the first packet starts with the video instead of before it.
-            audio = np.pad(audio[:, priming:], ((0, 0), (0, min(priming, audio.shape[1]))))
-            pts0 = priming
-        if not aout.codec_context.codec.delay:
-            # An encoder that cannot be flushed keeps its last `priming` samples; push them out.
-            audio = np.pad(audio, ((0, 0), (0, priming)))
-
-        audio_packets = _encode(aout, audio, pts0)
-        pending = next(audio_packets, None)
-        duration = max(info.duration_s, 1e-3)
-        rate = vin.average_rate or vin.guessed_rate
-        period = max(1, round(1 / (rate * tb))) if rate else 1  # one frame in output ticks
-        n = 0
-        for packet in _monotonic(_video_packets(inp, vin, tb, v0, period)):
-            _check_cancel(cancel)
-            t = _time(packet)
-            # Interleave: audio due before this picture goes first, so the muxer need not
-            # buffer a whole stream.
-            while pending is not None and _time(pending) <= t:
-                out.mux(pending)
-                pending = next(audio_packets, None)
-            packet.stream = vout
-            out.mux(packet)
-            n += 1
-            if progress and n % 25 == 0:
-                progress(min(0.99, max(0.0, t / duration)))
-        while pending is not None:
-            out.mux(pending)
-            pending = next(audio_packets, None)
+        # track. Sample 0 of the decoded audio sits at the video's start, so it gets pts 0 too,
+        # and the other streams move with it.
+        v0 = round(Fraction(vin.start_time or 0) * vin.time_base / vout.time_base)
+        side = export_streams.packets(src, sides, float(v0 * vout.time_base), export_streams.sound_clock(drift))
+        others = heapq.merge(*(_sound_packets(a, s.samples, target) for a, s in zip(aouts, sounds)),
+                             side, key=_time)
+        muxed = _mux(out, inp, vin, vout, v0, others, info.duration_s, progress, cancel)
         _check_cancel(cancel)
-    if n == 0:
+        given = [s for s in out.streams if muxed[s.index] or s.type == "attachment"]
+    if not muxed[vout.index]:
         raise ExportError(f"{src}: the video stream holds no packets")
-    return n
+    return _Written(muxed[vout.index], dict(Counter(s.type for s in given)), dropped)
 
 
-def _check_written(path: str, dst: str, n_video: int) -> None:
+def _add_video(out, vin, target: _Target):
+    """The output stream for the picture's packets as they are, with the source's tags."""
+    try:
+        # opaque: the packets are copied, so no encoder is looked up (AV1's decoder, libdav1d,
+        # has none of that name).
+        vout = out.add_stream_from_template(vin, opaque=True)
+    except ValueError:
+        raise ExportError(f"{target.format} cannot hold {vin.codec_context.codec.canonical_name} video as it "
+                          f"is; export to .mkv instead") from None
+    if not target.timed_audio:
+        # AVI times every frame by its position, one per tick: the tick must be the frame
+        # period, or a finer clock is filled with empty frames that players mistime.
+        fps = vin.average_rate or vin.guessed_rate
+        if not fps:
+            raise ExportError("the video's frame rate is unknown and AVI needs one; "
+                              "export to .mkv instead")
+        vout.time_base = 1 / fps
+    export_streams.copy_tags(vin, vout, target.format)
+    return vout
+
+
+def _add_audio(out, ain, sound: _Sound, target: _Target):
+    """The output stream for one re-encoded sound, with its source stream's tags."""
+    aout = out.add_stream(target.codec, rate=sound.rate, layout=_layout(sound.samples.shape[0]))
+    aout.time_base = Fraction(1, sound.rate)
+    export_streams.copy_tags(ain, aout, target.format, encoder=False)
+    return aout
+
+
+def _sound_packets(aout, audio: np.ndarray, target: _Target) -> Iterator[av.Packet]:
+    """The sound encoded so that its sample 0 plays with the first picture (pts 0)."""
+    pts0 = 0
+    priming = _priming(aout.codec_context, audio.shape[0])
+    if not target.timed_audio:
+        # The priming will play first: start the input that much later so the real samples
+        # land where they belong (losing the first `priming` samples, a few ms). Stamped
+        # accordingly, the first packet starts with the video instead of before it.
+        audio = np.pad(audio[:, priming:], ((0, 0), (0, min(priming, audio.shape[1]))))
+        pts0 = priming
+    if not aout.codec_context.codec.delay:
+        # An encoder that cannot be flushed keeps its last `priming` samples; push them out.
+        audio = np.pad(audio, ((0, 0), (0, priming)))
+    return _encode(aout, audio, pts0)
+
+
+def _mux(out, inp, vin, vout, v0: int, others: Iterator[av.Packet], duration_s: float,
+         progress, cancel) -> Counter:
+    """Mux every video packet and, interleaved by time, the other packets; returns how many
+    packets each output stream was given."""
+    muxed = Counter()
+
+    def put(packet):
+        out.mux(packet)
+        muxed[packet.stream_index] += 1
+
+    tb = vout.time_base
+    rate = vin.average_rate or vin.guessed_rate
+    period = max(1, round(1 / (rate * tb))) if rate else 1  # one frame in output ticks
+    pending = next(others, None)
+    for packet in _monotonic(_video_packets(inp, vin, tb, v0, period)):
+        _check_cancel(cancel)
+        t = _time(packet)
+        # Interleave: what is due before this picture goes first, so the muxer need not buffer
+        # a whole stream.
+        while pending is not None and _time(pending) <= t:
+            put(pending)
+            pending = next(others, None)
+        packet.stream = vout
+        put(packet)
+        if progress and muxed[vout.index] % 25 == 0:
+            progress(min(0.99, max(0.0, t / max(duration_s, 1e-3))))
+    while pending is not None:
+        put(pending)
+        pending = next(others, None)
+    return muxed
+
+
+def _check_written(path: str, dst: str, written: _Written) -> None:
     """Read the written file back before it takes the target's name: a muxer can log an error and
-    leave a file without its index instead of failing (MP4 from AV1 packets it cannot parse)."""
+    leave a file without its index instead of failing (MP4 from AV1 packets it cannot parse), or
+    leave a stream out."""
     try:
         with av.open(path, "r") as c:
-            if not c.streams.video or not c.streams.audio:
-                raise ExportError(f"{dst}: could not write the synced file (a stream was lost)")
-            n = sum(1 for p in c.demux(c.streams.video[0]) if p.size)
+            found = Counter(s.type for s in c.streams)
+            n = sum(1 for p in c.demux(c.streams.video[0]) if p.size) if c.streams.video else 0
     except av.error.FFmpegError as exc:
         raise ExportError(f"{dst}: could not write the synced file (it does not read back: {_reason(exc)}; "
                           f"the source may be damaged)") from None
-    if n != n_video:
-        raise ExportError(f"{dst}: could not write the synced file (it holds {n} of {n_video} video packets; "
-                          f"the source may be damaged)")
+    lost = [kind for kind, count in written.streams.items() if found[kind] < count]
+    if lost:
+        raise ExportError(f"{dst}: could not write the synced file (a {lost[0]} stream was lost)")
+    if n != written.video_packets:
+        raise ExportError(f"{dst}: could not write the synced file (it holds {n} of {written.video_packets} "
+                          f"video packets; the source may be damaged)")
 
 
 def _hidden_preroll(src: str) -> bool:

@@ -8,7 +8,7 @@ gap (silence, or a held frame) instead of shifting everything after it.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Iterator
 
 import av
@@ -115,6 +115,10 @@ def probe(path: str) -> MediaInfo:
         for kind, streams in (("video", c.streams.video), ("audio", c.streams.audio)):
             if streams and streams[0].codec_context is None:  # a damaged header, or a codec FFmpeg lacks
                 raise MediaError(f"{path}: its {kind} stream cannot be decoded (damaged, or an unknown codec)")
+        if _is_still_image(c):
+            codec = c.streams.video[0].codec_context.codec.name if c.streams.video else "picture"
+            kind = {"mjpeg": "JPEG"}.get(codec, codec.upper())
+            raise MediaError(f"{path}: is a still image ({kind}), not a video")
         if c.streams.video:
             vs = c.streams.video[0]
             cc = vs.codec_context
@@ -127,6 +131,12 @@ def probe(path: str) -> MediaInfo:
             ainfo = AudioInfo(cc.codec.canonical_name, cc.sample_rate or a.rate or 0, cc.channels or 1, _start_s(a))
         duration = float(c.duration) / av.time_base if c.duration else 0.0
         return MediaInfo(path, c.format.name, duration, vinfo, ainfo)
+
+
+def _is_still_image(c) -> bool:
+    """FFmpeg reads a PNG or JPEG file as a one-frame video through its image demuxers."""
+    name = c.format.name
+    return not c.streams.audio and (name == "image2" or name.endswith("_pipe"))
 
 
 def _decode_stream(c, stream, report: DecodeReport):
@@ -261,8 +271,10 @@ class Audio:
         return self.samples.mean(axis=0) if self.samples.shape[0] > 1 else self.samples[0]
 
 
-def _placed(path: str, info: MediaInfo, report: DecodeReport) -> Iterator[tuple[int, np.ndarray]]:
-    """The first audio stream's samples as (position, (channels, n) float32), in decoding order:
+def _placed(path: str, info: MediaInfo, report: DecodeReport,
+            audio_stream: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """An audio stream's samples (the first's unless `audio_stream`, its index among the audio
+    streams, says otherwise) as (position, (channels, n) float32), in decoding order:
     the position (samples from the video origin, at the stream's first rate) is where the frame's
     timestamp puts it; samples before the origin are dropped, frames that change rate or channels
     are brought to the first ones."""
@@ -271,7 +283,7 @@ def _placed(path: str, info: MediaInfo, report: DecodeReport) -> Iterator[tuple[
     nch = None
     expected = None  # sample position where the next frame would go if contiguous
     with _open(path) as c:
-        a = c.streams.audio[0]
+        a = c.streams.audio[audio_stream]
         for frame in _decode_stream(c, a, report):
             data = _to_float_planar(frame)
             if data is None:
@@ -325,13 +337,29 @@ class _Placer:
         return self.buf[:, :self.end].copy()
 
 
-def read_audio(path: str, info: MediaInfo | None = None, report: DecodeReport | None = None) -> Audio:
-    """Decode the first audio stream at its own rate and channels, placed by timestamps.
+def read_audio(path: str, info: MediaInfo | None = None, report: DecodeReport | None = None,
+               audio_stream: int = 0) -> Audio:
+    """Decode the first audio stream (or the `audio_stream`-th, counting audio streams from 0) at
+    its own rate and channels, placed by timestamps.
 
     Samples before the video origin are dropped; a late-starting stream or a lost packet leaves
     zeros, so every later sample stays where its timestamp puts it.
     """
-    return decode_audio(path, info, report, keep=True, analysis=False)[1]
+    return decode_audio(path, info, report, keep=True, analysis=False, audio_stream=audio_stream)[1]
+
+
+def _with_audio_stream(path: str, info: MediaInfo, index: int) -> MediaInfo:
+    """`info` with `audio` describing the audio stream `index` (among the audio streams), as probe
+    describes the first."""
+    with _open(path) as c:
+        if not 0 <= index < len(c.streams.audio):
+            raise MediaError(f"{path}: has no audio track {index} (it has {len(c.streams.audio)}, counted from 0)")
+        a = c.streams.audio[index]
+        cc = a.codec_context
+        if cc is None:
+            raise MediaError(f"{path}: its audio stream {index} cannot be decoded (damaged, or an unknown codec)")
+        return replace(info, audio=AudioInfo(cc.codec.canonical_name, cc.sample_rate or a.rate or 0,
+                                             cc.channels or 1, _start_s(a)))
 
 
 # How far back (s) a frame may still land on sound already resampled for analysis: timestamps
@@ -340,7 +368,8 @@ _STAGE_S = 10.0
 
 
 def decode_audio(path: str, info: MediaInfo | None = None, report: DecodeReport | None = None,
-                 keep: bool = True, analysis: bool = True) -> tuple[np.ndarray | None, Audio | None]:
+                 keep: bool = True, analysis: bool = True,
+                 audio_stream: int = 0) -> tuple[np.ndarray | None, Audio | None]:
     """One pass over the sound: its 16 kHz mono copy for analysis (if `analysis`) and the sound at
     its own rate and channels (if `keep`), both placed as read_audio places it.
 
@@ -351,6 +380,8 @@ def decode_audio(path: str, info: MediaInfo | None = None, report: DecodeReport 
     info = info or probe(path)
     if info.audio is None:
         raise MediaError(f"{path}: has no audio stream")
+    if audio_stream:
+        info = _with_audio_stream(path, info, audio_stream)
     rate = info.audio.sample_rate
     first_size = int((info.duration_s + 1.0) * rate)
     full = mono = None
@@ -366,7 +397,7 @@ def decode_audio(path: str, info: MediaInfo | None = None, report: DecodeReport 
     def resampled(x: np.ndarray, last: bool = False) -> np.ndarray:
         return x if stream is None else stream.resample_chunk(x, last)
 
-    for pos, data in _placed(path, info, report):
+    for pos, data in _placed(path, info, report, audio_stream):
         if keep:
             if full is None:
                 full = _Placer(data.shape[0], max(first_size, pos + data.shape[1]))

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import calibration, estimators, media
+from . import calibration, estimators, media, verdict
 from .face import FaceTrack
-from .features import ClipFeatures
+from .features import BLOCK, ClipFeatures
 from .track import Track
 
 GRID_MS = 40.0  # one grid frame
@@ -22,23 +22,14 @@ def _num(x, nd=3):
     return round(float(x), nd) if x is not None and math.isfinite(x) else None
 
 
-def describe_track(tr: Track, duration_s: float | None = None) -> str:
+def describe_track(tr: Track) -> str:
     """A drifting or jumping track in words: 'audio drifts from +0 to +320 ms over 60 s',
-    'audio jumps from +0 to +320 ms at 30.1 s'."""
-    ms = [(s.drift_start * GRID_MS, s.drift_end * GRID_MS) for s in tr.segments]
-    if tr.model == "linear":
-        span = tr.segments[0].end_s - tr.segments[0].start_s
-        return f"audio drifts from {ms[0][0]:+.0f} to {ms[0][1]:+.0f} ms over {span:.0f} s"
-    if tr.model == "piecewise":
-        if len(ms) == 2 and all(a == b for a, b in ms):
-            return f"audio jumps from {ms[0][0]:+.0f} to {ms[1][0]:+.0f} ms at {tr.segments[1].start_s:.1f} s"
-        parts = []
-        for (a, b), s in zip(ms, tr.segments):
-            value = f"{a:+.0f} ms" if a == b else f"{a:+.0f} to {b:+.0f} ms"
-            parts.append(f"{value} from {s.start_s:.1f} s")
-        return f"audio drift changes {len(ms) - 1} time(s): " + ", ".join(parts)
-    d = ms[0][0]
-    return f"audio is {abs(d):.0f} ms {'late' if d > 0 else 'early'}"
+    'audio jumps from +0 to +320 ms at 30.1 s' (core.verdict words it)."""
+    return verdict.track_words(tr.model, _segments_ms(tr))
+
+
+def _segments_ms(tr: Track) -> list[tuple[float, float, float, float]]:
+    return [(s.start_s, s.end_s, s.drift_start * GRID_MS, s.drift_end * GRID_MS) for s in tr.segments]
 
 
 @dataclass
@@ -96,22 +87,38 @@ class AnalysisResult:
             return np.full(np.shape(np.atleast_1d(t_s)), self.offset_ms)
         return self.track.at(t_s) * GRID_MS
 
+    def verdict(self) -> verdict.Verdict:
+        """The answer in words (core.verdict: the same words on every surface)."""
+        segs = _segments_ms(self.track) if self.track is not None and math.isfinite(self.offset_ms) else None
+        return verdict.verdict(self.offset_ms, self.confidence, self.reliable, self.fps, self.track_model, segs)
+
     def summary(self) -> str:
-        """One line for people: 'audio is 120 ms late (+3.0 frames at 25 fps), confidence 0.91'."""
+        """One line for people: 'audio is 120 ms late (+3.0 frames at 25 fps, confidence 0.91)
+        [fusion, speech read in 2.8 of 3.0 s]'."""
+        v = self.verdict()
         if not math.isfinite(self.offset_ms):
-            return "no estimate"
-        if self.track_model == "constant":
-            head = f"{self.verdict()} ({self.offset_frames:+.1f} frames at {self.fps:g} fps)"
-        else:
-            head = (f"{describe_track(self.track)} (median {self.offset_ms:+.0f} ms, "
-                    f"{self.offset_frames:+.1f} frames at {self.fps:g} fps)")
-        if self.reliable:
-            flag = ""
-        else:
-            flag = (f" - UNRELIABLE: a weak match, or the drift is beyond the +-{self.search_ms / 1000:.1f} s "
-                    f"searched")
-        return (f"{head}, confidence {self.confidence:.2f}{flag} "
-                f"[{self.method}, {self.n_used}/{len(self.starts)} blocks{self.face_words(', ')}]")
+            return v.line()
+        return v.line(f"{self.method}, {self.coverage_words()}{self.face_words(', ')}")
+
+    def coverage_words(self) -> str:
+        """How much of the clip the answer rests on, in seconds (blocks overlap, so their count
+        says little to a reader): 'speech read in 2.8 of 3.0 s'."""
+        return f"speech read in {self.seconds_used:.1f} of {self.duration_s:.1f} s"
+
+    @property
+    def seconds_used(self) -> float:
+        """Seconds of the clip inside at least one block the estimate used."""
+        covered = np.zeros(self.face.n + BLOCK, bool)
+        for t, s in zip(self.starts, self.status):
+            if s == "ok":
+                covered[int(t):int(t) + BLOCK] = True
+        return float(covered.sum()) / 25.0
+
+    def block_weights(self) -> np.ndarray | None:
+        """How clearly each block reads its drift, 0..1 (core.block_weight), for the drift plot;
+        None for WLOS, which reads a block's drift without a curve."""
+        from .block_weight import block_weights
+        return block_weights(self.curves[self.method]) if self.method in self.curves else None
 
     def face_words(self, lead: str = "") -> str:
         """Whose lips, with several faces in view: 'face 1, the person on the right', 'no face
@@ -123,15 +130,6 @@ class AnalysisResult:
         if self.speaker.track is None:
             return ""
         return f"{lead}face {self.speaker.track}, {self.faces.person(self.speaker.track)}"
-
-    def verdict(self) -> str:
-        """The offset in words: 'audio is 120 ms late', 'audio is 40 ms early', 'in sync (+8 ms)'."""
-        ms = self.offset_ms
-        if not math.isfinite(ms):
-            return "no estimate"
-        if abs(ms) < 20:  # half a frame at 25 fps: below what the estimate resolves
-            return f"in sync ({ms:+.0f} ms)"
-        return f"audio is {abs(ms):.0f} ms {'late' if ms > 0 else 'early'}"
 
     @property
     def search_ms(self) -> float:
@@ -177,10 +175,12 @@ class AnalysisResult:
             "confidence_calibrated": self.calibrated,
             "reliable": self.reliable,
             "summary": self.summary(),
+            "outcome": self.verdict().kind,
             **self.track_json(),
             "search_range_ms": [-self.search_ms, self.search_ms],
             "n_blocks": len(self.starts),
             "n_valid_blocks": self.n_used,
+            "seconds_used": round(self.seconds_used, 2),
             "face": {"frames_with_face": int(self.face.valid.sum()), "frames": self.face.n,
                      "faces_seen": self.face.faces_seen, "selection": self.face.selection},
             **faces_json(self),

@@ -6,11 +6,11 @@ import os
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QPushButton, QRadioButton, QVBoxLayout)
+                               QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QRadioButton,
+                               QVBoxLayout)
 
 from ..core import media
 from ..core.export import containers_for, export_synced, supported_extensions
-from ..core.result import describe_track
 from ..core.track import Track
 from ..errors import Cancelled, reason
 from .workers import Worker
@@ -34,6 +34,12 @@ def default_output(src: str, ext: str | None = None, allowed: list[str] | None =
     return f"{stem}.synced{ext}"
 
 
+def ask(parent, title: str, text: str) -> bool:
+    """A yes/no question, No by default; a module function, so that tests can answer it."""
+    yes, no = QMessageBox.StandardButton.Yes, QMessageBox.StandardButton.No
+    return QMessageBox.question(parent, title, text, yes | no, no) == yes
+
+
 class ExportDialog(QDialog):
     """Shown for one clip. `start(worker)` is the window's way to run (and on close, join) a job."""
 
@@ -53,8 +59,9 @@ class ExportDialog(QDialog):
 
         form = QFormLayout()
         form.addRow("Source:", QLabel(os.path.basename(src)))
-        found = (result.verdict() if result.track_model == "constant" else describe_track(result.track))
-        self.found = QLabel(f"{result.track_model}: {found} (confidence {result.confidence:.2f})")
+        v = result.verdict()
+        self.found = QLabel(f"{v.words} ({v.numbers})")
+        self.found.setWordWrap(True)
         form.addRow("Found:", self.found)
         # The fitted track, or one constant the user sets (for a constant track they are the same).
         self.use_track = QRadioButton(f"the fitted {result.track_model} track")
@@ -148,6 +155,12 @@ class ExportDialog(QDialog):
         if os.path.exists(dst) and not self.replace.isChecked():
             self.status.setText(f"{dst} exists: choose another name, or tick 'Replace'.")
             return
+        if self._undoes_estimate() and not self.result.reliable and not ask(
+                self, "Unreliable analysis",
+                f"The analysis is unreliable (confidence {self.result.confidence:.2f}): the drift may be wrong.\n\n"
+                "Check that the clip shows one face, speaking, or type the drift to undo.\n\nExport anyway?"):
+            self.status.setText("Not exported; nothing was written.")
+            return
         force, src, audio = self.replace.isChecked(), self.src, self.result.audio
         drift = self.result.track if self.use_track.isChecked() else self.drift.value() / 1000.0
         self.worker = Worker(lambda progress, cancel: export_synced(
@@ -162,6 +175,11 @@ class ExportDialog(QDialog):
         self.close_button.setText("Cancel")
         self.status.setText(f"Exporting to {dst} \u2026")
         self._start(self.worker)
+
+    def _undoes_estimate(self) -> bool:
+        """Whether the export undoes what the analysis found, not a drift the user typed."""
+        return self.use_track.isChecked() or (math.isfinite(self.result.offset_ms)
+                                              and abs(self.drift.value() - self.estimate_ms) < 0.05)  # 0.1 ms steps
 
     def _done(self, info: dict) -> None:
         self.result_path = info["path"]

@@ -1,10 +1,8 @@
 """The headline above the video: a clip's state, or its drift in words, in one HTML string."""
 from __future__ import annotations
 
-import math
 import os
 
-from ..core.result import describe_track
 from .plots import method_name
 
 
@@ -22,22 +20,18 @@ def headline_html(st) -> str:
     if st.status != "done":
         return f"<span style='font-size:16pt'>{name}: {st.status}</span>"
     r = st.result
-    if math.isfinite(r.offset_ms):
-        big = r.verdict() if r.track_model == "constant" else describe_track(r.track)
-        big = big[0].upper() + big[1:]
-        how = (f"{r.offset_frames:+.1f} frames at {r.fps:g} fps" if r.track_model == "constant" else
-               f"{r.track_model} track, median {r.offset_ms:+.0f} ms")
-        small = (f"{how} \u00b7 confidence {r.confidence:.2f} \u00b7 {method_name(r.method)} "
-                 f"\u00b7 {r.n_used}/{len(r.starts)} blocks \u00b7 {name}")
-        who = r.face_words()  # several faces: whose lips ("face 1, the person on the right")
-        if who:
-            big += f" \u00b7 {who.split(', ', 1)[-1]}"
-        if not r.reliable:
-            # Say so where the number is read: a wrong answer must not look like a right one.
-            big += " \u2014 unreliable"
-    else:
-        big, small = "No estimate", name
+    v = r.verdict()  # the same words as the command line's summary and a batch's table
+    big = v.words[0].upper() + v.words[1:]
+    who = r.face_words()  # several faces: whose lips ("face 1, the person on the right")
+    if who and r.reliable:
+        big += f" \u00b7 {who.split(', ', 1)[-1]}"
+    elif who:
+        name = f"{who} \u00b7 {name}"
+    small = " \u00b7 ".join(x for x in (v.numbers, method_name(r.method), r.coverage_words(), name) if x)
+    if v.advice:
+        # Say what the number means and what to try where it is read: a wrong answer must not look right.
+        small += f"<br>{v.advice}"
     warn = "".join(f"<br><span style='color:#fa0'>\u26a0 {w}</span>" for w in r.warnings)
-    colour = "#9a9aa8" if not r.reliable else "#7ddc7d" if abs(r.offset_ms) < 20 else "#ffc828"
+    colour = {"unreliable": "#9a9aa8", "in sync": "#7ddc7d"}.get(v.kind, "#ffc828")
     return (f"<span style='font-size:20pt; color:{colour}'><b>{big}</b></span><br>"
             f"<span style='color:#aab'>{small}</span>{warn}")

@@ -544,7 +544,8 @@ class MainWindow(QMainWindow):
                                     [seg["start_s"] for seg in tj["segments"][1:]], res.track_model,
                                     res.confidence, res.method, estimators.MAX_SHIFT * to_frames,
                                     res.speaker.block_face if res.faces is not None and len(res.faces.tracks) > 1
-                                    else None)
+                                    else None,
+                                    res.block_weights())
         self.curve_plot.set_methods([m for m in ("c3", "qmi") if m in res.curves],
                                     np.asarray(estimators.SHIFTS, float) * to_frames)
         self.curve_plot.show_clip(res.clip_curves)

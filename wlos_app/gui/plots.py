@@ -7,13 +7,27 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
+from PySide6.QtGui import QBrush, QColor
 
 from ..core import estimators
+from ..core.features import BLOCK
+from .video import face_colour
 
 pg.setConfigOptions(antialias=True, background="#18181c", foreground="#c8c8d0")
 
 _COLOURS = {"wlos": "#ffc828", "c3": "#50c8ff", "qmi": "#ff6aa0"}
 _NAMES = {"fusion": "fusion", "wlos": "WLOS", "c3": "C\u00b3", "qmi": "QMI"}
+_BLOCK_LABEL = f"one block ({BLOCK / 25:.1f} s)"
+_POINTS_LABEL = f"{_BLOCK_LABEL}; fainter = weaker match"
+WEIGHT_STEPS = 5  # how many looks a point can have, from the weakest match to the clearest
+POINT_SIZE = (3.0, 7.0)  # px, weakest and clearest
+POINT_ALPHA = (0.25, 0.7)  # the clearest point still lets the track stand out
+
+
+def _faded(colour: str, weight: float) -> QBrush:
+    c = QColor(colour)
+    c.setAlphaF(POINT_ALPHA[0] + (POINT_ALPHA[1] - POINT_ALPHA[0]) * weight)
+    return QBrush(c)
 
 
 def _cache_axes(plot: pg.PlotWidget) -> None:
@@ -29,9 +43,9 @@ def method_name(method: str) -> str:
 
 
 class DriftPlot(pg.PlotWidget):
-    """Per-block drift against time, the fitted drift track (a line, constant or not) with its
-    segment boundaries, and a cursor at the video position. Clicking anywhere in the plot asks to
-    seek to that time (`seekRequested`)."""
+    """Per-block drift against time (each point as clear as its block's match), the fitted drift
+    track (a line, constant or not) with its segment boundaries, and a cursor at the video position.
+    Clicking anywhere in the plot asks to seek to that time (`seekRequested`)."""
 
     seekRequested = Signal(float)
 
@@ -46,13 +60,20 @@ class DriftPlot(pg.PlotWidget):
         self.showGrid(x=True, y=True, alpha=0.25)
         _cache_axes(self)
         self.setMouseEnabled(x=True, y=False)
-        self.points = pg.ScatterPlotItem(size=6, pen=None)
-        self.line = pg.PlotCurveItem(pen=pg.mkPen("#ffc82860", width=1), connect="finite")
-        self.track = pg.PlotCurveItem(pen=pg.mkPen("#ffffff", width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
-                                      connect="finite")
-        self.addItem(self.line)
+        # The track is the answer and what the eye should follow: solid, bright and on top. The
+        # points are its evidence, drawn faint behind it, the weaker matches fainter and smaller.
+        self.points = pg.ScatterPlotItem(size=POINT_SIZE[1], pen=None, brush=_faded(_COLOURS["wlos"], 1.0))
+        self.track = pg.PlotCurveItem(pen=pg.mkPen("#ffffff", width=3), connect="finite")
+        self.track.setZValue(10)
         self.addItem(self.points)
         self.addItem(self.track)
+        # The legend is a row of its own under the time axis: inside the view it would hide points
+        # (a clip's blocks can read anywhere in the search).
+        self.legend = pg.LegendItem(colCount=2, labelTextColor="#c8c8d0")
+        self.legend.addItem(self.points, _POINTS_LABEL)
+        self.legend.addItem(self.track, "drift track (fitted)")
+        self.legend.setSizePolicy(pg.QtWidgets.QSizePolicy.Policy.Maximum, pg.QtWidgets.QSizePolicy.Policy.Fixed)
+        self.getPlotItem().layout.addItem(self.legend, 4, 1, alignment=pg.QtCore.Qt.AlignmentFlag.AlignHCenter)
         self.boundaries: list[pg.InfiniteLine] = []
         self.cursor = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen("#ff5050", width=1.5))
         self.addItem(self.cursor)
@@ -61,20 +82,25 @@ class DriftPlot(pg.PlotWidget):
 
     def show_result(self, times: np.ndarray, drift: np.ndarray, track: list[tuple[float, float]],
                     boundaries: list[float], model: str, confidence: float, method: str,
-                    max_drift: float, faces: np.ndarray | None = None) -> None:
+                    max_drift: float, faces: np.ndarray | None = None,
+                    weights: np.ndarray | None = None) -> None:
         """times: block centres (s); drift: per block, NaN = skipped; track: (t, drift) points of
         the fitted track; boundaries: the times of its jumps; drifts in the clip's frames; faces:
-        with several faces, the face each block's evidence came from (its colour)."""
+        with several faces, the face each block's evidence came from (its colour); weights: per
+        block, how much to believe it, in [0, 1] (core.block_weight; None: all alike)."""
         ok = np.isfinite(drift)
         self.x = times
         colour = _COLOURS.get(method, "#ffc828")
-        if faces is not None:
-            from .video import face_colour
-            brushes = {f: pg.mkBrush(face_colour(int(f))) for f in np.unique(faces[ok])}
-            self.points.setData(times[ok], drift[ok], brush=[brushes[f] for f in faces[ok]])
-        else:
-            self.points.setData(times[ok], drift[ok], brush=pg.mkBrush(colour))
-        self.line.setData(times, np.where(ok, drift, np.nan))
+        colours = [face_colour(int(f)) for f in faces[ok]] if faces is not None else [colour] * int(ok.sum())
+        # A few steps, not one look per block: pyqtgraph renders each distinct symbol once, and a
+        # long clip has tens of thousands of blocks.
+        w = weights[ok] if weights is not None else np.ones(int(ok.sum()))
+        step = np.rint(w * (WEIGHT_STEPS - 1)) / (WEIGHT_STEPS - 1)
+        looks = {key: _faded(*key) for key in set(zip(colours, step))}
+        self.points.setBrush(_faded(colour, 1.0), update=False)  # the legend's sample
+        self.points.setData(times[ok], drift[ok], brush=[looks[key] for key in zip(colours, step)],
+                            size=POINT_SIZE[0] + (POINT_SIZE[1] - POINT_SIZE[0]) * step)
+        self.legend.getLabel(self.points).setText(_POINTS_LABEL if weights is not None else _BLOCK_LABEL)
         for b in self.boundaries:
             self.removeItem(b)
         self.boundaries = []
@@ -89,7 +115,7 @@ class DriftPlot(pg.PlotWidget):
                 self.boundaries.append(line)
             what = (f"clip {dd[0]:+.1f} frames" if model == "constant"
                     else f"{model} track {dd[0]:+.1f} \u2192 {dd[-1]:+.1f} frames")
-            title += f" \u00b7 <span style='color:#fff'>- - {what}, confidence {confidence:.2f}</span>"
+            title += f" \u00b7 <span style='color:#fff'>{what}, confidence {confidence:.2f}</span>"
             lo, hi = min(-max_drift, float(np.nanmin(dd)) - 3), max(max_drift, float(np.nanmax(dd)) + 3)
         else:
             self.track.setData([], [])
@@ -101,7 +127,6 @@ class DriftPlot(pg.PlotWidget):
 
     def clear_result(self) -> None:
         self.points.setData([], [])
-        self.line.setData([], [])
         self.track.setData([], [])
         for b in self.boundaries:
             self.removeItem(b)
