@@ -112,6 +112,9 @@ def _analysis_args(p: argparse.ArgumentParser) -> None:
                         "at most a third of the clip; the paper's methods search +-9 frames")
     p.add_argument("--constant", action="store_true",
                    help="fit one drift for the whole clip (no linear or piecewise drift track)")
+    p.add_argument("--full", action="store_true",
+                   help="read every frame of a long recording (default: recordings over 2 minutes are read in "
+                        "8 s windows spread over them, more where the drift moves; see docs/drift.md)")
     p.add_argument("--audio-track", type=_audio_track, default=0, metavar="N",
                    help="the audio track to analyse, counted from 0 (default 0; a recording with several, as OBS "
                         "writes them: the one with the voice); export moves every track alike")
@@ -258,7 +261,7 @@ def _config(args):
                           features=FeatureConfig(stride=args.stride),
                           max_offset_ms=args.max_offset_ms,
                           track_models=("constant",) if args.constant else AnalysisConfig.track_models,
-                          face_id=args.face, face_at=args.face_at, audio_stream=args.audio_track)
+                          face_id=args.face, face_at=args.face_at, audio_stream=args.audio_track, full=args.full)
 
 
 class _StderrProgress:

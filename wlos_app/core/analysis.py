@@ -51,6 +51,10 @@ class AnalysisConfig:
     # the clip) and fits a drift track of these models. The paper's methods search +-9 frames.
     max_offset_ms: float = 2000.0
     track_models: tuple[str, ...] = ("constant", "linear", "piecewise")
+    # Recordings longer than this are read in windows spread over them and refined where the drift
+    # moves (core.sparse); `full` reads every frame of any clip.
+    sparse_from_s: float = 120.0
+    full: bool = False
     # Keep the decoded sound in the result (AnalysisResult.audio) for preview and export; a batch
     # that only reads the numbers drops it at once (a 10-minute stereo clip is 200 MB of it).
     keep_audio: bool = True
@@ -166,8 +170,9 @@ class Transform(Protocol):
     def audio(self, audio16k: np.ndarray) -> np.ndarray: ...
 
 
-def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform | None = None) -> Extracted:
-    info = media.probe(path)
+def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform | None = None,
+             info: media.MediaInfo | None = None) -> Extracted:
+    info = info or media.probe(path)
     if info.video is None:
         raise media.MediaError(f"{path}: has no video stream")
     if info.audio is None:
@@ -223,7 +228,8 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
     status = [feats.block_status(int(t)) for t in starts]
     st.done("features")
     if "ok" not in status:
-        if all(s in ("silent", "no audio") for s in status):
+        faced = [s for s in status if s != "no face"]  # a shot change's block has no flow either
+        if faced and all(s in ("silent", "no audio") for s in faced):
             raise NoSpeechError(f"{path}: no speech found (every block is below the speech level)")
         raise NoFaceError(f"{path}: no block has a face in all of its 10 frames "
                           f"(face found in {int(face.valid.sum())} of {face.n} frames)")
@@ -371,14 +377,28 @@ def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
 
 
 def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | None = None,
-            cancel: Callable[[], bool] | None = None) -> AnalysisResult:
-    """Analyse one clip. Raises a WlosError subclass with a one-line reason for unusable input."""
+            cancel: Callable[[], bool] | None = None, on_partial: Callable[[AnalysisResult], None] | None = None
+            ) -> AnalysisResult:
+    """Analyse one clip. Raises a WlosError subclass with a one-line reason for unusable input.
+    A recording longer than cfg.sparse_from_s is read in windows (core.sparse) unless cfg.full;
+    on_partial then receives the answer so far after each round of windows."""
     cfg = cfg or AnalysisConfig()
     st = _Stages(progress, cancel)
     # Load networks first: a missing weights file should fail before minutes of decoding.
     load_networks(cfg)
     st.done("load_models")
-    return _conclude(_extract(path, cfg, st), cfg, st)
+    info = media.probe(path)
+    from . import sparse
+    if sparse.wanted(cfg, info):
+        return sparse.analyze(path, cfg, info, progress, cancel, on_partial)
+    return _conclude(_extract(path, cfg, st, info=info), cfg, st)
+
+
+def analyze_window(path: str, info: media.MediaInfo, cfg: AnalysisConfig,
+                   cancel: Callable[[], bool] | None = None) -> AnalysisResult:
+    """One window of a clip (info.window(...)) analysed as a clip of its own: times from its start."""
+    st = _Stages(None, cancel)
+    return _conclude(_extract(path, cfg, st, info=info), cfg, st)
 
 
 def load_networks(cfg: AnalysisConfig) -> None:

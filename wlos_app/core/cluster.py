@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from ..errors import WlosError
+from . import sparse
 from .batch import BatchReport, Sink, analyze_clip, error_reason, record_of, worker_init
 
 
@@ -90,7 +91,7 @@ def run_cluster_batch(paths: list[str], cfg=None, out_path=None, address: str | 
 
         def submit(path: str, again: bool = False):
             key = hashlib.sha1(path.encode()).hexdigest()[:16] + ("-again" if again else "")
-            if gpus:
+            if gpus and not sparse.wanted_for(path, cfg):  # a long recording's windows run as one task
                 ex = client.submit(extract_task, path, cfg, key=f"extract-{key}", pure=False)
                 fut = client.submit(conclude_task, ex, cfg, summary_only, block_curves, key=f"conclude-{key}",
                                     resources={"GPU": 1}, pure=False)

@@ -50,11 +50,19 @@ class MediaInfo:
     duration_s: float
     video: VideoInfo | None
     audio: AudioInfo | None
+    # A window of the clip (core.sparse): seconds from the video's start. Its decoders seek to it,
+    # call its start 0 and stop after its end; duration_s is then the window's length.
+    window_start_s: float = 0.0
+    windowed: bool = False
 
     @property
     def origin_s(self) -> float:
-        """Container time that the analysis calls 0: the start of the video stream."""
-        return self.video.start_s if self.video else 0.0
+        """Container time that the analysis calls 0: the start of the video stream (or of the window)."""
+        return (self.video.start_s if self.video else 0.0) + self.window_start_s
+
+    def window(self, start_s: float, end_s: float) -> MediaInfo:
+        """The stretch start_s..end_s (s from the video's start) as a clip of its own."""
+        return replace(self, duration_s=max(0.0, end_s - start_s), window_start_s=start_s, windowed=True)
 
     @property
     def audio_delay_s(self) -> float:
@@ -133,6 +141,15 @@ def probe(path: str) -> MediaInfo:
         return MediaInfo(path, c.format.name, duration, vinfo, ainfo)
 
 
+def _seek(c, stream, info: MediaInfo) -> None:
+    """For a window: jump to the last keyframe at least a second before it (the decoder needs the
+    frames from a keyframe on; the second is for sound frames that begin before the window)."""
+    if not info.windowed or info.window_start_s <= 1.0:
+        return
+    target = info.origin_s - 1.0
+    c.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
+
+
 def _is_still_image(c) -> bool:
     """FFmpeg reads a PNG or JPEG file as a one-frame video through its image demuxers."""
     name = c.format.name
@@ -179,6 +196,7 @@ def iter_video_frames(path: str, fmt: str = "gray", report: DecodeReport | None 
     with _open(path) as c:
         vs = c.streams.video[0]
         vs.thread_type = DECODE_THREADS
+        _seek(c, vs, info)
         last_t = None
         n = 0
         for frame in _decode_stream(c, vs, report):
@@ -187,6 +205,10 @@ def iter_video_frames(path: str, fmt: str = "gray", report: DecodeReport | None 
                 (last_t + period) if last_t is not None else 0.0)
             if last_t is not None and t <= last_t - 1e-6:
                 continue  # out-of-order duplicate after a damaged GOP: keep time monotonic
+            if info.windowed and (t < -1.0 / 25 or t > info.duration_s + 1.0 / 25):
+                if t > 0:
+                    break  # past the window
+                continue  # between the keyframe sought and the window's start
             last_t = t
             img = _gray(frame) if fmt == "gray" else np.ascontiguousarray(frame.to_ndarray(format=fmt))
             yield Frame(n, t, upright(img, frame))
@@ -284,7 +306,10 @@ def _placed(path: str, info: MediaInfo, report: DecodeReport,
     expected = None  # sample position where the next frame would go if contiguous
     with _open(path) as c:
         a = c.streams.audio[audio_stream]
+        _seek(c, a, info)
         for frame in _decode_stream(c, a, report):
+            if info.windowed and frame.pts is not None and frame.time - origin > info.duration_s:
+                break
             data = _to_float_planar(frame)
             if data is None:
                 report.bad_packets += 1

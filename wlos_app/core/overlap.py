@@ -110,12 +110,14 @@ class Extractor:
         self.conn.close()
 
 
-def _long(path: str) -> bool:
+def _long(path: str, cfg: analysis.AnalysisConfig) -> bool:
+    """Whether the clip runs in this process: a long one (or one read in windows, core.sparse)."""
+    from . import sparse
     try:
-        d = media.probe(path).duration_s
+        info = media.probe(path)
     except Exception:  # analysis.analyze gives the reason
         return True
-    return not d or d > LONG_S
+    return not info.duration_s or info.duration_s > LONG_S or sparse.wanted(cfg, info)
 
 
 def analyze_each(paths: list[str], cfg: analysis.AnalysisConfig,
@@ -128,7 +130,7 @@ def analyze_each(paths: list[str], cfg: analysis.AnalysisConfig,
 
     def send(i: int) -> None:
         nonlocal sent
-        if i < len(paths) and sent < i and ext is not None and ext.alive and not _long(paths[i]):
+        if i < len(paths) and sent < i and ext is not None and ext.alive and not _long(paths[i], cfg):
             ext.send(paths[i])
             sent = i
 

@@ -54,6 +54,8 @@ class AnalysisResult:
     search_frames: int = estimators.MAX_SHIFT  # the drift range searched, +- grid frames
     faces: object | None = None  # core.faces.Faces: every face's track
     speaker: object | None = None  # core.speaker.Choice: which face was heard where
+    reading: str = "full"  # "full": every frame read; "sparse": windows of a long clip (core.sparse)
+    windows: list | None = None  # the sparse pass's core.sparse.Window list: what was read, and where
 
     @property
     def reliable(self) -> bool:
@@ -79,7 +81,7 @@ class AnalysisResult:
 
     @property
     def duration_s(self) -> float:
-        return self.face.n / 25.0
+        return self.face.n / 25.0 if self.windows is None else self.info.duration_s
 
     def drift_ms_at(self, t_s) -> np.ndarray:
         """The fitted drift (ms) at times t_s; the offset everywhere without a track."""
@@ -104,6 +106,13 @@ class AnalysisResult:
         """How much of the clip the answer rests on, in seconds (blocks overlap, so their count
         says little to a reader): 'speech read in 2.8 of 3.0 s'."""
         return f"speech read in {self.seconds_used:.1f} of {self.duration_s:.1f} s"
+
+    @property
+    def seconds_read(self) -> float:
+        """Seconds of the clip decoded and analysed: all of it, or the sparse pass's windows."""
+        if self.windows is None:
+            return self.duration_s
+        return sum(w.end_s - w.start_s for w in self.windows)
 
     @property
     def seconds_used(self) -> float:
@@ -176,6 +185,8 @@ class AnalysisResult:
             "reliable": self.reliable,
             "summary": self.summary(),
             "outcome": self.verdict().kind,
+            "pass": self.reading,
+            "seconds_read": round(self.seconds_read, 1),
             **self.track_json(),
             "search_range_ms": [-self.search_ms, self.search_ms],
             "n_blocks": len(self.starts),
@@ -191,6 +202,8 @@ class AnalysisResult:
         }
         if per_block_curves:
             out["block_curves"] = {m: [[num(v, 5) for v in row] for row in c] for m, c in self.curves.items()}
+        if self.windows is not None:
+            out["windows"] = [w.to_json() for w in self.windows]
         if self.warnings:
             out["warnings"] = self.warnings
         return out

@@ -11,13 +11,16 @@ def headline_html(st) -> str:
     if st is None:
         return "<span style='font-size:18pt; color:#889'>Drop a clip to find its drift</span>"
     name = os.path.basename(st.path)
-    if st.status == "analysing":
+    refining = ""
+    if st.status == "analysing" and st.result is not None:  # a long recording's answer so far
+        refining = f"<br><span style='color:#8ab4f8'>refining \u2026 {st.progress * 100:.0f}% \u00b7 {st.message}</span>"
+    elif st.status == "analysing":
         return (f"<span style='font-size:16pt'>Analysing {name} \u2026 {st.progress * 100:.0f}%</span><br>"
                 f"<span style='color:#aab'>{st.message}</span>")
     if st.status == "failed":
         return (f"<span style='font-size:16pt; color:#ff6a6a'>Cannot analyse {name}</span><br>"
                 f"<span style='color:#aab'>{st.error}</span>")
-    if st.status != "done":
+    if st.status not in ("done", "analysing"):
         return f"<span style='font-size:16pt'>{name}: {st.status}</span>"
     r = st.result
     v = r.verdict()  # the same words as the command line's summary and a batch's table
@@ -34,4 +37,4 @@ def headline_html(st) -> str:
     warn = "".join(f"<br><span style='color:#fa0'>\u26a0 {w}</span>" for w in r.warnings)
     colour = {"unreliable": "#9a9aa8", "in sync": "#7ddc7d"}.get(v.kind, "#ffc828")
     return (f"<span style='font-size:20pt; color:{colour}'><b>{big}</b></span><br>"
-            f"<span style='color:#aab'>{small}</span>{warn}")
+            f"<span style='color:#aab'>{small}</span>{refining}{warn}")

@@ -225,6 +225,11 @@ class MainWindow(QMainWindow):
         self._action(p, "Play / pause", self.toggle_play, "Space")
         self._action(p, "Frame back", lambda: self.step(-1), "Left")
         self._action(p, "Frame on", lambda: self.step(1), "Right")
+        a = QAction("Read every frame of long recordings (slower)", self, checkable=True,
+                    checked=self.settings.value("analysis/full", False, bool))
+        a.toggled.connect(lambda on: self.settings.setValue("analysis/full", on))
+        self.full_action = a
+        m.insertAction(m.actions()[-2], a)  # above the separator before Quit
         md = self.menuBar().addMenu("&Model")
         self._action(md, "Use the &shipped model", lambda: self.set_model(None))
         self._action(md, "Use a model &folder\u2026", self._choose_model)
@@ -368,7 +373,8 @@ class MainWindow(QMainWindow):
         from ..core.analysis import AnalysisConfig
         from ..core.models import weights_path
         curves = (("c3",) if weights_path("c3", self.model_dir).exists() else ()) + ("qmi",)
-        return AnalysisConfig(method="auto", curves=curves, model_dir=self.model_dir)
+        return AnalysisConfig(method="auto", curves=curves, model_dir=self.model_dir,
+                              full=self.settings.value("analysis/full", False, bool))
 
     def _next_analysis(self) -> None:
         if self.analysing is not None or not self.queue:
@@ -382,7 +388,7 @@ class MainWindow(QMainWindow):
         def job(progress, cancel):
             from ..core import media
             from ..core.analysis import analyze
-            result = analyze(path, cfg, progress, cancel)
+            result = analyze(path, cfg, progress, cancel, on_partial=w.signals.partial.emit)
             # The sound for the preview and the export, read once the analysis has let go of its
             # work: held through it, an hour's sound would add to the analysis's peak.
             progress(1.0, "reading the sound for the preview")
@@ -392,8 +398,10 @@ class MainWindow(QMainWindow):
         w = Worker(job, f"analysis of {os.path.basename(path)}")
         st = self.clips[path]
         st.status, st.progress, st.model_dir, st.error = "analysing", 0.0, model_dir, ""
+        st.result = None  # until the answer (or a long recording's first one) comes
         w.signals.progress.connect(lambda f, msg: self._analysis_progress(path, f, msg))
         w.signals.returned.connect(lambda res: self._analysis_done(path, res))
+        w.signals.partial.connect(lambda res: self._analysis_partial(path, res))
         w.signals.errored.connect(lambda exc: self._analysis_failed(path, exc))
         w.signals.finished.connect(lambda: self._analysis_finished(path, w))
         self.analysing = (path, w)
@@ -434,8 +442,25 @@ class MainWindow(QMainWindow):
         if path == self.current:
             self._show_clip(path)
 
+    def _analysis_partial(self, path: str, res) -> None:
+        """A long recording's answer so far: shown at once, refined as windows arrive."""
+        st = self.clips.get(path)
+        if st is None or st.status != "analysing":
+            return
+        st.result = res
+        if path == self.current:
+            self._show_clip(path)
+
     def _analysis_failed(self, path: str, exc: Exception) -> None:
         st = self.clips[path]
+        if isinstance(exc, Cancelled) and st.result is not None:
+            # A long recording cancelled while refining keeps the answer so far.
+            st.status = "done"
+            st.result.warnings.append("cancelled while refining: this is the answer so far")
+            self.status_label.setText(f"{os.path.basename(path)}: cancelled; the answer so far: {st.result.summary()}")
+            if path == self.current:
+                self._show_clip(path)
+            return
         if isinstance(exc, Cancelled):
             st.status, st.error = "cancelled", "cancelled"
             self.status_label.setText(f"{os.path.basename(path)}: analysis cancelled")
@@ -501,7 +526,7 @@ class MainWindow(QMainWindow):
     @property
     def result(self):
         st = self.clips.get(self.current) if self.current else None
-        return st.result if st and st.status == "done" else None
+        return st.result if st and st.status in ("done", "analysing") else None
 
     def _show_clip(self, path: str | None) -> None:
         if path != self.current:
@@ -619,6 +644,10 @@ class MainWindow(QMainWindow):
         face = res.face
         k = min(max(int(round(t_frame * GRID_FPS)), 0), face.n - 1)
         src = (res.info.video.width, res.info.video.height)
+        if len(face.crops) != face.n:  # a sparse pass keeps no frames: the picture alone
+            self.lips.set_crop(None, None)
+            self.video.set_frame(image, src)
+            return
         if face.valid[k]:
             m = face.crop_to_image[k]
             corners = np.array([[0, 0], [32, 0], [32, 32], [0, 32]], np.float32)
@@ -720,7 +749,8 @@ class MainWindow(QMainWindow):
 
     # --- export -----------------------------------------------------------------------------------
     def open_export(self) -> None:
-        res = self.result
+        st = self.clips.get(self.current) if self.current else None
+        res = self.result if st is not None and st.status == "done" else None  # not an answer still refining
         if res is None:
             self.show_message("Nothing to export", "Open a clip and wait for its analysis first.")
             return

@@ -20,6 +20,7 @@ class WorkerSignals(QObject):
     started = Signal()
     progress = Signal(float, str)  # fraction done, what is happening
     returned = Signal(object)  # the function's result
+    partial = Signal(object)  # an answer so far (a long recording's sparse pass, between rounds)
     errored = Signal(object)  # the exception (Cancelled when cancelled)
     finished = Signal()  # after returned or errored, always
 
