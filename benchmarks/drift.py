@@ -1,7 +1,7 @@
 """Drift as users meet it: long offsets, drift that grows, drift that jumps. Prints tables.
 
-    .venv/bin/python benchmarks/drift.py --s1 S1_FOLDER --split-file ../shared/data/grid_s1_split.tsv \\
-        [--unseen ../shared/data/unseen_dev] [--unseen MORE ...] [--real CLIP ...] [--sequences N]
+    .venv/bin/python -m benchmarks.drift [--s1 S1] [--split-file SPLIT] [--unseen DIR ...] [--real CLIP ...]
+        [--sequences 8] [--only-constant] [--only-real]
 
 1. Constant drifts of 0, +-0.5, +-1 and +-2 s, and +-3 s (beyond the 2 s searched: no answer may
    be reliable), on 15 s recordings: GRID s1 validation clips joined five at a time, the same as
@@ -14,11 +14,12 @@
 3. --real: real files written with those tracks (the first 20 s of each clip given), analysed,
    exported with the fitted track, and the export analysed again.
 4. Time of the default analysis (features excluded) with +-2 s against +-9 frames, per 60 s.
+
+--sequences N joined recordings per s1 set (the first 5N, or 20N, validation clips are read).
 """
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import tempfile
 import time
@@ -26,16 +27,14 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from benchmarks import common
 
-from trainer import dataset  # noqa: E402
-from trainer.evaluate import drift_audio, estimate_clip, join  # noqa: E402
-from wlos_app.core import calibration  # noqa: E402
-from wlos_app.core.analysis import DEFAULT_MAX_SHIFT, _network  # noqa: E402
-from wlos_app.core.estimators import MAX_SHIFT  # noqa: E402
+from trainer import dataset
+from trainer.evaluate import drift_audio, estimate_clip, join
+from wlos_app.core import calibration
+from wlos_app.core.analysis import DEFAULT_MAX_SHIFT, _network
+from wlos_app.core.estimators import MAX_SHIFT
 
-DEFAULT_UNSEEN = Path(__file__).resolve().parents[2] / "shared" / "data" / "unseen_dev"
 CONSTANTS_S = (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0)
 BEYOND_S = (3.0, -3.0)
 
@@ -164,38 +163,37 @@ def real_files(clips: list[str]) -> None:
     print()
 
 
-def main() -> int:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--s1", required=True)
-    ap.add_argument("--split-file", required=True)
-    ap.add_argument("--unseen", action="append", default=[])
+    common.options(ap, "s1", "split-file", "unseen")
     ap.add_argument("--real", action="append", default=[], help="real clips (>= 20 s) for the file round trip")
     ap.add_argument("--sequences", type=int, default=8, help="joined recordings per s1 set")
     ap.add_argument("--only-constant", action="store_true", help="the first table alone")
     ap.add_argument("--only-real", action="store_true", help="the real-file round trip alone")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
 
     if a.only_real:
         real_files(a.real)
         return 0
     nets = {"c3": _network("c3", None, None), "wlos": _network("wlos", None, None)}
     cals = calibration.load()
+    n = a.sequences
     s1 = dataset.build(a.s1)
     _, val = dataset.split_clips(s1, a.split_file)
+    val = dataset.ClipSet(val.clips[:(5 if a.only_constant else 20) * n])  # what the joined recordings use
     other = dataset.build(sorted({c.path for c in val.clips}), augmented=1, every_part=True, include_clean=False)
     clean, aug = [c.feats for c in val.clips], [c.feats for c in other.clips]
-    n = a.sequences
-    print(f"machine: {platform.machine()}, CPU; shipped model; default estimator (fusion)\n")
-    short = {"s1 val, 5 joined": ([join(clean[5 * i:5 * i + 5]) for i in range(n)], True),
-             "s1 val other speaker, 5 joined": ([join(aug[5 * i:5 * i + 5]) for i in range(n)], True)}
-    for folder in a.unseen or [str(DEFAULT_UNSEEN)]:
+    print(f"{common.machine()}; shipped model; default estimator\n")
+    short = {"s1 val, 5 joined": ([join(clean[5 * i:5 * i + 5]) for i in range(n) if clean[5 * i:]], True),
+             "s1 val other speaker, 5 joined": ([join(aug[5 * i:5 * i + 5]) for i in range(n) if aug[5 * i:]], True)}
+    for folder in common.unseen_folders(a):
         clips = dataset.build(folder).clips
         short[f"{Path(folder).name} (each clip, <= 15 s)"] = ([cut(c.feats, 15.0) for c in clips], False)
     constant_table(short, nets, cals)
     if a.only_constant:
         return 0
-    long = {"s1 val, 20 joined": [join(clean[20 * i:20 * i + 20]) for i in range(n)],
-            "s1 val other speaker, 20 joined": [join(aug[20 * i:20 * i + 20]) for i in range(n)]}
+    long = {"s1 val, 20 joined": [join(clean[20 * i:20 * i + 20]) for i in range(n) if clean[20 * i:]],
+            "s1 val other speaker, 20 joined": [join(aug[20 * i:20 * i + 20]) for i in range(n) if aug[20 * i:]]}
     track_table(long, nets, cals)
     speed(long["s1 val, 20 joined"][:4], nets)
     if a.real:

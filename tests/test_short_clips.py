@@ -30,7 +30,7 @@ def cut_from(long_source, start: int, n: int, late_frames: int):
 def test_short_clips_are_answered_within_the_search_they_allow(long_source, tmp_path, n):
     """4 cuts across the recording x the sound moved across the whole search. Measured on this
     CPU with the shipped model: 16 of 20 within a frame at 0.6 s (+-2 searched), 14 of 20 at
-    0.88 s (+-6); benchmarks/short_clips.py has the rates on 40 clips (0.95 and 0.89)."""
+    0.88 s (+-6); benchmarks.accuracy short has the rates on 40 clips (0.95 and 0.89)."""
     import mediagen
     reach = reach_of(n)
     right, results = 0, []

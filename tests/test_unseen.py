@@ -35,8 +35,8 @@ def test_default_follows_an_injected_shift_on_an_unseen_speaker(interview, tmp_p
     base = got[0.0].offset_ms
     for delay, res in got.items():
         assert abs(res.offset_ms - base - 1000 * delay) <= 40.0, (delay, res.summary(), base)
-        # A calibrated probability (fitted on GRID s1, it is cautious on a new speaker: 0.5-0.8 here)
-        assert res.calibrated and 0.0 < res.confidence < 1.0, res.summary()
+        # A calibrated probability, and reliable at every shift (0.88-0.90 when measured, 2026-12-08)
+        assert res.calibrated and calibration.RELIABLE <= res.confidence < 1.0, res.summary()
 
 
 def test_reliable_answers_are_right_on_unseen_speakers(unseen_dir, sample_dir):
@@ -65,11 +65,11 @@ def test_reliable_answers_are_right_on_unseen_speakers(unseen_dir, sample_dir):
     right, conf = np.array(right), np.array(conf)
     high = conf >= calibration.RELIABLE
     assert right.mean() >= 0.95, right  # the aim for unseen faces (relative)
-    # The calibration, fitted on GRID s1 and its augmented copies, is cautious on new speakers: on
-    # these 2 s clips none of the 28 answers reached 0.8 when measured (all right, 0.27-0.67).
-    # Whatever is called reliable must be right.
-    assert right[high].mean() >= 0.9 if high.any() else True, (right[high].mean(), high.sum())
-    assert conf[right].mean() > conf[~right].mean() if (~right).any() else True
+    # The promise both ways. When measured (2026-12-08) all 28 were right and 24 reached 0.8
+    # (0.71-0.97; the four below are the NEU clip's). A calibration that called nothing reliable
+    # here would be useless on new faces; one that called a wrong answer reliable, untrue.
+    assert high.mean() >= 0.6, (high.sum(), conf)
+    assert right[high].mean() >= 0.9, (right[high].mean(), high.sum())
     # Another speaker's sentence (the six CREMA-D clips all say the same words, so are no test).
     others = dataset.build(str(sample_dir), workers=1).clips
     wrong_conf = np.array([run(mismatched(a.feats, b.feats)).confidence for a, b in zip(clips.clips, others)])

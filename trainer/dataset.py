@@ -91,7 +91,7 @@ class ContentKeys:
     Every build used to read every video in full to find its cache files, on each rerun with
     everything cached: 0.4 s for GRID s1's 431 MB from the page cache (1.1 GB/s), 8 minutes for a
     500 GB folder at that speed, more from disk. From keys.jsonl and a stat: 8 ms for s1
-    (benchmarks/content_keys.py). A rewritten or replaced file is read again."""
+    (benchmarks.training cache-keys). A rewritten or replaced file is read again."""
 
     def __init__(self, root: Path):
         self.path = root / KEYS
@@ -197,9 +197,6 @@ class ClipSet:
     clips: list[Clip]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     cache_dir: str = ""
-
-    def n_pairs(self) -> int:
-        return sum(len(c.pairs()[0]) for c in self.clips)
 
     def feature_bytes(self) -> int:
         """Bytes the clips' features take in memory, all of them resident."""

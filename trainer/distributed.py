@@ -43,10 +43,6 @@ def device_for(device: torch.device) -> torch.device:
     return device
 
 
-def is_main() -> bool:
-    return world()[0] == 0
-
-
 def barrier() -> None:
     import torch.distributed as dist
     if world()[1] > 1:

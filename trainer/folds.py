@@ -15,7 +15,7 @@ For each fold k (trainer.speakers.folds: people, not clips, are split):
    WEIGHTINGS is asked, so the weighting is chosen on people the model never saw.
 Everything is written to OUT/fold<k>/eval.json, with the estimators' quality, so the calibration
 can be fitted and checked across folds without running the networks again
-(benchmarks/speaker_folds.py). `--final` trains the shipped model the same way on every person.
+(benchmarks.accuracy folds). `--final` trains the shipped model the same way on every person.
 The settings are fixed here before any fold is measured; none is chosen on s1.
 """
 from __future__ import annotations

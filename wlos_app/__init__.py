@@ -11,7 +11,7 @@ from .errors import WlosError
 # OpenMP's threads (torch's) sleep when they have no work instead of spinning for a while. On a
 # CPU shared with anything else (a browser, another analysis, a build) spinning threads
 # took the cores from the work itself: a 3 s clip's networks took 0.22-0.38 s against 0.085 s
-# passive, on 2 cores with another process busy (benchmarks/stages.py --warm, docs/performance.md).
+# passive, on 2 cores with another process busy (benchmarks.speed stages --warm, docs/performance.md).
 # Read by OpenMP when torch loads it, so it is set before any import of torch; a value already
 # in the environment is kept.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -8,7 +8,7 @@ Tracking, between detections, has two modes (`FaceConfig.tracker`):
 - "landmarks" (default): each frame's box is derived from the previous frame's landmarks, with an
   HOG check around it every `verify_every` frames. No tracker cost at all.
 - "kcf": the paper's KCF correlation tracker (OpenCV contrib) gives each frame's box.
-benchmarks/bench_analysis.py measures both.
+Both were measured (docs/performance.md; the script, benchmarks/bench_analysis.py, is in git history).
 """
 from __future__ import annotations
 

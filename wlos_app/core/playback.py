@@ -21,15 +21,6 @@ class AudioDeviceError(WlosError):
     """No usable sound output (no device, no PortAudio, a busy or vanished device)."""
 
 
-def output_devices() -> list[str]:
-    """Names of the sound outputs PortAudio sees; empty when there is no PortAudio or device."""
-    try:
-        import sounddevice as sd
-        return [d["name"] for d in sd.query_devices() if d["max_output_channels"] > 0]
-    except Exception:  # OSError without libportaudio, PortAudioError without any device
-        return []
-
-
 class AudioPreview:
     """Plays `samples` ((channels, n) float32 at `rate`) from a picture time with a drift applied."""
 

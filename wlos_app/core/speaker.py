@@ -39,12 +39,12 @@ from .face import FaceTrack
 from .features import BLOCK, ClipFeatures, with_face
 
 # A span's evidence for a face (standardised units, see the module's docstring): at or above this it
-# is the face heard. Whole sample clips (benchmarks/face_scores.py): with their own sound 19 of 20
+# is the face heard. Whole sample clips (benchmarks.active_speaker scores): with their own sound 19 of 20
 # score 1.15-1.54 on model v3, 1.16-1.53 on v4 (its 20th 0.83); with another sample clip's sound
 # 19 of 20 score -0.55-0.78 on v3, -0.01-0.92 on v4 (the 20th 1.05 on both). 0.9 was chosen on v2; v3
 # scores a silent face up to 0.94 (the cutaway test), so 1.0.
-# Single faces are not held to it (their answer is as before); the score is in the estimate's
-# quality ("face_score").
+# Single faces are not held to it (their answer is as before); the score is their Own.score, and
+# each face's `sync_score` in the JSON.
 CLEAR = 1.0
 MIN_SPAN_BLOCKS = 10  # a span needs one 10-frame unit of a face's usable blocks to be scored
 OWN_BLOCKS = 25  # a face's own offset is reported from 1 s of its usable speech
@@ -197,16 +197,14 @@ def _own(ex, t: Track, run, alone: bool = True) -> Own:
     if est is not None:
         o.uncapped = est
         o.score = score(est, np.flatnonzero(np.array(status) == "ok"), _times(ex.starts))
-        est.quality["face_score"] = o.score
         if not o.score >= CLEAR:  # its lips do not clearly match the sound: its own reading is not trusted
             o.estimate = _capped(est, "")[0]
     return o
 
 
 def _capped(est, why: str):
-    """The estimate with its confidence below calibration.RELIABLE; the reason in its quality."""
-    q = {**est.quality, "face_match": 0.0}
-    return replace(est, confidence=min(est.confidence, NOT_RELIABLE), quality=q), why
+    """The estimate with its confidence below calibration.RELIABLE, and why (a warning's words)."""
+    return replace(est, confidence=min(est.confidence, NOT_RELIABLE)), why
 
 
 def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None] | None = None) -> Choice:
@@ -228,7 +226,6 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
         choice = Choice(est, ex.face, ex.features, ex.status, tid, np.where(ok, -1 if tid is None else tid, -1))
         if main is not None:
             o = Own(main, ex.features, ex.status, est, score(est, np.flatnonzero(ok), _times(starts)))
-            est.quality["face_score"] = o.score  # read by nothing yet: a calibration may learn it
             choice.own = {main.id: o}
             if forced and len(every.analysable) > 1 and not o.score >= CLEAR:
                 choice.estimate, why = _capped(est, f"face {main.id}, as asked: its lips do not clearly match "

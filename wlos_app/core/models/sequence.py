@@ -46,7 +46,7 @@ def max_pool(x: torch.Tensor, kh: int, kw: int) -> torch.Tensor:
         y = F.max_pool2d(x.flatten(0, -3), (kh, kw))
         return y.reshape(*x.shape[:-2], *y.shape[-2:])
     # max_pool2d over a clip's many small planes is a slow path on CPU: the maxima of strided
-    # rows and columns are the same values, several times faster (benchmarks/pool.py).
+    # rows and columns are the same values, several times faster (docs/performance.md).
     h, w = x.shape[-2] // kh * kh, x.shape[-1] // kw * kw
     x = x[..., :h, :w]
     if kh == 2:
