@@ -1,10 +1,10 @@
 """Long recordings with a known drift: the sparse pass against the truth and against the full pass,
 its time from the command's start to its exit, and its peak memory. Prints tables.
 
-    .venv/bin/python benchmarks/long_recordings.py --minutes 60 --kinds linear,two_jumps
-    .venv/bin/python benchmarks/long_recordings.py --minutes 10 --full      # also the full pass
-    .venv/bin/python benchmarks/long_recordings.py --minutes 60 --size 1280x720 --kinds constant
-    .venv/bin/python benchmarks/long_recordings.py --minutes 60 --size 1080x1920 --codec libx265 --kinds constant
+    .venv/bin/python -m benchmarks.long_recordings --minutes 60 --kinds linear,two_jumps
+    .venv/bin/python -m benchmarks.long_recordings --minutes 10 --full      # also the full pass
+    .venv/bin/python -m benchmarks.long_recordings --minutes 60 --size 1280x720 --kinds constant
+    .venv/bin/python -m benchmarks.long_recordings --minutes 60 --size 1080x1920 --codec libx265 --kinds constant
 
 Each recording is the 20 GRID sample clips (60 s, GRID s1 speakers) scaled to --size, encoded once
 (H.264 or HEVC as a phone writes it, a keyframe every 2 s) and joined end to end without
@@ -23,9 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
-import sys
 import tempfile
 import time
 from fractions import Fraction
@@ -34,12 +32,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.common import ROOT, SAMPLE, machine
+from wlos_app.core import media
 
-from wlos_app.core import media  # noqa: E402
-
-SAMPLE = ROOT.parent / "shared" / "data" / "grid_s1_sample"
 RATE = 48000  # what cameras and phones record
 F = 0.04  # one grid frame, s
 
@@ -225,8 +220,7 @@ def main() -> int:
     size = tuple(int(v) for v in args.size.split("x"))
     folder = Path(args.keep or tempfile.mkdtemp(prefix="wlos_long_"))
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d')}, {args.minutes:g} min at {args.size} {args.codec}\n")
+    print(f"{args.minutes:g} min at {args.size} {args.codec}; {machine()}\n")
     rows = ["| recording | wall s | peak MB | read s | windows | within a frame (truth) | covered | jumps "
             "(truth -> found) | full pass: wall s, within a frame of it, jumps |", "|---" * 9 + "|"]
     for kind in args.kinds.split(","):

@@ -540,3 +540,35 @@ def test_exporting_an_unreliable_answer_asks_first(qtbot, window, grid_clip, tmp
     QTimer.singleShot(200, press_enter)
     assert not export_dialog.ask(window, "Unreliable analysis", "Export anyway?")
     assert shown == [(QMessageBox, "Export anyway?")]
+
+
+def test_a_long_recording_shows_its_first_answer_early_and_cancel_keeps_it(qtbot, window, sample_clips, tmp_path,
+                                                                            monkeypatch):
+    """Read in windows (core.sparse; here from 20 s on): the first pass's answer is drawn while the
+    jump is still being located, and cancelling then keeps that answer."""
+    import mediagen
+    from dataclasses import replace
+    path = str(mediagen.write_clip(tmp_path / "long.mp4", *mediagen.concat(sample_clips[:20]),
+                                   drift_s=lambda t: np.where(np.asarray(t) < 31.0, 0.04, 0.24)))
+    plain = window.analysis_config
+    monkeypatch.setattr(window, "analysis_config", lambda: replace(plain(), sparse_from_s=20.0))
+    import time
+
+    from wlos_app.core import sparse
+    read = sparse._Reader.read
+
+    def slow_refinement(self, span, why):  # so that the cancel comes while the jump is located
+        if why != "first pass":
+            time.sleep(1.0)
+        return read(self, span, why)
+    monkeypatch.setattr(sparse._Reader, "read", slow_refinement)
+    window.open_paths([path])
+    st = window.clips[path]
+    qtbot.waitUntil(lambda: st.status == "analysing" and st.result is not None, timeout=120_000)
+    assert st.result.reading == "sparse" and "refining \u2026" in window.headline.text()
+    assert len(window.drift_plot.x) == len(st.result.starts)  # the windows read so far, drawn
+    window.cancel_button.click()
+    qtbot.waitUntil(lambda: window.analysing is None, timeout=60_000)
+    assert st.status == "done" and st.result is not None and window.messages == []
+    assert any("answer so far" in w for w in st.result.warnings)
+    assert "refining \u2026" not in window.headline.text()  # no longer said to be refining

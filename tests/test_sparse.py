@@ -121,3 +121,20 @@ def test_short_clips_and_full_are_read_whole(grid_clip):
         str(grid_clip)))
     res = analyze(str(grid_clip), AnalysisConfig(keep_audio=False))
     assert res.reading == "full" and res.windows is None
+
+
+def test_batches_and_the_cluster_read_long_recordings_sparsely(jumping, tmp_path):
+    """A batch's worker and a Dask cluster with a GPU worker (which would split a clip into a
+    features task and a networks task) both run the sparse pass, as one task per recording."""
+    from wlos_app.core import batch
+    out = tmp_path / "b.jsonl"
+    batch.run_batch([jumping], SPARSE, out, jobs=1)
+    [rec] = [json.loads(x) for x in out.read_text().splitlines()]
+    assert rec["pass"] == "sparse" and rec["track_model"] == "piecewise"
+    distributed = pytest.importorskip("distributed")
+    from wlos_app.core.cluster import run_cluster_batch
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  resources={"GPU": 1}) as lc, distributed.Client(lc) as client:
+        report = run_cluster_batch([jumping], SPARSE, tmp_path / "c.jsonl", client=client)
+    [rec] = [json.loads(x) for x in (tmp_path / "c.jsonl").read_text().splitlines()]
+    assert report.counts["drifting"] == 1 and rec["pass"] == "sparse"

@@ -34,6 +34,7 @@ ANALYZE_EPILOG = """drift: positive = audio late, in milliseconds and in the cli
   wlos-app analyze talk.mp4 --constant             # one drift for the whole clip, no track
   wlos-app analyze talk.mp4 --max-offset-ms 5000   # search up to 5 s either way (default 2 s)
   wlos-app analyze lecture.mp4 --json --summary-only   # drift track of a long recording, no block list
+  wlos-app analyze lecture.mp4 --full              # read every frame, not windows (recordings over 2 min)
   wlos-app analyze ~/dataset/ --jobs 2 --out results.jsonl --summary-only   # a batch; rerun to resume
   wlos-app analyze talk.mp4 --model ft/              # with a model you trained
   wlos-app analyze panel.mp4 --face 1                # analyse face 1 only (ids: `faces` in --json)

@@ -124,15 +124,16 @@ def wanted_for(path: str, cfg) -> bool:
 
 
 def first_pass(duration_s: float) -> list[tuple[float, float]]:
-    """Windows spread evenly: each in the middle of its share of the clip."""
-    n = max(MIN_FIRST, int(math.ceil(duration_s / SPACING_S)))
-    share = duration_s / n
-    return [_span((i + 0.5) * share, duration_s) for i in range(n)]
+    """Windows spread evenly from the very start to the very end (a jump near either end is
+    between two of them, not before the first)."""
+    n = max(MIN_FIRST, int(math.ceil(duration_s / SPACING_S)) + 1)
+    centres = np.linspace(WINDOW_S / 2, duration_s - WINDOW_S / 2, n)
+    return [_span(c, duration_s) for c in centres]
 
 
 def _span(centre: float, duration_s: float, length: float = WINDOW_S) -> tuple[float, float]:
     start = min(max(0.0, centre - length / 2), max(0.0, duration_s - length))
-    return start, min(duration_s, start + length)
+    return float(start), float(min(duration_s, start + length))
 
 
 # --- the fit ------------------------------------------------------------------------------------
@@ -202,8 +203,9 @@ def to_track(pieces: list[Piece], readings, windows: list[Window], duration_s: f
     bounds = [0.0]
     for p, q in zip(pieces, pieces[1:]):
         lo, hi = t[p.last], t[q.first]
-        seen = [j for j in inside if lo <= j <= hi]
-        bounds.append(seen[len(seen) // 2] if seen else 0.5 * (lo + hi))
+        mid = 0.5 * (lo + hi)
+        seen = [j for j in inside if lo - WINDOW_S <= j <= hi + WINDOW_S and bounds[-1] < j < t[q.last] + 1e-6]
+        bounds.append(min(seen, key=lambda j: abs(j - mid)) if seen else mid)
     bounds.append(duration_s)
     segs = [Segment(s, e, _value(p, s), _value(p, e)) for p, s, e in zip(pieces, bounds, bounds[1:])]
     model = "piecewise" if len(segs) > 1 else "linear" if pieces[0].b else "constant"
@@ -329,11 +331,11 @@ def _refinements(reader: _Reader, res: AnalysisResult) -> list[tuple[tuple[float
         if bisect is not None:
             todo.append((bisect, f"between {_clock(lo)} and {_clock(hi)}"))
         elif hi - lo <= MAX_LOCATE_S and not any(w.why == "locate" and w.start_s <= lo and w.end_s >= hi
-                                                 for w in wins):
+                                                 for w in wins) and not _located(wins, lo, hi):
             # one stretch from the last reading before to the first after: its own track puts the
             # jump where the full pass would on the same evidence
-            start, end = max(0.0, lo - WINDOW_S / 2), min(duration, hi + WINDOW_S / 2)
-            todo.append(((start, end), "locate"))
+            mid, half = 0.5 * (lo + hi), 0.5 * (hi - lo) + WINDOW_S  # a whole window of each side
+            todo.append(((max(0.0, mid - half), min(duration, mid + half)), "locate"))
     # reliable readings off the track: look either side
     for w in wins:
         if w.reliable and w.why != "locate" and any(abs(d - float(tr.at(t)[0])) > AGREE_FRAMES
@@ -349,6 +351,10 @@ def _refinements(reader: _Reader, res: AnalysisResult) -> list[tuple[tuple[float
     return out
 
 
+def _located(wins: list[Window], lo: float, hi: float) -> bool:
+    return any(lo - WINDOW_S <= j <= hi + WINDOW_S for w in wins if w.why == "locate" for j in w.jumps())
+
+
 def _was_read(wins: list[Window], span: tuple[float, float]) -> bool:
     """A stretch is read once, answer or not."""
     return any(abs(w.start_s - span[0]) < 0.5 and abs(w.end_s - span[1]) < 0.5 for w in wins)
@@ -361,6 +367,9 @@ def _result(path: str, info: media.MediaInfo, cfg, reader: _Reader, t0: float) -
         raise NoFaceError(f"{path}: none of the {len(reader.windows)} stretches read had a face and speech "
                           f"({'; '.join(reasons)[:200]}); --full reads every frame")
     good = [w for w in wins if w.reliable] or wins  # with no reliable window, the best guesses
+    # A window across a jump that a stretch read to locate it found reads a mixture of both sides.
+    found = [j for w in wins if w.why == "locate" for j in w.jumps()]
+    good = [w for w in good if w.why == "locate" or not any(w.start_s + 0.5 < j < w.end_s - 0.5 for j in found)] or good
     readings = [r for w in good for r in w.readings()]
     pieces = _fit_of(cfg, readings)
     tr = to_track(pieces, readings, wins, info.duration_s)
