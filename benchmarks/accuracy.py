@@ -1,7 +1,7 @@
 """Accuracy on faces the models never saw: is the drift right, and is "reliable" true? Prints tables.
 
     .venv/bin/python -m benchmarks.accuracy unseen [--s1 S1 --split-file SPLIT] [--unseen DIR ...]
-        [--model DIR] [--methods fusion,c3,wlos,qmi] [--max-clips N] [--json OUT] [--plot PNG]
+        [--model DIR] [--methods c3-track,c3,wlos,qmi] [--max-clips N] [--json OUT] [--plot PNG]
     .venv/bin/python -m benchmarks.accuracy folds RUN [--choose] [--write-calibration DIR]
         [--write-held-out] [--weighting NAME] [--plot PNG]
     .venv/bin/python -m benchmarks.accuracy short --s1 S1 --split-file SPLIT [--people SETTLED]
@@ -34,14 +34,14 @@ from trainer import dataset
 from trainer.calibrate import GRID_NAME, fit_methods
 from trainer.evaluate import CLIP_SHIFTS, cut, estimate_clip, shift_audio, shift_scores
 from wlos_app.core import calibration, faces, media
-from wlos_app.core.analysis import NETWORKS_OF
 from wlos_app.core.estimators import reach_of
-from wlos_app.core.face import FaceConfig
+from wlos_app.core.mouth import FaceConfig
 from wlos_app.core.features import frame_power_db
+from wlos_app.core.methods import DEFAULT, METHODS as ESTIMATORS, canonical
 from wlos_app.core.models import load
 
-METHODS = ("fusion", "c3", "wlos", "qmi")
-LABELS = {"fusion": "fusion (default)", "wlos": "WLOS (paper)", "c3": "C3 sliding window (paper)",
+METHODS = tuple(ESTIMATORS)
+LABELS = {DEFAULT: f"{DEFAULT} (default)", "wlos": "WLOS (paper)", "c3": "C3 sliding window (paper)",
           "qmi": "QMI (Liu & Sato)"}
 
 
@@ -98,7 +98,16 @@ def load_folds(root: Path) -> list[dict]:
     folds = [json.loads(p.read_text()) for p in sorted(root.glob("fold*/eval.json"))]
     if not folds:
         raise SystemExit(f"{root}: no fold*/eval.json (run python -m trainer.folds first)")
+    for f in folds:
+        f["raw"], f["settled"] = _renamed(f["raw"]), _renamed(f["settled"])
+        f["cases"] = {part: _renamed(c) for part, c in f["cases"].items()}
     return folds
+
+
+def _renamed(d: dict) -> dict:
+    """Keys that name a method by an old name ("fusion", "fusion c3+wlos": folds measured before
+    issue 36) under today's."""
+    return {" ".join([canonical(k.split(" ")[0]), *k.split(" ")[1:]]): v for k, v in d.items()}
 
 
 def share(rows: list, col: int) -> tuple[int, int]:
@@ -138,18 +147,18 @@ def weights_label(w: dict) -> str:
 
 
 def weighting_table(folds: list[dict]) -> list[str]:
-    """The fusion weightings on the settled copies of held-out people (absolute)."""
-    names = [k for k in folds[0]["settled"] if k.startswith("fusion ") and all(k in f["settled"] for f in folds)]
+    """The default's weightings on the settled copies of held-out people (absolute)."""
+    names = [k for k in folds[0]["settled"] if k.startswith(f"{DEFAULT} ") and all(k in f["settled"] for f in folds)]
     lines = ["| weighting | " + " | ".join(f"fold {f['fold']}" for f in folds) + " | all folds |",
              "|---" * (len(folds) + 2) + "|"]
-    for key in ["fusion", *names]:
+    for key in [DEFAULT, *names]:
         cells, tot = [], np.zeros(2, int)
         for f in folds:
             h, n = share(f["settled"][key]["rows"], 4)
             tot += (h, n)
             cells.append(fmt(h, n))
-        if key != "fusion":
-            label = key[len("fusion "):]
+        if key != DEFAULT:
+            label = key[len(DEFAULT) + 1:]
         else:  # folds measured before eval.json recorded the weighting do not name it
             label = f"{weights_label(f['weights'])} (the default when measured)" if "weights" in f \
                 else "the default when measured"
@@ -388,11 +397,11 @@ def cmd_unseen(a) -> int:
     for folder in common.unseen_folders(a):
         sets[Path(folder).name] = (dataset.build(folder, cache_dir=a.cache), False)
 
-    methods = [m for m in a.methods.split(",") if m]
-    kinds = {k for m in methods for k in NETWORKS_OF[m]}
+    methods = [canonical(m) for m in a.methods.split(",") if m]
+    kinds = {k for m in methods for k in ESTIMATORS[m].networks}
     nets = {k: load(k, a.model, a.device) for k in kinds}
     cals = calibration.load(a.model)
-    engine = {m: (m, {k: nets[k] for k in NETWORKS_OF[m]}) for m in methods}
+    engine = {m: (m, {k: nets[k] for k in ESTIMATORS[m].networks}) for m in methods}
     results = {}
     for name, (clips, _) in sets.items():
         print(f"{name}: {len(clips.clips)} clips ...", file=sys.stderr, flush=True)
@@ -422,8 +431,8 @@ def cmd_unseen(a) -> int:
             cells.append(f"{high}/{total} reliable, {f(right)} right")
         t.row(LABELS.get(m, m), *cells)
     common.write_json(a.json, results)
-    if a.plot and "fusion" in methods:
-        unseen_plot(a.plot, sets, results, "fusion")
+    if a.plot and DEFAULT in methods:
+        unseen_plot(a.plot, sets, results, DEFAULT)
     return 0
 
 
@@ -434,7 +443,7 @@ def add_folds(ap) -> None:
     ap.add_argument("--write-calibration", metavar="DIR", help="fit on every fold and write DIR/calibration.json")
     ap.add_argument("--write-held-out", action="store_true",
                     help="write each fold<k>/calibration.json, fitted on the other folds (for its model's own use)")
-    ap.add_argument("--weighting", help="the fusion weighting whose confidence is checked and written "
+    ap.add_argument("--weighting", help="the default's weighting whose confidence is checked and written "
                                         "(a name of trainer.folds.WEIGHTINGS measured with --weighting; "
                                         "default: the shipped one)")
     ap.add_argument("--plot", metavar="PNG")
@@ -457,20 +466,20 @@ def cmd_folds(a) -> int:
     folds = load_folds(Path(a.root))
     print(f"{len(folds)} folds; cells: people relative / people absolute (settled copies), within one frame, "
           f"audio moved by -6..+6 frames\n")
-    keys = {m: (f"fusion {a.weighting}" if m == "fusion" and a.weighting else m) for m in METHODS}
+    keys = {m: (f"{DEFAULT} {a.weighting}" if m == DEFAULT and a.weighting else m) for m in METHODS}
     print("\n".join(accuracy_table(folds, keys)))
-    print("\nfusion weightings, held-out people's settled copies, absolute\n")
+    print(f"\n{DEFAULT} weightings, held-out people's settled copies, absolute\n")
     print("\n".join(weighting_table(folds)))
     for m in METHODS:
         print(f"\nconfidence of {keys[m]}, calibration fitted on the other folds (reliable: >= {calibration.RELIABLE})\n")
         lines, pooled = fold_reliability(folds, keys[m])
         print("\n".join(lines))
-        if a.plot and m == "fusion":
+        if a.plot and m == DEFAULT:
             fold_plot(a.plot, pooled, f"Reliability of the default estimator on people it never saw\n"
                                       f"({len(folds)} speaker folds, calibration fitted on the other folds)")
     if a.choose:
-        print(f"\nthe calibration's fit for {keys['fusion']}, each checked leaving one fold out\n")
-        print("\n".join(choice_table(folds, keys["fusion"])))
+        print(f"\nthe calibration's fit for {keys[DEFAULT]}, each checked leaving one fold out\n")
+        print("\n".join(choice_table(folds, keys[DEFAULT])))
     if a.write_calibration:
         print(f"wrote {calibration.save(fitted(folds, keys), a.write_calibration)}")
     if a.write_held_out:
@@ -518,7 +527,7 @@ def cmd_short(a) -> int:
                     for s in sorted({-r, -(r // 2), 0, r // 2, r}):
                         g = cut(shift_audio(f, s), start, n)
                         for m in METHODS:
-                            est = estimate_clip(g, m, {k: nets[k] for k in NETWORKS_OF[m]}, calibrations=cals)
+                            est = estimate_clip(g, m, {k: nets[k] for k in ESTIMATORS[m].networks}, calibrations=cals)
                             if est is not None:
                                 ok = np.isfinite(est.offset_grid) and abs(est.offset_grid - s) <= 1.0
                                 got[m].append((ok, est.confidence >= calibration.RELIABLE))

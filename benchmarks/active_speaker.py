@@ -19,8 +19,8 @@
   the people each fold held out, read by that fold's model (and the calibration.json beside it,
   `accuracy folds --write-held-out`), so that no face was learned;
 - voice-overs: no face in view made the sound: how often is the answer called reliable anyway?
-- scores: how clearly a face's lips match the sound (speaker.score over whole clips, with their
-  own sound and with another clip's), for choosing and checking speaker.CLEAR.
+- scores: how clearly a face's lips match the sound (heard.score over whole clips, with their
+  own sound and with another clip's), for choosing and checking heard.CLEAR.
 
 Clips are written to a temporary folder with tests/mediagen.py (the tests' generator).
 """
@@ -44,11 +44,11 @@ import mediagen
 from trainer import dataset
 from trainer.calibrate import mismatched, shared_words
 from trainer.evaluate import estimate_clip
-from wlos_app.core import speaker
+from wlos_app.core import heard
 from wlos_app.core.analysis import AnalysisConfig, analyze
 from wlos_app.core.calibration import RELIABLE
-from wlos_app.core.features import BLOCK
-from wlos_app.core.fusion import block_times
+from wlos_app.core.grid import BLOCK, block_times
+from wlos_app.core.methods import DEFAULT
 from wlos_app.core.models import load
 
 
@@ -179,8 +179,8 @@ def cases(sample: list[Path], others: list[Path]) -> list[dict]:
 
 def heard_is(res, heard_left: bool) -> bool:
     """Whether the answer's face is the heard one (by the side its box is on)."""
-    ch = res.speaker
-    return ch is not None and side(res, ch.track) == ("left" if heard_left else "right")
+    ch = res.heard
+    return ch is not None and side(res, ch.face_id) == ("left" if heard_left else "right")
 
 
 def grey_half(frames: list, width: int, heard_left: bool) -> list:
@@ -214,13 +214,13 @@ def s1_val(s1: Path, split: Path, sample: Path, n: int) -> list[Path]:
 
 
 def face_score(feats, nets) -> float:
-    est = estimate_clip(feats, "fusion", nets)
+    est = estimate_clip(feats, DEFAULT, nets)
     if est is None:
         return float("nan")
-    # as core.speaker scores a face: its usable blocks, among the rows of every block
+    # as core.heard scores a face: its usable blocks, among the rows of every block
     starts = feats.block_starts()
     ok = np.flatnonzero([feats.block_status(int(t)) == "ok" for t in starts])
-    return speaker.score(est, ok, block_times(starts))
+    return heard.score(est, ok, block_times(starts))
 
 
 # ---- grid -----------------------------------------------------------------------------------------
@@ -270,9 +270,9 @@ def cmd_grid(args) -> int:
         face_ok = heard_is(res, c["heard_left"])
         right = face_ok and abs(err) <= 1.0
         side_word = "left" if c["heard_left"] else "right"
-        chosen = "heard" if face_ok else "none" if res.speaker.track is None else "silent"
+        chosen = "heard" if face_ok else "none" if res.heard.face_id is None else "silent"
         rows.append((right, res.confidence))
-        others_conf = max((o.uncapped.confidence for tid, o in res.speaker.own.items()
+        others_conf = max((o.uncapped.confidence for tid, o in res.heard.own.items()
                            if side(res, tid) != side_word and o.uncapped is not None), default=float("nan"))
         t.row(c["i"], f"{c['heard'].stem} (+{c['shift']})", f"{c['silent'].parent.name}/{c['silent'].stem}", side_word,
               chosen, f"{res.offset_grid:+.2f}", f"{err:+.2f}", f"{res.confidence:.2f}", "yes" if right else "no",
@@ -280,7 +280,7 @@ def cmd_grid(args) -> int:
         record["cases"].append({**{k: str(v) for k, v in c.items()}, "offset": res.offset_grid, "error": err,
                                 "silent_own_confidence": others_conf, "alone": solo.offset_grid,
                                 "confidence": res.confidence, "face_ok": face_ok, "right": right,
-                                "scores": [sp.scores for sp in res.speaker.spans]})
+                                "scores": [sp.scores for sp in res.heard.spans]})
     n_right = sum(r for r, _ in rows)
     confident_wrong = sum((not r) and c >= RELIABLE for r, c in rows)
     print(f"\n{n_right} of {len(rows)} right, {confident_wrong} confidently wrong (confidence >= 0.8 and wrong), "
@@ -311,14 +311,14 @@ def cmd_grid(args) -> int:
         took = time.perf_counter() - t0
         ts = np.arange(0.3, res.duration_s - 0.3, 0.1)
         d = res.drift_ms_at(ts) / 40.0
-        heard = ", ".join("-" if sp.face is None else str(sp.face) for sp in res.speaker.spans)
+        heard = ", ".join("-" if sp.face is None else str(sp.face) for sp in res.heard.spans)
         t.row(f"cut s1 -> {other.parent.name} -> s1, each in sync",
               f"{res.offset_grid:+.2f} frames, {res.track_model}; faces heard per span: {heard} "
               f"({len(res.faces.tracks)} tracks, {took:.1f} s)", f"{d.min():+.2f} .. {d.max():+.2f}",
               f"{res.confidence:.2f}", res.reliable)
         record["cut"].append({"other": other.parent.name, "offset": res.offset_grid, "min": float(d.min()),
                               "max": float(d.max()), "confidence": res.confidence, "seconds": took,
-                              "spans": [(sp.first, sp.last, sp.face, sp.scores) for sp in res.speaker.spans]})
+                              "spans": [(sp.first, sp.last, sp.face, sp.scores) for sp in res.heard.spans]})
     vo = mediagen.write_clip(tmp / "voice_over.mp4", *mediagen.voice_over(sample[2], sample[3]))
     res = analyze(str(vo), cfg)
     t.row(f"voice-over: {sample[2].stem}'s face, {sample[3].stem}'s sound", f"{res.offset_grid:+.2f} frames", "-",
@@ -328,10 +328,10 @@ def cmd_grid(args) -> int:
     vo2 = mediagen.write_clip(tmp / "voice_over_two.mp4", frames, *mediagen.load_clip(sample[5])[1:])
     res = analyze(str(vo2), cfg)
     t.row(f"voice-over over two faces: {sample[4].stem} and {others[1].parent.name}, {sample[5].stem}'s sound",
-          f"{res.offset_grid:+.2f} frames, face matched: {res.speaker.matched}", "-", f"{res.confidence:.2f}",
+          f"{res.offset_grid:+.2f} frames, face matched: {res.heard.matched}", "-", f"{res.confidence:.2f}",
           res.reliable)
     record["voice_over_two"] = {"offset": res.offset_grid, "confidence": res.confidence, "reliable": res.reliable,
-                                "matched": res.speaker.matched}
+                                "matched": res.heard.matched}
 
     # Cost of the added face: the two-face clip against its heard clip alone and against the heard
     # face alone on the two-face clip's canvas (the silent half grey: the same picture size), best of 3.
@@ -377,7 +377,7 @@ def cmd_side_by_side(args) -> int:
     `grid`), on the left and on the right. The truth is relative: the heard clip analysed alone
     (whether each source is itself in sync is not known). Counted: which face the answer comes from
     (heard, none, silent), whether it is within a frame of the heard clip alone, and whether it is
-    called reliable, against the clip alone. Each speech span's evidence (speaker.score) for the
+    called reliable, against the clip alone. Each speech span's evidence (heard.score) for the
     heard face and the best other, and each face's own confidence before any cap, are kept in --json.
     The shipped model learned every one of these people; --folds reads them speaker-disjoint."""
     if (found := pair_jobs(args)) is None:
@@ -388,28 +388,28 @@ def cmd_side_by_side(args) -> int:
     t = common.Table("heard", "beside", "heard on", "answer from", "drift (frames)", "alone", "confidence", "alone",
                      "spans: heard / other face")
     rows = []
-    for i, (heard, silent, model) in enumerate(jobs):
+    for i, (voiced, silent, model) in enumerate(jobs):
         cfg = AnalysisConfig(keep_audio=False, model_dir=model)
-        alone_clip = mediagen.write_clip(tmp / f"alone_{i}.mp4", *first(mediagen.load_clip(heard), args.seconds))
+        alone_clip = mediagen.write_clip(tmp / f"alone_{i}.mp4", *first(mediagen.load_clip(voiced), args.seconds))
         solo = analyze(str(alone_clip), cfg)
         for left in (True, False):
             two = mediagen.write_clip(tmp / f"two_{i}_{left}.mp4",
-                                      *first(mediagen.side_by_side(heard, silent, left), args.seconds))
+                                      *first(mediagen.side_by_side(voiced, silent, left), args.seconds))
             res = analyze(str(two), cfg)
             want = "left" if left else "right"
             spans = []
-            for sp in res.speaker.spans:
+            for sp in res.heard.spans:
                 by = {side(res, tid): s for tid, s in sp.scores.items()}
                 spans.append((by.get(want, float("nan")),
                               max((s for k, s in by.items() if k != want), default=float("nan"))))
-            row = {"heard": heard.stem, "silent": silent.stem, "model": model, "heard_on": want,
-                   "from": side(res, res.speaker.track), "offset": res.offset_grid, "confidence": res.confidence,
+            row = {"heard": voiced.stem, "silent": silent.stem, "model": model, "heard_on": want,
+                   "from": side(res, res.heard.face_id), "offset": res.offset_grid, "confidence": res.confidence,
                    "alone": solo.offset_grid, "alone_confidence": solo.confidence, "spans": spans,
-                   "own": {side(res, tid): o.uncapped.confidence for tid, o in res.speaker.own.items()
+                   "own": {side(res, tid): o.uncapped.confidence for tid, o in res.heard.own.items()
                            if o.uncapped is not None}}
             rows.append(row)
             words = "heard" if row["from"] == want else row["from"] if row["from"] == "none" else "silent"
-            t.row(heard.stem, silent.stem, want, words, f"{res.offset_grid:+.2f}", f"{solo.offset_grid:+.2f}",
+            t.row(voiced.stem, silent.stem, want, words, f"{res.offset_grid:+.2f}", f"{solo.offset_grid:+.2f}",
                   f"{res.confidence:.2f}", f"{solo.confidence:.2f}", ", ".join(f"{h:.2f} / {o:.2f}" for h, o in spans))
     n = len(rows)
     heard_n = sum(r["from"] == r["heard_on"] for r in rows)
@@ -460,7 +460,7 @@ def cmd_cut(args) -> int:
         if args.voice_over:
             sound = voiced_over(sound, clips, a, b, bool(args.folds), 2 * args.seconds)
         res = analyze(str(mediagen.write_clip(tmp / f"cut{i}.mp4", frames, sound, rate)), cfg)
-        heard = [sp.face for sp in res.speaker.spans] if res.speaker else []
+        heard = [sp.face for sp in res.heard.spans] if res.heard else []
         rows.append({"first": a.stem, "then": b.stem, "model": model, "offset": res.offset_grid,
                      "confidence": res.confidence, "first_alone": [ra.offset_grid, ra.confidence],
                      "then_alone": [rb.offset_grid, rb.confidence], "heard": heard,
@@ -516,7 +516,7 @@ def cmd_turns(args) -> int:
             sound = voiced_over(sound, clips, a, b, bool(args.folds), 2 * args.seconds)
         res = analyze(str(mediagen.write_clip(tmp / f"turns{i}.mp4", frames, sound, rate)), cfg)
         spans = []
-        for sp in res.speaker.spans if res.speaker else []:
+        for sp in res.heard.spans if res.heard else []:
             mid = (res.starts[sp.first] + res.starts[sp.last] + BLOCK) / 2 / 25
             spans.append({"face": side(res, sp.face), "want": "left" if mid < args.seconds else "right",
                           "scores": {side(res, tid): s for tid, s in sp.scores.items()}})
@@ -609,8 +609,8 @@ def cmd_voice_overs(args) -> int:
                 n = int(round(len(frames) / 25.0 * rate))
             out = mediagen.write_clip(tmp / f"{name.split(',')[0]}_{len(faces)}_{j}.mp4", frames, audio[:, :n], rate)
             res = analyze(str(out), AnalysisConfig(keep_audio=False, model_dir=model))
-            matched = bool(res.speaker is not None and res.speaker.matched and len(faces) > 1)
-            spans = [sorted(sp.scores.values(), reverse=True) for sp in res.speaker.spans] if res.speaker else []
+            matched = bool(res.heard is not None and res.heard.matched and len(faces) > 1)
+            spans = [sorted(sp.scores.values(), reverse=True) for sp in res.heard.spans] if res.heard else []
             rows.append({"faces": [f.stem for f in faces], "sound": sound.stem, "offset": res.offset_grid,
                          "confidence": res.confidence, "reliable": bool(res.reliable), "matched": matched,
                          "span_scores": spans})
@@ -632,10 +632,10 @@ def add_scores(ap) -> None:
 def cmd_scores(a) -> int:
     """How clearly a face's lips match the sound, with its own sound and with another clip's.
 
-    speaker.score over whole clips, printed sorted, for choosing and checking speaker.CLEAR. Each
+    heard.score over whole clips, printed sorted, for choosing and checking heard.CLEAR. Each
     clip's features come from the training cache (trainer.dataset.build); "another clip's sound" is
     the next clip's (trainer.calibrate.mismatched). The score is the one the analysis puts on a span
-    of speech (core.speaker), here over all of a clip's usable blocks."""
+    of speech (core.heard), here over all of a clip's usable blocks."""
     nets = {k: load(k, a.model) for k in ("c3", "wlos")}
     clips = [c for c in dataset.build(a.sample).clips if c.version == 0]
     if len(clips) < 2:
@@ -643,10 +643,10 @@ def cmd_scores(a) -> int:
     own = [face_score(c.feats, nets) for c in clips]
     other = [face_score(mismatched(c.feats, clips[(i + 1) % len(clips)].feats), nets) for i, c in enumerate(clips)]
     print(f"model: {a.model or 'shipped'}; {common.machine()}\n")
-    t = common.Table("sound", "clips", "scores, sorted", f"at or above CLEAR ({speaker.CLEAR:g})")
+    t = common.Table("sound", "clips", "scores, sorted", f"at or above CLEAR ({heard.CLEAR:g})")
     for name, v in (("its own", own), ("another clip's", other)):
         v = np.sort(np.asarray(v, float))
-        t.row(name, len(v), ", ".join(f"{x:.2f}" for x in v), int((v >= speaker.CLEAR).sum()))
+        t.row(name, len(v), ", ".join(f"{x:.2f}" for x in v), int((v >= heard.CLEAR).sum()))
     return 0
 
 

@@ -32,15 +32,17 @@ from benchmarks import common
 from trainer import dataset
 from trainer.evaluate import drift_audio, estimate_clip, join
 from wlos_app.core import calibration
-from wlos_app.core.analysis import DEFAULT_MAX_SHIFT, _network
-from wlos_app.core.estimators import MAX_SHIFT
+from wlos_app.core.analysis import _network
+from wlos_app.core.grid import MAX_SHIFT
+from wlos_app.core.methods import DEFAULT
+from wlos_app.core.methods.search import DEFAULT_MAX_SHIFT
 
 CONSTANTS_S = (0.0, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0)
 BEYOND_S = (3.0, -3.0)
 
 
 def run(f, nets, cals, max_shift=DEFAULT_MAX_SHIFT):
-    return estimate_clip(f, "fusion", nets, calibrations=cals, max_shift=max_shift)
+    return estimate_clip(f, DEFAULT, nets, calibrations=cals, max_shift=max_shift)
 
 
 def cut(f, seconds: float):

@@ -199,8 +199,9 @@ def jump_times(rec: dict) -> list[float]:
 
 
 def score(rec: dict, want_ms: np.ndarray, t: np.ndarray, jumps: list[float]) -> tuple[float, float]:
-    """(share of points within a frame, away from jumps; share of the clip the track covers)."""
-    keep = np.ones(len(t), bool)
+    """(share of points within a frame, away from jumps and where `want_ms` is defined (a full
+    pass's track runs from its first block to its last); share of the clip the track covers)."""
+    keep = np.isfinite(want_ms)
     for j in jumps:
         keep &= np.abs(t - j) > 3.0
     got = drift_at(rec, t)

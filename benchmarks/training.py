@@ -42,7 +42,8 @@ from trainer.recipe import TrainJob, run
 from trainer.report import evaluate_clips
 from trainer.train import TrainConfig
 from wlos_app.core import calibration
-from wlos_app.core.analysis import NETWORKS_OF, AnalysisConfig, resolve_method
+from wlos_app.core.analysis import AnalysisConfig, resolve_method
+from wlos_app.core.methods import METHODS
 from wlos_app.core.models import load
 from wlos_app.core.paths import resources_dir
 
@@ -75,7 +76,7 @@ def stand_in_speaker(s1: str, split_file: str, out: Path, n: int = 30, seed: int
 
 def score(model_dir: str, sets: dict) -> dict:
     method = resolve_method(AnalysisConfig(model_dir=model_dir))
-    nets = {k: load(k, model_dir) for k in NETWORKS_OF[method]}
+    nets = {k: load(k, model_dir) for k in METHODS[method].networks}
     cals = calibration.load(model_dir)
     return {name: shift_scores(clips, {method: (method, nets)}, CLIP_SHIFTS, calibrations=cals)[method]
             for name, (clips, _) in sets.items()}

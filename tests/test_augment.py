@@ -96,14 +96,15 @@ def test_draw_is_seeded_and_bounded():
 def test_augmented_copy_keeps_the_drift(made):
     """End to end: a clip with its audio 160 ms late, seen through another camera and voice,
     still reads 160 ms late (the label of its augmented copy is right)."""
-    from wlos_app.core.analysis import AnalysisConfig, analyze, extract, estimate, _network
+    from wlos_app.core.analysis import AnalysisConfig, _network, analyze, extract
+    from wlos_app.core.methods import estimate
     path = str(made("late160.mp4", audio_delay_s=0.16))
     aug = Augmentation(scale=1.6, zoom=1.1, rotate_deg=8, shift=(0.04, -0.03), wobble=0.01, contrast=1.2,
                        gamma=0.8, blur=0.8, noise=3.0, fps=30.0, crf=32, pitch_steps=-3.0, rt60=0.3,
                        codec="aac", bitrate=32000, snr_db=20, noise_tilt=1.0, seed=5)
     ex = extract(path, transform=aug)
     nets = {"c3": _network("c3", None, "cpu"), "wlos": _network("wlos", None, "cpu")}
-    est = estimate(ex.features, ex.starts, ex.status, "fusion", nets)
-    plain = analyze(path, AnalysisConfig(method="fusion"))
+    est = estimate(ex.features, ex.starts, ex.status, "c3-track", nets)
+    plain = analyze(path, AnalysisConfig(method="c3-track"))
     assert abs(plain.offset_ms - 160) < 40, plain.summary()
     assert abs(est.offset_grid * 40 - 160) < 40, est.offset_grid

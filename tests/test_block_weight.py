@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from wlos_app.core.block_weight import block_weights
-from wlos_app.core.estimators import SHIFTS
+from wlos_app.core.grid import SHIFTS
 
 
 def curve(peaks: dict[int, float]) -> np.ndarray:

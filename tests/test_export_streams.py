@@ -18,7 +18,7 @@ import pytest
 import ffref
 import mediagen
 from wlos_app.core import export, media
-from wlos_app.core.track import Segment, Track
+from wlos_app.core.drift_track import Segment, DriftTrack
 from wlos_app.errors import ExportError
 
 DRIFT = 0.12
@@ -141,7 +141,7 @@ def test_subtitles_move_with_the_sound_or_stay_with_the_picture(obs, tmp_path, e
 def test_subtitles_follow_a_drift_track(obs, tmp_path):
     """The sound drifts from 0 to 200 ms late: a cue recorded at s belongs to the picture time t
     where t + d(t) = s."""
-    track = Track("linear", [Segment(0.0, 3.0, 0.0, 5.0)], 0.0)  # grid frames of 40 ms
+    track = DriftTrack("linear", [Segment(0.0, 3.0, 0.0, 5.0)], 0.0)  # grid frames of 40 ms
     dst = tmp_path / "out.mkv"
     export.export_synced(str(obs), str(dst), track)
     t = np.linspace(-1.0, 4.0, 500001)

@@ -8,10 +8,10 @@ import pytest
 
 import mediagen
 from wlos_app import AnalysisConfig, analyze
-from wlos_app.core import calibration, face, faces, media, speaker
-from wlos_app.core.speaker import FaceChoiceError
+from wlos_app.core import calibration, faces, heard, media, mouth
+from wlos_app.core.heard import FaceChoiceError
 
-FUSION = AnalysisConfig(keep_audio=False)
+DEFAULT = AnalysisConfig(keep_audio=False)
 
 
 def grid_images(path):
@@ -39,11 +39,11 @@ def clips(tmp_path_factory, sample_clips):
 
 
 def test_two_faces_are_tracked_and_the_heard_one_is_chosen(clips):
-    # as the CLI runs it: with several faces the crops stay, core.speaker reads them
+    # as the CLI runs it: with several faces the crops stay, core.heard reads them
     res = analyze(str(clips["two.mp4"]), AnalysisConfig(keep_audio=False, keep_face_frames=False))
     assert all(len(t.face.crops) == t.face.n for t in res.faces.tracks)
     assert [t.analysable for t in res.faces.tracks] == [True, True]
-    heard = res.speaker.track
+    heard = res.heard.face_id
     assert res.faces.place(res.faces.by_id(heard)) == "right"
     assert abs(res.offset_grid - 4.0) <= 1.0 and res.reliable, res.summary()
     assert "the person on the right" in res.summary()
@@ -62,15 +62,15 @@ def test_two_faces_are_tracked_and_the_heard_one_is_chosen(clips):
 
 def test_a_face_asked_for_is_the_one_analysed(clips):
     two = str(clips["two.mp4"])
-    res = analyze(two, FUSION)
-    heard = res.faces.by_id(res.speaker.track)
+    res = analyze(two, DEFAULT)
+    heard = res.faces.by_id(res.heard.face_id)
     other = next(t for t in res.faces.tracks if t.id != heard.id)
     forced = analyze(two, AnalysisConfig(keep_audio=False, face_id=other.id))
-    assert forced.speaker.track == other.id and not forced.reliable
+    assert forced.heard.face_id == other.id and not forced.reliable
     assert any("as asked: its lips do not clearly match" in w for w in forced.warnings), forced.warnings
     x, y = (heard.box[0] + heard.box[2]) / 2, (heard.box[1] + heard.box[3]) / 2
     at = analyze(two, AnalysisConfig(keep_audio=False, face_at=(float(x), float(y))))
-    assert at.speaker.track == heard.id and at.offset_grid == pytest.approx(res.offset_grid)
+    assert at.heard.face_id == heard.id and at.offset_grid == pytest.approx(res.offset_grid)
     with pytest.raises(FaceChoiceError, match="no face 7; its analysable faces are 0, 1"):
         analyze(two, AnalysisConfig(keep_audio=False, face_id=7))
     with pytest.raises(FaceChoiceError, match="no face at x=2, y=2"):
@@ -90,12 +90,12 @@ def test_cli_face_flags(clips):
 
 
 def test_voice_over_over_silent_faces_is_not_reliable(clips):
-    res = analyze(str(clips["voice_over_two.mp4"]), FUSION)
+    res = analyze(str(clips["voice_over_two.mp4"]), DEFAULT)
     assert len(res.faces.analysable) == 2
-    assert not res.speaker.matched and res.confidence < calibration.RELIABLE
+    assert not res.heard.matched and res.confidence < calibration.RELIABLE
     assert "no face clearly matches the sound" in res.summary()
     assert res.to_json()["face_matched"] is False
-    best = max(res.speaker.own.values(), key=lambda o: o.score)
+    best = max(res.heard.own.values(), key=lambda o: o.score)
     assert any(f"the clearest, face {best.track.id} " in w and f"scores {best.score:.2f} where 1.00" in w
                for w in res.warnings), res.warnings
 
@@ -104,62 +104,62 @@ def test_no_clear_span_the_whole_clip_names_the_face_whose_lips_match(clips, mon
     # Real people's heard spans often score short of CLEAR (docs/design.md); with no span clear, the
     # faces' own calibrated confidences, against each other, choose. CLEAR out of reach makes every
     # span unclear here.
-    monkeypatch.setattr(speaker, "CLEAR", 99.0)
-    res = analyze(str(clips["two.mp4"]), FUSION)
-    assert all(sp.face in (None, res.speaker.track) for sp in res.speaker.spans)
-    heard = res.faces.by_id(res.speaker.track)
-    assert res.faces.place(heard) == "right" and res.speaker.matched
+    monkeypatch.setattr(heard, "CLEAR", 99.0)
+    res = analyze(str(clips["two.mp4"]), DEFAULT)
+    assert all(sp.face in (None, res.heard.face_id) for sp in res.heard.spans)
+    face = res.faces.by_id(res.heard.face_id)
+    assert res.faces.place(face) == "right" and res.heard.matched
     assert abs(res.offset_grid - 4.0) <= 1.0 and res.reliable, res.summary()
-    own = {tid: o.uncapped.confidence for tid, o in res.speaker.own.items()}
+    own = {tid: o.uncapped.confidence for tid, o in res.heard.own.items()}
     odds = {tid: c / (1 - c) for tid, c in own.items()}
-    assert res.confidence == pytest.approx(odds[heard.id] / (1 + sum(odds.values())))
+    assert res.confidence == pytest.approx(odds[face.id] / (1 + sum(odds.values())))
     assert any("by its lips over the whole clip" in w for w in res.warnings), res.warnings
     assert "the person on the right" in res.summary()
     # ... and two faces that did not make the sound still match nothing
-    vo = analyze(str(clips["voice_over_two.mp4"]), FUSION)
-    assert not vo.speaker.matched and not vo.reliable
+    vo = analyze(str(clips["voice_over_two.mp4"]), DEFAULT)
+    assert not vo.heard.matched and not vo.reliable
 
 
 def test_a_face_heard_in_its_spans_but_unclear_over_the_clip_is_weighed_against_the_others(clips, monkeypatch):
     # Its own reading is capped when its whole-clip score is short of CLEAR; the whole-clip evidence
     # against the other face decides whether the answer is trusted after all.
-    own = speaker._own
+    own = heard._own
 
     def unclear(ex, t, run, alone=True):
         o = own(ex, t, run, alone)
-        if o.uncapped is not None and o.score >= speaker.CLEAR:
-            o.score, o.estimate = speaker.CLEAR - 0.1, speaker._capped(o.uncapped, "")[0]
+        if o.uncapped is not None and o.score >= heard.CLEAR:
+            o.score, o.estimate = heard.CLEAR - 0.1, heard._capped(o.uncapped, "")[0]
         return o
-    monkeypatch.setattr(speaker, "_own", unclear)
-    res = analyze(str(clips["two.mp4"]), FUSION)
-    heard = res.speaker.track
-    assert res.faces.place(res.faces.by_id(heard)) == "right" and res.speaker.spans[0].face == heard
-    odds = {tid: o.uncapped.confidence / (1 - o.uncapped.confidence) for tid, o in res.speaker.own.items()}
-    assert res.confidence == pytest.approx(odds[heard] / (1 + sum(odds.values())))
-    assert res.reliable and res.speaker.own[heard].estimate is res.speaker.own[heard].uncapped
+    monkeypatch.setattr(heard, "_own", unclear)
+    res = analyze(str(clips["two.mp4"]), DEFAULT)
+    tid = res.heard.face_id
+    assert res.faces.place(res.faces.by_id(tid)) == "right" and res.heard.spans[0].face == tid
+    odds = {t: o.uncapped.confidence / (1 - o.uncapped.confidence) for t, o in res.heard.own.items()}
+    assert res.confidence == pytest.approx(odds[tid] / (1 + sum(odds.values())))
+    assert res.reliable and res.heard.own[tid].estimate is res.heard.own[tid].uncapped
 
 
 def test_whole_clip_evidence_is_one_face_against_the_others():
     def own(tid, conf):
         est = SimpleNamespace(confidence=conf)
-        return speaker.Own(SimpleNamespace(id=tid), None, [], est, uncapped=est)
+        return heard.Own(SimpleNamespace(id=tid), None, [], est, uncapped=est)
 
     def given_one(ps, k):  # P(face k right, the others wrong | no two right), by enumeration
         both = np.prod([1 - p for p in ps]) + sum(p * np.prod([1 - q for j, q in enumerate(ps) if j != i])
                                                   for i, p in enumerate(ps))
         return ps[k] * np.prod([1 - q for j, q in enumerate(ps) if j != k]) / both
-    o, p = speaker.whole_clip({0: own(0, 0.3), 1: own(1, 0.95)})
+    o, p = heard.whole_clip({0: own(0, 0.3), 1: own(1, 0.95)})
     assert o.track.id == 1 and p == pytest.approx(given_one([0.3, 0.95], 1))  # 0.93
-    assert speaker.whole_clip({0: own(0, 0.6), 1: own(1, 0.9)}) is None  # 0.75: the other face may match
-    assert speaker.whole_clip({0: own(0, 0.01), 1: own(1, 0.79)}) is None  # short of RELIABLE by itself
-    assert speaker.whole_clip({1: own(1, 0.99)}) is None  # one face read: nothing to weigh it against
+    assert heard.whole_clip({0: own(0, 0.6), 1: own(1, 0.9)}) is None  # 0.75: the other face may match
+    assert heard.whole_clip({0: own(0, 0.01), 1: own(1, 0.79)}) is None  # short of RELIABLE by itself
+    assert heard.whole_clip({1: own(1, 0.99)}) is None  # one face read: nothing to weigh it against
     ps = [0.02, 0.97, 0.1]
-    three = speaker.whole_clip({i: own(i, p) for i, p in enumerate(ps)})
+    three = heard.whole_clip({i: own(i, p) for i, p in enumerate(ps)})
     assert three[0].track.id == 1 and three[1] == pytest.approx(given_one(ps, 1))
 
 
 def test_cut_between_shots(clips):
-    res = analyze(str(clips["cut.mp4"]), FUSION)
+    res = analyze(str(clips["cut.mp4"]), DEFAULT)
     assert res.faces.cuts == [75, 150]
     # No block reads flow across a cut.
     for c in res.faces.cuts:
@@ -193,7 +193,7 @@ def _gray(rgb):
 
 def test_one_face_is_tracked_as_the_single_face_tracker_does(grid_clip):
     imgs = grid_images(grid_clip)
-    one = face.track_face(imgs)
+    one = mouth.track_face(imgs)
     tr = faces.track_faces(imgs)
     assert len(tr.tracks) == 1 and tr.cuts == []
     t = tr.tracks[0].face
@@ -227,10 +227,10 @@ def cutaway(sample_clips, unseen_dir, tmp_path_factory):
 def test_a_cutaway_to_a_silent_face_is_not_the_one_heard(cutaway):
     """The cutaway's speech matches no face; the drift comes from the s1 shots, 0 within a frame on
     both sides."""
-    res = analyze(str(cutaway), FUSION)
+    res = analyze(str(cutaway), DEFAULT)
     assert len(res.faces.analysable) == 2 and res.faces.cuts == [75, 150]
     s1 = res.faces.tracks[0].id
-    assert [sp.face for sp in res.speaker.spans] == [s1, None, s1], [sp.scores for sp in res.speaker.spans]
+    assert [sp.face for sp in res.heard.spans] == [s1, None, s1], [sp.scores for sp in res.heard.spans]
     for a, b in ((0.4, 2.6), (6.4, 8.6)):
         assert np.abs(res.drift_ms_at(np.arange(a, b, 0.2)) / 40.0).max() <= 1.0
     j = res.to_json()
@@ -242,13 +242,13 @@ def test_a_cutaway_to_a_silent_face_is_not_the_one_heard(cutaway):
 def test_shots_with_no_clear_span_are_heard_where_the_face_reads_reliably(cutaway, monkeypatch):
     # Real people's spans often score short of CLEAR; a face alone in its shots is then heard in them
     # when its own reading is reliable, as a single face would be, and a cutaway's face is not.
-    monkeypatch.setattr(speaker, "CLEAR", 99.0)
-    res = analyze(str(cutaway), FUSION)
+    monkeypatch.setattr(heard, "CLEAR", 99.0)
+    res = analyze(str(cutaway), DEFAULT)
     s1 = res.faces.tracks[0].id
-    assert [sp.face for sp in res.speaker.spans] == [s1, None, s1], [sp.scores for sp in res.speaker.spans]
-    own = {tid: o.uncapped.confidence for tid, o in res.speaker.own.items()}
+    assert [sp.face for sp in res.heard.spans] == [s1, None, s1], [sp.scores for sp in res.heard.spans]
+    own = {tid: o.uncapped.confidence for tid, o in res.heard.own.items()}
     assert own[s1] >= calibration.RELIABLE > own[1 - s1]
-    assert res.reliable and res.speaker.matched, res.summary()
+    assert res.reliable and res.heard.matched, res.summary()
     for a, b in ((0.4, 2.6), (6.4, 8.6)):
         assert np.abs(res.drift_ms_at(np.arange(a, b, 0.2)) / 40.0).max() <= 1.0
 
@@ -257,9 +257,9 @@ def test_an_answer_from_some_spans_rests_on_faces_that_read_reliably_over_their_
     # The cutaway's spans are dropped, so the answer comes from s1's spans only; held to a bar its
     # own reading cannot reach, s1 no longer carries a reliable answer (a chance span under a
     # voice-over is the case this guards).
-    monkeypatch.setattr(speaker, "RELIABLE", 0.999)
-    res = analyze(str(cutaway), FUSION)
+    monkeypatch.setattr(heard, "RELIABLE", 0.999)
+    res = analyze(str(cutaway), DEFAULT)
     s1 = res.faces.tracks[0].id
-    assert [sp.face for sp in res.speaker.spans] == [s1, None, s1]
+    assert [sp.face for sp in res.heard.spans] == [s1, None, s1]
     assert not res.reliable
     assert any(f"face {s1} matches the sound in part of its shots only" in w for w in res.warnings), res.warnings

@@ -3,13 +3,13 @@ import os
 import numpy as np
 import pytest
 
-from wlos_app.core import face, features as F, media
+from wlos_app.core import features as F, media, mouth
 
 
 @pytest.fixture(scope="module")
 def clip(grid_clip):
     imgs = [f.image for _, f in media.sample_on_grid(media.iter_video_frames(str(grid_clip)))]
-    tr = face.track_face(imgs)
+    tr = mouth.track_face(imgs)
     a = media.read_audio(str(grid_clip))
     y = media.resample(a.mono(), a.rate)
     return tr, y

@@ -133,7 +133,7 @@ def test_drop_analyse_and_plots(qtbot, window, grid_clip, settings):
     assert hb.worst["showing"] < SHOW_LIMIT_MS
 
     res = window.result
-    assert res is not None and res.method == "fusion"
+    assert res is not None and res.method == "c3-track"
     assert "ms" in window.headline.text() and ("late" in window.headline.text() or "early" in window.headline.text()
                                                or "sync" in window.headline.text())
     # One point per usable block.
@@ -444,7 +444,7 @@ def test_two_faces_boxes_colours_and_a_click_analyses_the_other(qtbot, window, s
                                                                             heard_left=False), audio_delay_s=0.16)
     window.open_paths([str(src)])
     res = analysed(qtbot, window, src).result
-    heard = res.speaker.track
+    heard = res.heard.face_id
     assert res.faces.place(res.faces.by_id(heard)) == "right"
     assert "the person on the right" in window.headline.text()
     window.seek(1.0)
@@ -460,13 +460,13 @@ def test_two_faces_boxes_colours_and_a_click_analyses_the_other(qtbot, window, s
     QTest.mouseClick(window.video, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, pos)
     qtbot.waitUntil(lambda: window.result is not None and window.result is not res, timeout=120_000)
     again = window.result
-    assert again.speaker.track == 1 - heard and window.clips[os.path.abspath(str(src))].face == 1 - heard
+    assert again.heard.face_id == 1 - heard and window.clips[os.path.abspath(str(src))].face == 1 - heard
     assert not again.reliable and "unreliable" in window.headline.text().lower()
     # Back to the face heard: the analysis chooses again, and the button goes.
     assert not window.heard_button.isHidden()
     window.heard_button.click()
     qtbot.waitUntil(lambda: window.result is not None and window.result is not again, timeout=120_000)
-    assert window.result.speaker.track == heard and window.clips[os.path.abspath(str(src))].face is None
+    assert window.result.heard.face_id == heard and window.clips[os.path.abspath(str(src))].face is None
     assert "the person on the right" in window.headline.text() and window.heard_button.isHidden()
 
 

@@ -6,7 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wlos_app.core import estimators, features as F, models, sync
+from wlos_app.core import estimators, features as F, grid, models, sync
+from wlos_app.core.methods.wlos import from_drifts
 from wlos_app.errors import WeightsError
 
 
@@ -36,7 +37,7 @@ def test_c3_sliding_window_equals_running_the_whole_network_19_times():
     fast = estimators.c3_curves(net, feats, starts)
     with torch.inference_mode():
         for i, t in enumerate(starts):
-            for si, d in enumerate(estimators.SHIFTS):
+            for si, d in enumerate(grid.SHIFTS):
                 j = t + d
                 if j < 0 or j >= feats.n_windows:
                     assert np.isnan(fast[i, si])
@@ -60,7 +61,7 @@ def test_pairs_in_chunks_equal_all_at_once(monkeypatch):
         np.testing.assert_allclose(np.nan_to_num(a), np.nan_to_num(b), atol=1e-6)
     # WLOS asked with window t + 0 is the paper's WLOS on block t
     d = estimators.wlos_drifts(wlos, feats, starts)
-    expected = (np.exp(parts[1][:, estimators.MAX_SHIFT]) * estimators.SHIFTS).sum(1)
+    expected = (np.exp(parts[1][:, grid.MAX_SHIFT]) * grid.SHIFTS).sum(1)
     np.testing.assert_allclose(d, expected, atol=1e-4)
 
 
@@ -89,15 +90,15 @@ def test_windows_are_made_as_a_pass_reaches_them(monkeypatch, keep):
     monkeypatch.setattr(sequence, "window_features", lambda ab, f, w: made.append(len(w)) or real(ab, f, w))
     pairs = estimators.Pairs(net, feats, starts)
     centre = np.where(np.arange(len(starts)) < 100, 3, -4)  # a jump back half-way
-    got = pairs.c3(estimators.SHIFTS, centre)
+    got = pairs.c3(grid.SHIFTS, centre)
     assert made and max(made) <= 16 and pairs._ha == {}
     assert (pairs._all is None) == (keep == 0)
     if keep:  # kept: another pass makes nothing again
         n = len(made)
-        pairs.c3(estimators.SHIFTS)
+        pairs.c3(grid.SHIFTS)
         assert len(made) == n
     for i, t in enumerate(starts):
-        for k, d in enumerate(estimators.SHIFTS):
+        for k, d in enumerate(grid.SHIFTS):
             j = t + centre[i] + d
             if not 0 <= j < feats.n_windows:
                 assert np.isnan(got[i, k])
@@ -250,7 +251,7 @@ def test_qmi_weighted_equals_unweighted_with_unit_weights():
 
 
 def test_qmi_around_a_centre_reads_the_audio_moved_by_it():
-    """Blocks re-centred on a drift of s frames (core.fusion) read QMI as a clip whose sound was
+    """Blocks re-centred on a drift of s frames (methods.search) read QMI as a clip whose sound was
     moved back by s: the same curve and the same bootstrap curves."""
     rng = np.random.default_rng(5)
     n, s = 400, 7
@@ -268,7 +269,7 @@ def test_qmi_around_a_centre_reads_the_audio_moved_by_it():
 
 
 def test_peak_interpolates_between_frames():
-    s = estimators.SHIFTS.astype(float)
+    s = grid.SHIFTS.astype(float)
     assert sync.peak(-(s - 2.3) ** 2) == pytest.approx(2.3, abs=1e-6)
     assert sync.peak(-(s + 9) ** 2) == -9.0
     assert np.isnan(sync.peak(np.full(19, np.nan)))
@@ -285,7 +286,7 @@ def _peak_one(curve):
         den = c[i - 1] - 2 * c[i] + c[i + 1]
         if den < 0:
             frac = float(np.clip(0.5 * (c[i - 1] - c[i + 1]) / den, -0.5, 0.5))
-    return float(estimators.SHIFTS[i] + frac)
+    return float(grid.SHIFTS[i] + frac)
 
 
 @settings(max_examples=60, deadline=None)
@@ -306,12 +307,11 @@ def test_wlos_clip_offset_ignores_outlier_blocks_and_confidence_tracks_agreement
     starts = np.arange(1, 101)
     drifts = 3.0 + 0.3 * rng.standard_normal(100)
     drifts[::5] = rng.uniform(-9, 9, 20)  # a fifth of the blocks are wild
-    est = sync.from_drifts(drifts, starts)
-    assert est.offset == pytest.approx(3.0, abs=0.2) and est.confidence > 0.9
-    noise = sync.from_drifts(rng.uniform(-9, 9, 100), starts)
-    assert noise.confidence < 0.5
-    few = sync.from_drifts(drifts[:12], starts[:12])  # two 10-frame units of evidence
-    assert few.confidence <= 2 / sync.FULL_EVIDENCE_UNITS + 1e-9
+    offset, confidence, _ = from_drifts(drifts, starts)
+    assert offset == pytest.approx(3.0, abs=0.2) and confidence > 0.9
+    assert from_drifts(rng.uniform(-9, 9, 100), starts)[1] < 0.5
+    few = from_drifts(drifts[:12], starts[:12])  # two 10-frame units of evidence
+    assert few[1] <= 2 / sync.FULL_EVIDENCE_UNITS + 1e-9
 
 
 def test_calibration_fit_recovers_a_known_rate():
@@ -354,27 +354,25 @@ def test_short_clips_and_the_edge_are_capped_at_their_fitted_rate():
     assert calibration.shortness(2) == 0.778 and calibration.shortness(9) == 0.0
 
 
-def test_fusion_weights_and_standardised_sum():
-    from wlos_app.core import sync
-    a = sync.Evidence(np.arange(19.0), np.tile(np.arange(19.0), (3, 1)))
-    b = sync.Evidence(-np.arange(19.0) * 100, np.tile(-np.arange(19.0), (3, 1)))
+def test_parts_weigh_what_their_weights_say_whatever_their_scale():
+    from wlos_app.core.methods.search import fuse
+    a, b = np.arange(19.0), -np.arange(19.0) * 100
     # b is 100 times larger, but standardised it weighs what its weight says: equal weights cancel
-    fused = sync.fuse({"c3": a, "qmi": b}, {"c3": 1.0, "qmi": 1.0})
-    np.testing.assert_allclose(fused.curve, 0.0, atol=1e-9)
-    assert sync.peak(sync.fuse({"c3": a, "qmi": b}, {"c3": 1.0, "qmi": 0.5}).curve) == 9.0
+    np.testing.assert_allclose(fuse({"c3": a, "qmi": b}, {"c3": 1.0, "qmi": 1.0}), 0.0, atol=1e-9)
+    assert sync.peak(fuse({"c3": a, "qmi": b}, {"c3": 1.0, "qmi": 0.5})) == 9.0
     z = sync.standardise(np.array([1.0, np.nan, 3.0]))
     assert z[1] == z.min() and np.isfinite(z).all()
 
 
 def test_wlos_rows_read_each_window_as_a_vote_for_d_plus_k():
     """A WLOS that says "window t + k is 2 - k frames off" for every k votes for D = 2."""
-    from wlos_app.core import sync
+    from wlos_app.core.methods.c3_track import wlos_rows
     logp = np.full((1, 19, 19), np.log(1e-3))
     for ik, k in enumerate(range(-9, 10)):
         d = 2 - k
         if abs(d) <= 9:
             logp[0, ik, d + 9] = 0.0
-    assert sync.peak(sync.wlos_rows(logp)[0]) == 2.0
+    assert sync.peak(wlos_rows(logp)[0]) == 2.0
 
 
 def test_bootstrap_draws_in_parts_are_the_same_draws(monkeypatch):

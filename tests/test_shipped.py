@@ -33,8 +33,8 @@ def test_shipped_weights_are_small_fp16_and_documented(kind):
     assert f"{kind}.pt" in card
 
 
-def test_engine_uses_the_fusion_by_default():
-    assert resolve_method(AnalysisConfig()) == "fusion"
+def test_engine_uses_c3_track_by_default():
+    assert resolve_method(AnalysisConfig()) == "c3-track"
 
 
 @pytest.mark.parametrize("name,kw,expect_ms", [
@@ -44,7 +44,7 @@ def test_engine_uses_the_fusion_by_default():
 ])
 def test_shipped_networks_find_injected_delays(made, name, kw, expect_ms):
     res = analyze(str(made(name, **kw)), AnalysisConfig(curves=("c3",)))
-    assert res.method == "fusion"
+    assert res.method == "c3-track"
     assert abs(res.offset_ms - expect_ms) < 40.0, res.summary()
     assert res.reliable, res.summary()
     for method in ("c3", "wlos"):

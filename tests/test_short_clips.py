@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from wlos_app.core.analysis import AnalysisConfig, analyze
-from wlos_app.core.estimators import MAX_SHIFT, reach_of
+from wlos_app.core.estimators import reach_of
+from wlos_app.core.grid import MAX_SHIFT
 from wlos_app.errors import TooShortError
 
 

@@ -72,7 +72,7 @@ def test_settle_reads_each_source_and_its_settled_copy_is_in_sync(off_sources, t
     for name, (_, offset) in truth.items():
         d = decisions[name]
         assert d.kept, d.reason
-        assert abs(d.offsets["fusion"] - offset) <= 0.5, d.offsets
+        assert abs(d.offsets["c3-track"] - offset) <= 0.5, d.offsets
         assert d.speaker == "s1"
     written = speakers.write_settled(list(decisions.values()), tmp_path / "settled")
     assert sorted(p.name for p in written) == ["early.mkv", "late.mkv"]
@@ -80,7 +80,7 @@ def test_settle_reads_each_source_and_its_settled_copy_is_in_sync(off_sources, t
     again = {d.clip: d for d in speakers.settle(dataset.build(tmp_path / "settled", cache_dir=tmp_path / "cache",
                                                               workers=1), nets)}
     for name in truth:
-        assert abs(again[name].offsets["fusion"]) <= 0.5, again[name].offsets
+        assert abs(again[name].offsets["c3-track"]) <= 0.5, again[name].offsets
 
 
 def test_settle_leaves_out_a_source_the_methods_disagree_on(sample_clips, tmp_path):

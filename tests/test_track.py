@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wlos_app.core import retime, track
+from wlos_app.core import drift_track, retime
 
 
 def evidence(truth, seconds: float = 60.0, noise: float = 1.0, peak: float = 3.0, seed: int = 0,
@@ -20,7 +20,7 @@ def evidence(truth, seconds: float = 60.0, noise: float = 1.0, peak: float = 3.0
     return U, tau, shifts
 
 
-def within(tr: track.Track, truth, tau, exclude=None) -> float:
+def within(tr: drift_track.DriftTrack, truth, tau, exclude=None) -> float:
     keep = np.ones(len(tau), bool) if exclude is None else np.abs(tau - exclude) > 1.5
     return float(np.mean(np.abs(tr.at(tau) - truth(tau))[keep] <= 1.0))
 
@@ -29,7 +29,7 @@ def within(tr: track.Track, truth, tau, exclude=None) -> float:
 def test_constant_evidence_reports_constant(seed):
     for value in (0.0, 7.0, -13.0):
         U, tau, shifts = evidence(lambda t: np.full_like(t, value), seed=seed)
-        tr = track.fit(U, tau, shifts)
+        tr = drift_track.fit(U, tau, shifts)
         assert tr.model == "constant", tr
         assert abs(tr.segments[0].drift_start - value) <= 0.5
 
@@ -39,7 +39,7 @@ def test_linear_drift_is_linear_and_followed(seed):
     def truth(t):
         return 8.0 * t / 60.0  # 0 -> +320 ms over a minute
     U, tau, shifts = evidence(truth, seed=seed)
-    tr = track.fit(U, tau, shifts)
+    tr = drift_track.fit(U, tau, shifts)
     assert tr.model == "linear", tr
     assert within(tr, truth, tau) >= 0.95
 
@@ -49,7 +49,7 @@ def test_one_jump_is_piecewise_at_the_right_time(seed):
     def truth(t):
         return np.where(t >= 30.0, 8.0, 0.0)
     U, tau, shifts = evidence(truth, seed=seed)
-    tr = track.fit(U, tau, shifts)
+    tr = drift_track.fit(U, tau, shifts)
     assert tr.model == "piecewise" and tr.jumps == 1, tr
     assert abs(tr.segments[1].start_s - 30.0) <= 1.0
     assert within(tr, truth, tau, exclude=30.0) >= 0.95
@@ -58,7 +58,7 @@ def test_one_jump_is_piecewise_at_the_right_time(seed):
 def test_short_evidence_never_drifts():
     """Over 3 s nothing but a constant is believed: a slope needs 6 s, a jump 2 s each side."""
     U, tau, shifts = evidence(lambda t: 3.0 * t, seconds=3.0)
-    assert track.fit(U, tau, shifts).model == "constant"
+    assert drift_track.fit(U, tau, shifts).model == "constant"
 
 
 def _line_score(U: np.ndarray, x: np.ndarray, a: int, change: float) -> float:
@@ -82,19 +82,20 @@ def test_linear_fit_is_the_best_line(n_units, n_cols, seed, whole):
     U = np.round(U) if whole else U  # ties too
     tau = np.sort(rng.uniform(0, 30, n_units))
     shifts = np.arange(n_cols) - n_cols // 2
-    score, d0, d1 = track.fit_linear(U, tau, shifts)
+    score, d0, d1 = drift_track.fit_linear(U, tau, shifts)
     if tau[-1] == tau[0]:
         return
     x = (tau - tau[0]) / (tau[-1] - tau[0])
     width = n_cols - 1
-    changes = np.arange(-width, width + 1e-9, track.SLOPE_STEP_FRAMES)
+    changes = np.arange(-width, width + 1e-9, drift_track.SLOPE_STEP_FRAMES)
     plain = max(_line_score(U, x, a, ch) for ch in changes for a in range(n_cols))
     assert score == pytest.approx(plain, abs=1e-9)
     assert _line_score(U, x, int(d0 - shifts[0]), d1 - d0) == pytest.approx(score, abs=1e-9)
 
 
 def test_track_samples_every_half_second_and_at_jumps():
-    tr = track.Track("piecewise", [track.Segment(0.2, 30.0, 0.0, 0.0), track.Segment(30.0, 59.8, 8.0, 8.0)], 0.0)
+    Segment = drift_track.Segment
+    tr = drift_track.DriftTrack("piecewise", [Segment(0.2, 30.0, 0.0, 0.0), Segment(30.0, 59.8, 8.0, 8.0)], 0.0)
     pts = tr.samples(0.5)
     ts = np.array([p[0] for p in pts])
     assert ts[0] == pytest.approx(0.2) and ts[-1] == pytest.approx(59.8)
@@ -135,7 +136,7 @@ def test_linear_track_is_undone_everywhere(d0, change):
     def drift_s(t):
         return d0 + change * t / 12.0
     late = mediagen.drifted(src[0], RATE, drift_s)[None]
-    tr = track.Track("linear", [track.Segment(0.0, 12.0, d0 / 0.04, (d0 + change) / 0.04)], 0.0)
+    tr = drift_track.DriftTrack("linear", [drift_track.Segment(0.0, 12.0, d0 / 0.04, (d0 + change) / 0.04)], 0.0)
     fixed = retime.corrected(late, RATE, tr)
     for t in (1.0, 4.0, 7.0, 10.0):
         if 0 <= t + drift_s(t) <= 11.5:
@@ -152,7 +153,8 @@ def test_piecewise_track_jumps_without_a_click():
 
     def drift_s(x):
         return np.where(x >= 6.0, 0.32, 0.0)
-    tr = track.Track("piecewise", [track.Segment(0.0, 6.0, 0.0, 0.0), track.Segment(6.0, 12.0, 8.0, 8.0)], 0.0)
+    Segment = drift_track.Segment
+    tr = drift_track.DriftTrack("piecewise", [Segment(0.0, 6.0, 0.0, 0.0), Segment(6.0, 12.0, 8.0, 8.0)], 0.0)
     fixed_n = retime.corrected(mediagen.drifted(src_n[0], RATE, drift_s)[None], RATE, tr)
     for at in (2.0, 5.0, 7.0, 10.0):
         assert abs(lag_at(src_n, fixed_n, at)) <= 0.001

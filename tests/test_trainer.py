@@ -13,7 +13,7 @@ import torch
 from trainer import dataset
 from trainer import train as T
 from wlos_app.core import models
-from wlos_app.core.estimators import MAX_SHIFT
+from wlos_app.core.grid import MAX_SHIFT
 from wlos_app.errors import Cancelled
 
 

@@ -15,10 +15,15 @@ def interview(unseen_dir):
     return mediagen.load_clip(unseen_dir / "interview_sample.mp4")
 
 
-def test_default_is_the_fusion_and_it_is_calibrated():
+def test_default_is_c3_track_and_it_is_calibrated():
+    """The shipped calibration.json names it by its old name, "fusion": read as c3-track, and the
+    old name is still taken for it."""
     from wlos_app.core.analysis import resolve_method
-    assert resolve_method(AnalysisConfig()) == "fusion"
-    assert "fusion" in calibration.load()
+    assert resolve_method(AnalysisConfig()) == "c3-track"
+    assert "c3-track" in calibration.load() and calibration.load()["c3-track"].method == "c3-track"
+    assert AnalysisConfig(method="fusion").method == "c3-track"
+    from wlos_app.cli import build_parser
+    assert build_parser().parse_args(["analyze", "x.mp4", "--method", "fusion"]).method == "c3-track"
 
 
 def test_default_follows_an_injected_shift_on_an_unseen_speaker(interview, tmp_path):
@@ -30,7 +35,7 @@ def test_default_follows_an_injected_shift_on_an_unseen_speaker(interview, tmp_p
         path = mediagen.write_clip(tmp_path / f"interview_{delay:+.2f}.mp4", *interview, fps=30000 / 1001,
                                    audio_delay_s=delay)
         res = analyze(str(path))
-        assert res.method == "fusion"
+        assert res.method == "c3-track"
         got[delay] = res
     base = got[0.0].offset_ms
     for delay, res in got.items():
@@ -53,7 +58,7 @@ def test_reliable_answers_are_right_on_unseen_speakers(unseen_dir, sample_dir):
     cals = calibration.load()
 
     def run(f):
-        return estimate_clip(f, "fusion", nets, calibrations=cals)
+        return estimate_clip(f, "c3-track", nets, calibrations=cals)
 
     right, conf = [], []
     for c in clips.clips:

@@ -30,10 +30,10 @@ import numpy as np
 
 from wlos_app.core import calibration
 from wlos_app.core.outputs import write_atomic
-from wlos_app.core.analysis import DEFAULT_MAX_SHIFT
 from wlos_app.core.features import ClipFeatures, loudness
-from wlos_app.core.estimators import MAX_SHIFT, reach_of
-from wlos_app.core.fusion import reach_for
+from wlos_app.core.estimators import reach_of
+from wlos_app.core.grid import MAX_SHIFT
+from wlos_app.core.methods.search import DEFAULT_MAX_SHIFT, reach_for
 
 from .dataset import ClipSet
 from .evaluate import cut, estimate_clip, join, shift_audio
@@ -133,8 +133,10 @@ def joined(clips: ClipSet, k: int = JOIN) -> list[tuple[str, Callable[[], ClipFe
 
 
 def cases(clips: ClipSet, methods: dict, seed: int = 0, progress: Callable[[int, int], None] | None = None,
-          join_k: int = JOIN, shifts=(*CAL_SHIFTS, *WIDE_SHIFTS)) -> dict[str, list[tuple[str, str, dict, bool]]]:
-    """methods: name -> (method, nets). Returns per method a list of (clip name, case, quality, right)."""
+          join_k: int = JOIN, shifts=(*CAL_SHIFTS, *WIDE_SHIFTS),
+          weights: dict | None = None) -> dict[str, list[tuple[str, str, dict, bool]]]:
+    """methods: name -> (method, nets); weights: c3-track's parts (default AnalysisConfig's).
+    Returns per method a list of (clip name, case, quality, right)."""
     out: dict[str, list] = {name: [] for name in methods}
     # (name, features when called, shifts): two clips' features at a time, not all of them
     items = [(c.name, lambda c=c: c.feats, tuple(shifts)) for c in clips.clips]
@@ -151,7 +153,7 @@ def cases(clips: ClipSet, methods: dict, seed: int = 0, progress: Callable[[int,
                     break
         for case, f, s in _variants(feats, shifts, other):
             for m, (method, nets) in methods.items():
-                est = estimate_clip(f, method, nets, seed=seed)
+                est = estimate_clip(f, method, nets, seed=seed, weights=weights)
                 if est is None:
                     break
                 right = s is not None and np.isfinite(est.offset_grid) and abs(est.offset_grid - s) <= 1.0
@@ -217,16 +219,17 @@ def calibrate_model(model_dir: str, sets: dict[str, ClipSet], device: str | None
     """Fit and write model_dir/calibration.json for every method its weights allow (or those in
     `only`, keeping the others' fits), from the held-out clip sets given (name -> clips).
     Returns {method: reliability on the check half}."""
-    from wlos_app.core.analysis import NETWORKS_OF
+    from wlos_app.core.methods import METHODS, canonical
     from wlos_app.core.models import load, weights_path
+    only = tuple(map(canonical, only))
     have = {k for k in ("c3", "wlos") if weights_path(k, model_dir).exists()}
     nets = {k: load(k, model_dir, device) for k in have}
-    methods = {m: (m, {k: nets[k] for k in NETWORKS_OF[m]}) for m in NETWORKS_OF
-               if set(NETWORKS_OF[m]) <= have and (not only or m in only)}
+    methods = {m: (m, {k: nets[k] for k in METHODS[m].networks}) for m in METHODS
+               if set(METHODS[m].networks) <= have and (not only or m in only)}
     allclips = ClipSet([c for s in sets.values() for c in s.clips])
     if cases_file and os.path.exists(cases_file):  # refit only: the estimates are what they were
-        found = {m: [tuple(r) for r in rows] for m, rows in json.loads(Path(cases_file).read_text()).items()
-                 if m in methods}
+        found = {canonical(m): [tuple(r) for r in rows] for m, rows in json.loads(Path(cases_file).read_text()).items()
+                 if canonical(m) in methods}
     else:
         found = cases(allclips, methods, seed, progress)
         if cases_file:

@@ -32,8 +32,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from wlos_app.core.batch import VIDEO_EXTS, find_clips  # noqa: F401 (part of this module's API)
-from wlos_app.core.estimators import MAX_SHIFT, SHIFTS
-from wlos_app.core.features import BLOCK, ClipFeatures, FeatureConfig
+from wlos_app.core.features import ClipFeatures, FeatureConfig
+from wlos_app.core.grid import BLOCK, MAX_SHIFT, SHIFTS
 from wlos_app.errors import Cancelled
 
 from . import store

@@ -4,7 +4,7 @@
   block with audio window t - d, against d. QMI and C3 slide 19 windows (shift s sees window
   t - d + s) and take the best; WLOS regresses once.
 - Clip accuracy: every held-out clip's audio is moved by s frames (s = -6, -3, 0, +3, +6) and the
-  whole engine (`wlos_app.core.analysis.estimate`: per-block evidence, then the clip offset) is
+  whole engine (`wlos_app.core.methods.estimate`: per-block evidence, then the clip offset) is
   run on it; exact = the rounded offset equals s, within 1 = |offset - s| <= 1 frame.
 - ms per block: the wall time of each method's per-block estimates over the same clips.
 """
@@ -17,8 +17,8 @@ from typing import Callable
 import numpy as np
 
 from wlos_app.core import estimators
-from wlos_app.core.analysis import estimate
-from wlos_app.core.estimators import MAX_SHIFT, SHIFTS
+from wlos_app.core.methods import estimate
+from wlos_app.core.grid import MAX_SHIFT, SHIFTS
 from wlos_app.core.features import MFCC_PER_FRAME, ClipFeatures
 
 from .dataset import ClipSet, pair_val_mask
@@ -177,9 +177,10 @@ def block_ms(clips: ClipSet, methods: dict, repeats: int = 1) -> dict:
     return out
 
 
-def shift_scores(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int = 0, calibrations=None) -> dict:
+def shift_scores(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int = 0, calibrations=None,
+                 weights: dict | None = None) -> dict:
     """Every clip with its audio moved by each shift, through `estimate` for each method
-    (name -> (method, nets)). Per method:
+    (name -> (method, nets); `weights`: c3-track's parts, default AnalysisConfig's). Per method:
     - relative: |offset(s) - offset(0) - s| <= 1, fair where the source itself may be off;
     - absolute: |offset(s) - s| <= 1, for sources known to be in sync;
     - (clip, shift, confidence, relative right, absolute right, quality) of every case, for
@@ -192,7 +193,8 @@ def shift_scores(clips: ClipSet, methods: dict, shifts=CLIP_SHIFTS, seed: int = 
             got = {}
             for s in shifts:
                 t0 = time.perf_counter()
-                est = estimate_clip(shift_audio(c.feats, s), method, nets, seed=seed, calibrations=calibrations)
+                est = estimate_clip(shift_audio(c.feats, s), method, nets, seed=seed, calibrations=calibrations,
+                                    weights=weights)
                 if est is None:
                     continue
                 timing[name][0] += time.perf_counter() - t0

@@ -11,8 +11,8 @@ For each fold k (trainer.speakers.folds: people, not clips, are split):
 2. the fold's model answers for fold k's people, who it never saw: their clips as recorded with
    the sound moved by -6..+6 frames, scored relative to the unmoved copy; the settled copies,
    scored absolutely; the calibration's cases (trainer.calibrate.cases: shifts, drift beyond the
-   range, another clip's sound); and a tenth of s1's validation clips. Each fusion weighting of
-   WEIGHTINGS is asked, so the weighting is chosen on people the model never saw.
+   range, another clip's sound); and a tenth of s1's validation clips. Each weighting of the
+   default's parts in WEIGHTINGS is asked, so the weighting is chosen on people the model never saw.
 Everything is written to OUT/fold<k>/eval.json, with the estimators' quality, so the calibration
 can be fitted and checked across folds without running the networks again
 (benchmarks.accuracy folds). `--final` trains the shipped model the same way on every person.
@@ -24,14 +24,13 @@ import argparse
 import json
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from wlos_app.core import sync
-from wlos_app.core.analysis import NETWORKS_OF
+from wlos_app.core.methods import DEFAULT, METHODS
+from wlos_app.core.methods.c3_track import WEIGHTS
 
 from . import dataset
 from .calibrate import cases
@@ -40,8 +39,8 @@ from .evaluate import shift_scores
 from .speakers import folds, of_fold
 from .train import TrainConfig, speaker_of, train
 
-# Fusion weightings asked on every fold's held-out people besides the shipped one
-# (sync.FUSION_WEIGHTS: C3 + WLOS/2, chosen on s1): C3 alone, WLOS weighted as C3.
+# Weightings of the default's parts asked on every fold's held-out people besides the shipped one
+# (AnalysisConfig.weights, c3_track.WEIGHTS: C3 alone): C3 + WLOS, WLOS weighted as C3.
 WEIGHTINGS = {
     "c3": {"c3": 1.0},
     "c3+wlos": {"c3": 1.0, "wlos": 1.0},
@@ -65,18 +64,6 @@ class Plan:
     threads: int = 0
     s1_val_share: int = 20  # each fold's cases use every s1_val_share-th s1 validation clip
     weightings: dict = field(default_factory=lambda: dict(WEIGHTINGS))
-
-
-@contextmanager
-def weighting(w: dict):
-    old = dict(sync.FUSION_WEIGHTS)
-    sync.FUSION_WEIGHTS.clear()
-    sync.FUSION_WEIGHTS.update(w)
-    try:
-        yield
-    finally:
-        sync.FUSION_WEIGHTS.clear()
-        sync.FUSION_WEIGHTS.update(old)
 
 
 def data(plan: Plan) -> dict[str, ClipSet]:
@@ -111,14 +98,14 @@ def measure(plan: Plan, model_dir: Path, held_raw: ClipSet, held_settled: ClipSe
     """The fold model's answers (trainer.evaluate.shift_scores) and the calibration's cases
     (trainer.calibrate.cases), each set once:
     - every estimator answers on the settled copies (relative and absolute) and on the clips that
-      could not be settled (relative), and the other fusion weightings on the settled copies;
+      could not be settled (relative), and the default's other weightings on the settled copies;
     - the default's cases on people: the shifts beyond the answers' +-6 (the answers' own rows are
       cases too), short cuts, drift beyond the range, another clip's sound;
     - every estimator's cases on a slice of s1's validation clips."""
     from wlos_app.core.models import load
     from .calibrate import WIDE_SHIFTS
     nets = {k: load(k, str(model_dir)) for k in ("c3", "wlos")}
-    methods = {m: (m, {k: nets[k] for k in NETWORKS_OF[m]}) for m in ("fusion", "c3", "wlos", "qmi")}
+    methods = {m: (m, {k: nets[k] for k in METHODS[m].networks}) for m in METHODS}
     settled_names = {c.name for c in held_settled.clips}
     unsettled = ClipSet([c for c in held_raw.clips if c.name not in settled_names])
     res = {"raw": {}, "settled": {}, "cases": {}}
@@ -127,13 +114,12 @@ def measure(plan: Plan, model_dir: Path, held_raw: ClipSet, held_settled: ClipSe
         found = dict(shift_scores(clips, methods))
         if part == "settled":
             for wname, w in plan.weightings.items():
-                if w != sync.FUSION_WEIGHTS:
-                    with weighting(w):
-                        found[f"fusion {wname}"] = shift_scores(clips, {"fusion": methods["fusion"]})["fusion"]
+                if w != WEIGHTS:
+                    found[f"{DEFAULT} {wname}"] = shift_scores(clips, {DEFAULT: methods[DEFAULT]}, weights=w)[DEFAULT]
         res[part] = {m: {"relative": r["relative"], "absolute": r["absolute"], "cases": r["cases"],
                          "rows": _jsonable(r["cases_detail"])} for m, r in found.items()}
         log(f"  answers on {part}: {len(clips.clips)} clips, {time.monotonic() - t0:.0f} s")
-    for part, clips, engine, shifts in (("settled", held_settled, {"fusion": methods["fusion"]}, WIDE_SHIFTS),
+    for part, clips, engine, shifts in (("settled", held_settled, {DEFAULT: methods[DEFAULT]}, WIDE_SHIFTS),
                                         ("s1_val", s1_val, methods, None)):
         t0 = time.monotonic()
         kw = {"shifts": shifts} if shifts else {}
@@ -160,7 +146,7 @@ def run_fold(plan: Plan, sets: dict[str, ClipSet], fold: int, log=print) -> Path
     res = measure(plan, out, of_fold(sets["raw"], assign, fold, True),
                   of_fold(sets["settled"], assign, fold, True).versions([0]), s1_val, log)
     res.update(fold=fold, people=people, train_minutes=round(minutes, 2), assignment=assign,
-               weights=dict(sync.FUSION_WEIGHTS), init=plan.init, mismatched=plan.mismatched,
+               weights=dict(WEIGHTS), init=plan.init, mismatched=plan.mismatched,
                train_people=sorted({speaker_of(c.path) for c in train_set.clips}))
     (out / "eval.json").write_text(json.dumps(res, default=float))
     return out
@@ -176,19 +162,18 @@ def add_weighting(plan: Plan, sets: dict[str, ClipSet], fold: int, wname: str, l
     res = json.loads((out / "eval.json").read_text())
     assign = res["assignment"]
     nets = {k: load(k, str(out)) for k in ("c3", "wlos")}
-    key, engine = f"fusion {wname}", {"fusion": ("fusion", nets)}
+    key, engine, w = f"{DEFAULT} {wname}", {DEFAULT: (DEFAULT, nets)}, plan.weightings[wname]
     settled = of_fold(sets["settled"], assign, fold, True).versions([0])
     names = {c.name for c in settled.clips}
     unsettled = ClipSet([c for c in of_fold(sets["raw"], assign, fold, True).clips if c.name not in names])
     t0 = time.monotonic()
-    with weighting(plan.weightings[wname]):
-        for part, clips in (("raw", unsettled), ("settled", settled)):
-            r = shift_scores(clips, engine)["fusion"]
-            res[part][key] = {"relative": r["relative"], "absolute": r["absolute"], "cases": r["cases"],
-                              "rows": _jsonable(r["cases_detail"])}
-        for part, clips, kw in (("settled", settled, {"shifts": WIDE_SHIFTS}),
-                                ("s1_val", ClipSet(sets["s1_val"].clips[fold::plan.s1_val_share]), {})):
-            res["cases"][part][key] = [list(x) for x in cases(clips, engine, join_k=1, **kw)["fusion"]]
+    for part, clips in (("raw", unsettled), ("settled", settled)):
+        r = shift_scores(clips, engine, weights=w)[DEFAULT]
+        res[part][key] = {"relative": r["relative"], "absolute": r["absolute"], "cases": r["cases"],
+                          "rows": _jsonable(r["cases_detail"])}
+    for part, clips, kw in (("settled", settled, {"shifts": WIDE_SHIFTS}),
+                            ("s1_val", ClipSet(sets["s1_val"].clips[fold::plan.s1_val_share]), {})):
+        res["cases"][part][key] = [list(x) for x in cases(clips, engine, join_k=1, weights=w, **kw)[DEFAULT]]
     (out / "eval.json").write_text(json.dumps(res, default=float))
     log(f"fold {fold}: weighting {wname} measured in {time.monotonic() - t0:.0f} s")
 
@@ -217,7 +202,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--mismatched", type=int, default=0,
                     help="C3 learns this many pairs per block with another clip's sound (TrainConfig.mismatched)")
-    ap.add_argument("--weighting", help="add this fusion weighting's cases to the measured folds")
+    ap.add_argument("--weighting", help="add this weighting of the default's parts to the measured folds")
     a = ap.parse_args(argv)
     plan = Plan(a.s1, a.split_file, a.speakers, a.raw, a.out, a.init, a.k, threads=a.threads, mismatched=a.mismatched)
     sets = data(plan)

@@ -158,13 +158,14 @@ def gain(clips, before_dir: str, after_dir: str) -> dict:
     """What a training run changed where it counts: each model's default estimator on the run's
     held-out clips with their audio moved by -6..+6 frames (trainer.evaluate.shift_scores)."""
     from wlos_app.core import calibration
-    from wlos_app.core.analysis import NETWORKS_OF, AnalysisConfig, resolve_method
+    from wlos_app.core.analysis import AnalysisConfig, resolve_method
+    from wlos_app.core.methods import METHODS
     from wlos_app.core.models import load
     from .evaluate import shift_scores
 
     def score(model_dir: str) -> dict:
         method = resolve_method(AnalysisConfig(model_dir=model_dir))
-        nets = {k: load(k, model_dir) for k in NETWORKS_OF[method]}
+        nets = {k: load(k, model_dir) for k in METHODS[method].networks}
         r = shift_scores(clips, {method: (method, nets)}, calibrations=calibration.load(model_dir))[method]
         return {"model": model_dir, "method": method, "absolute": r["absolute"], "relative": r["relative"],
                 "cases": r["cases"]}

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wlos_app.core.estimators import MAX_SHIFT
+from wlos_app.core.grid import FRAME_MS, MAX_SHIFT, seconds
+from wlos_app.core.methods import DEFAULT
 
 from .dataset import ClipSet
 from .evaluate import estimate_clip
@@ -44,7 +45,7 @@ class Settled:
 
     @property
     def offset_ms(self) -> float:
-        return 40.0 * self.offsets["fusion"]
+        return FRAME_MS * self.offsets[DEFAULT]
 
 
 def settle(clips: ClipSet, nets: dict, calibrations: dict | None = None) -> list[Settled]:
@@ -55,20 +56,20 @@ def settle(clips: ClipSet, nets: dict, calibrations: dict | None = None) -> list
     for c in clips.clips:
         f = c.feats
         offsets, conf = {}, 0.0
-        for m in ("fusion", *SETTLE_METHODS):
+        for m in (DEFAULT, *SETTLE_METHODS):
             # The default searches the paper's +-9 frames here: a published clip further off than
             # 360 ms is rare, and the paper's methods could not confirm it (a long search on a 2 s
             # clip finds spurious far peaks more easily than the truth).
             est = estimate_clip(f, m, nets, calibrations=calibrations, max_shift=MAX_SHIFT)
             offsets[m] = float(est.offset_grid) if est is not None else float("nan")
-            if m == "fusion" and est is not None:
+            if m == DEFAULT and est is not None:
                 conf = float(est.confidence)
-        fu = offsets["fusion"]
-        agree = [m for m in SETTLE_METHODS if np.isfinite(offsets[m]) and abs(offsets[m] - fu) <= SETTLE_TOLERANCE]
-        kept = bool(np.isfinite(fu)) and len(agree) >= SETTLE_AGREE
+        default = offsets[DEFAULT]
+        agree = [m for m in SETTLE_METHODS if np.isfinite(offsets[m]) and abs(offsets[m] - default) <= SETTLE_TOLERANCE]
+        kept = bool(np.isfinite(default)) and len(agree) >= SETTLE_AGREE
         reason = (f"{', '.join(agree)} agree with the default within {SETTLE_TOLERANCE:g} frame" if kept else
                   f"only {len(agree)} of the paper's 3 methods ({', '.join(agree) or 'none'}) agree with the default")
-        out.append(Settled(speaker_of(c.path), c.name, c.path, round(c.n_frames / 25.0, 2),
+        out.append(Settled(speaker_of(c.path), c.name, c.path, round(seconds(c.n_frames), 2),
                            {k: round(v, 3) for k, v in offsets.items()}, round(conf, 3), kept, reason))
     return out
 
@@ -130,7 +131,7 @@ def main(argv=None) -> int:
     decisions = settle(dataset.build(a.src), nets, calibration.load(a.model))
     for d in decisions:
         print(f"{d.speaker}/{d.clip}: default {d.offset_ms:+.0f} ms; "
-              + ", ".join(f"{m} {40 * v:+.0f}" for m, v in d.offsets.items() if m != "fusion")
+              + ", ".join(f"{m} {FRAME_MS * v:+.0f}" for m, v in d.offsets.items() if m != DEFAULT)
               + f" -> {'kept' if d.kept else 'left out'} ({d.reason})")
     write_settled(decisions, a.out)
     print(f"{sum(d.kept for d in decisions)} of {len(decisions)} clips kept; written to {a.out}")

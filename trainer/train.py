@@ -29,8 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from wlos_app.core.estimators import MAX_SHIFT, SHIFTS
-from wlos_app.core.features import AUDIO_WINDOW, BLOCK, MFCC_PER_FRAME
+from wlos_app.core.features import AUDIO_WINDOW, MFCC_PER_FRAME
+from wlos_app.core.grid import BLOCK, MAX_SHIFT, SHIFTS
 from wlos_app.core.models import C3, WLOS, save
 from wlos_app.core.models import sequence
 from wlos_app.errors import Cancelled

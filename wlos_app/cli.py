@@ -95,10 +95,14 @@ _face_id = _int_at_least(0, "{text!r} is not a face number (the faces' ids in --
 
 
 def _analysis_args(p: argparse.ArgumentParser) -> None:
-    from .core.face import FaceConfig
-    p.add_argument("--method", default="auto", choices=["auto", "fusion", "wlos", "c3", "qmi"],
-                   help="estimator (auto: fusion, C3's sliding window over +-2 s with a drift track, when the "
-                        "weights are installed; wlos, c3, qmi: the paper's methods)")
+    from .core.mouth import FaceConfig
+    from .core.methods import DEFAULT, METHODS, canonical
+    from .core.methods.search import MAX_OFFSET_MS
+    # type runs before the choices are checked: an old name ("fusion") is taken as today's
+    p.add_argument("--method", default="auto", choices=["auto", *METHODS], type=canonical,
+                   help=f"estimator (auto: {DEFAULT}, C3's sliding window over +-2 s with a drift track, when the "
+                        f"weights are installed; formerly called fusion, a name still accepted; "
+                        f"{', '.join(m for m in METHODS if m != DEFAULT)}: the paper's methods)")
     p.add_argument("--model", metavar="DIR", help="folder holding wlos.pt / c3.pt (default: shipped weights)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="where the networks run (default: CUDA if available)")
     p.add_argument("--stride", type=_positive_int, default=1, help="grid frames between block starts (default 1)")
@@ -107,7 +111,7 @@ def _analysis_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--landmark-every", type=_positive_int, default=FaceConfig.landmark_every, metavar="N",
                    help=f"run the face landmarks on every N-th frame and interpolate the frames between where the "
                         f"face is still (default {FaceConfig.landmark_every}; 1: every frame, as the paper)")
-    p.add_argument("--max-offset-ms", type=_positive_float, default=2000.0, metavar="MS",
+    p.add_argument("--max-offset-ms", type=_positive_float, default=MAX_OFFSET_MS, metavar="MS",
                    help="the default estimator finds drifts up to this far either way (default 2000); it searches "
                         "9 frames (360 ms) further, so that a drift at the limit is not at the search's edge, and "
                         "at most a third of the clip; the paper's methods search +-9 frames")
@@ -250,7 +254,7 @@ def _check_device(device: str | None) -> None:
 
 def _config(args):
     from .core.analysis import AnalysisConfig
-    from .core.face import FaceConfig
+    from .core.mouth import FaceConfig
     from .core.features import FeatureConfig
     curves = tuple(c for c in getattr(args, "curves", "").split(",") if c)
     for c in curves:

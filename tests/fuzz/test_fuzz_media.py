@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 import ffref
 import mediagen
 from wlos_app.cli import main
-from wlos_app.core import export, media
+from wlos_app.core import export
 from wlos_app.errors import WlosError
 
 pytestmark = pytest.mark.fuzz

@@ -1,1 +1,2 @@
-"""Qt-free core: media, face, features, models, estimators, sync. The CLI, GUI and trainer all call this."""
+"""Qt-free core: media, faces, features, models, the estimators (methods/), the analysis. The CLI, GUI and
+trainer all call this."""

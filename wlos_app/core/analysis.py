@@ -1,11 +1,10 @@
 """The whole analysis of one clip: decode, face, features, per-block estimates, clip offset.
 
-`analyze()` is what the CLI, the GUI and the trainer call. Results are in grid frames (25 fps)
+`analyze()` is what the CLI, the GUI and the trainer call. Results are in grid frames (core.grid)
 internally and reported in milliseconds and in the clip's own frames.
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -14,17 +13,19 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from ..errors import Cancelled, NoFaceError, NoSpeechError, TooShortError
-from . import calibration, estimators, faces, features, fusion, media, memory, speaker, sync, track
-from .face import FaceConfig, FaceTrack
-from .features import BLOCK, ClipFeatures, FeatureConfig, clip_features
+from . import calibration, estimators, faces, features, heard, media, memory
+from .drift_track import TRACK_MODELS
 from .faces import TrackingConfig
-from .result import GRID_MS, AnalysisResult
+from .features import ClipFeatures, FeatureConfig, clip_features
+from .grid import BLOCK, FPS, MAX_SHIFT, seconds
+from .methods import METHODS, Estimate, canonical, estimate, needed_networks
+from .methods.c3_track import WEIGHTS
+from .methods.search import MAX_OFFSET_MS, max_shift_frames
+from .mouth import FaceConfig, FaceTrack
+from .result import AnalysisResult
 
-__all__ = ["AnalysisConfig", "AnalysisResult", "analyze", "estimate", "extract", "preload", "resolve_method"]
+__all__ = ["AnalysisConfig", "AnalysisResult", "analyze", "extract", "preload", "resolve_method"]
 
-METHODS = ("fusion", "wlos", "c3", "qmi")
-# The trained networks each method runs.
-NETWORKS_OF = {"fusion": ("c3", "wlos"), "wlos": ("wlos",), "c3": ("c3",), "qmi": ()}
 MIN_FRAMES = estimators.MIN_FRAMES  # one block and a +-2-frame search (estimators.reach_of)
 
 Progress = Callable[[float, str], None]
@@ -32,7 +33,8 @@ Progress = Callable[[float, str], None]
 
 @dataclass
 class AnalysisConfig:
-    """One run's settings. `method` "auto" is the default estimator (see resolve_method)."""
+    """One run's settings. `method` "auto" is the default estimator (see resolve_method); an old
+    name (methods.ALIASES: "fusion") is taken as today's."""
 
     method: str = "auto"
     curves: tuple[str, ...] = ()  # sliding-window methods whose per-block curves are also computed
@@ -41,16 +43,18 @@ class AnalysisConfig:
     face: FaceConfig = field(default_factory=FaceConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)  # every face, shot changes
     # Analyse this face only (a track id of the result's `faces`, or the face at this point of the
-    # picture, source pixels); None: the face that is heard (core.speaker).
+    # picture, source pixels); None: the face that is heard (core.heard).
     face_id: int | None = None
     face_at: tuple[float, float] | None = None
     features: FeatureConfig = field(default_factory=FeatureConfig)
     audio_stream: int = 0  # the sound analysed, counted among the clip's audio tracks from 0
     seed: int = 0  # bootstrap seed of the confidence
-    # The default estimator searches drifts up to this far (ms, either way; at most a third of
-    # the clip) and fits a drift track of these models. The paper's methods search +-9 frames.
-    max_offset_ms: float = 2000.0
-    track_models: tuple[str, ...] = ("constant", "linear", "piecewise")
+    # The default estimator (c3-track) searches drifts up to this far (ms, either way; at most a
+    # third of the clip), fits a drift track of these models and fuses these parts with these
+    # weights (methods.c3_track). The paper's methods search +-9 frames.
+    max_offset_ms: float = MAX_OFFSET_MS
+    track_models: tuple[str, ...] = TRACK_MODELS
+    weights: dict[str, float] = field(default_factory=lambda: dict(WEIGHTS))
     # Recordings longer than this are read in windows spread over them and refined where the drift
     # moves (core.sparse); `full` reads every frame of any clip.
     sparse_from_s: float = 120.0
@@ -60,13 +64,16 @@ class AnalysisConfig:
     keep_audio: bool = True
     # Keep every frame's landmarks and mouth crop in the result, for a window to draw. Without
     # them (the CLI, batches) a clip with one face lets them go once its features are made, before
-    # the networks run: an hour's are 140 MB. With several faces they are kept (core.speaker
+    # the networks run: an hour's are 140 MB. With several faces they are kept (core.heard
     # reads the other faces' crops).
     keep_face_frames: bool = True
 
+    def __post_init__(self):
+        self.method = canonical(self.method)
+
 
 def resolve_method(cfg: AnalysisConfig) -> str:
-    """"auto" is the estimator that is right most often on faces it never saw (fusion, see
+    """"auto" is the estimator that is right most often on faces it never saw (c3-track, see
     docs/accuracy.md), or what the model folder's weights allow."""
     if cfg.method == "auto":
         from .models import weights_path
@@ -76,17 +83,10 @@ def resolve_method(cfg: AnalysisConfig) -> str:
             from ..errors import WeightsError
             why = "no such folder" if not os.path.isdir(cfg.model_dir) else "holds no weights (wlos.pt, c3.pt)"
             raise WeightsError(f"model folder {cfg.model_dir}: {why}; train one with `wlos-app train`")
-        return next(m for m in ("fusion", "wlos", "c3", "qmi") if set(NETWORKS_OF[m]) <= have)
+        return next(m for m in METHODS if set(METHODS[m].networks) <= have)
     if cfg.method not in METHODS:
         raise ValueError(f"unknown method {cfg.method!r}; use one of {', '.join(METHODS)}")
     return cfg.method
-
-
-def needed_networks(method: str, curves: tuple[str, ...] = ()) -> set[str]:
-    """The networks an analysis loads: the fusion's parts only where sync.FUSION_WEIGHTS weighs
-    them (the default leaves WLOS out, so WLOS is not loaded for it)."""
-    return {k for m in (method, *curves) for k in NETWORKS_OF[m]
-            if m != "fusion" or k == "c3" or sync.FUSION_WEIGHTS.get(k)}
 
 
 _networks: dict = {}
@@ -159,7 +159,7 @@ class Extracted:
     warnings: list[str]
     audio: media.Audio | None  # as decoded, at its own rate and channels; None unless cfg.keep_audio
     timings: dict = field(default_factory=dict)  # seconds per stage so far
-    faces: faces.Faces | None = None  # every face's track; `face` is one of them (speaker.primary)
+    faces: faces.Faces | None = None  # every face followed; `face` is one of them (heard.primary)
 
 
 class Transform(Protocol):
@@ -188,7 +188,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
     del audio16k
     st.done("features")
 
-    expected = max(1.0, (info.duration_s or 1.0) * 25.0)
+    expected = max(1.0, (info.duration_s or 1.0) * FPS)
     of = f" of {info.duration_s:.0f} s" if info.duration_s else ""
     decode_time = [0.0]
 
@@ -206,18 +206,18 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
             yield frame.image
 
     def on_frame(k: int) -> None:
-        if k % 25 == 0:
-            st.report(TRACKED * min(1.0, k / expected), f"step 2 of 3: tracking the face, {k / 25:.0f} s{of} read")
+        if k % FPS == 0:
+            st.report(TRACKED * min(1.0, k / expected), f"step 2 of 3: tracking the face, {seconds(k):.0f} s{of} read")
 
     every = faces.track_faces(grid_images(), cfg.face, cfg.tracking, on_frame=on_frame)
-    face = speaker.primary(every, cfg.face_id, cfg.face_at, path)
+    face = heard.primary(every, cfg.face_id, cfg.face_at, path)
     st.done("video")
     st.timings["decode_video"] = decode_time[0]
     st.timings["face"] = st.timings.pop("video") - decode_time[0]
 
     if face.n < MIN_FRAMES:
-        raise TooShortError(f"{path}: only {face.n / 25:.2f} s of video; at least {MIN_FRAMES / 25:.2f} s "
-                            f"({MIN_FRAMES} frames at 25 fps) are needed for one block and a +-2-frame search")
+        raise TooShortError(f"{path}: only {seconds(face.n):.2f} s of video; at least {seconds(MIN_FRAMES):.2f} s "
+                            f"({MIN_FRAMES} frames at {FPS} fps) are needed for one block and a +-2-frame search")
     if not face.valid.any():
         raise NoFaceError(f"{path}: no face found in any of its {face.n} frames")
 
@@ -235,7 +235,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
                           f"(face found in {int(face.valid.sum())} of {face.n} frames)")
 
     if not cfg.keep_face_frames and len(every.tracks) == 1:
-        # `face` is a copy of the track's (speaker.primary): both let go of the arrays they share
+        # `face` is a copy of the track's (heard.primary): both let go of the arrays they share
         _drop_frames(face, every.tracks[0].face)
     warnings = list(report.messages)
     if report.bad_packets:
@@ -246,7 +246,7 @@ def _extract(path: str, cfg: AnalysisConfig, st: _Stages, transform: Transform |
 def _drop_frames(face: FaceTrack, *copies: FaceTrack | None) -> None:
     """Let go of a face's per-frame landmarks and crops (AnalysisConfig.keep_face_frames): empty,
     so that a reader that still wants them fails at once rather than reading stand-ins. Copies of
-    the face that share its arrays get the same empty ones (core.speaker tells a track's face by
+    the face that share its arrays get the same empty ones (core.heard tells a track's face by
     its crops' identity)."""
     landmarks = np.zeros((0, *face.landmarks.shape[1:]), face.landmarks.dtype)
     crops = np.zeros((0, *face.crops.shape[1:]), face.crops.dtype)
@@ -264,98 +264,6 @@ def extract(path: str, cfg: AnalysisConfig | None = None, progress: Progress | N
     return _extract(path, cfg or AnalysisConfig(), _Stages(progress, cancel), transform)
 
 
-@dataclass
-class Estimate:
-    method: str
-    offset_grid: float
-    confidence: float
-    drift: np.ndarray  # (n_blocks,) per-block drift of `method`, NaN where skipped
-    curves: dict[str, np.ndarray]
-    clip_curves: dict[str, np.ndarray]
-    quality: dict = field(default_factory=dict)  # what the calibration reads (sync.quality)
-    calibrated: bool = False  # confidence from a fitted calibration (else bootstrap agreement)
-    track: track.Track | None = None  # drift (grid frames) over grid time (s)
-    search_frames: int = estimators.MAX_SHIFT
-    centre: np.ndarray | None = None  # (n_blocks,) the window each block's curve is centred on (fusion)
-
-
-def max_shift_frames(max_offset_ms: float) -> int:
-    """The long-range search's reach in grid frames (never below the networks' +-9)."""
-    if not math.isfinite(max_offset_ms) or max_offset_ms <= 0:
-        raise ValueError(f"max_offset_ms must be a positive number, not {max_offset_ms!r}")
-    return max(estimators.MAX_SHIFT, int(math.ceil(max_offset_ms / GRID_MS - 1e-9)))
-
-
-DEFAULT_MAX_SHIFT = max_shift_frames(AnalysisConfig().max_offset_ms)
-
-
-def estimate(feats: ClipFeatures, starts: np.ndarray, status: list[str], method: str, nets: dict,
-             curves: tuple[str, ...] = (), seed: int = 0, on_done: Callable[[str], None] | None = None,
-             calibrations: dict | None = None, max_shift: int = DEFAULT_MAX_SHIFT,
-             track_models: tuple[str, ...] = ("constant", "linear", "piecewise"),
-             windows: dict | None = None) -> Estimate:
-    """Per-block evidence of `method` (and the extra `curves`) and the clip offset from it.
-    nets: kind -> loaded network, for the methods that need one; calibrations: method ->
-    calibration.Calibration, which turns the evidence into P(within one frame); max_shift and
-    track_models: the default estimator's range (grid frames) and drift track (core.fusion);
-    windows: the sound's network work kept for the other methods and the clip's other faces
-    (estimators.Pairs)."""
-    ok = np.array([s == "ok" for s in status], bool)
-    used = starts[ok]
-    short = estimators.reach_of(feats.n_frames)  # < MAX_SHIFT: a clip too short for the paper's +-9
-    block_curves: dict[str, np.ndarray] = {}
-    clip_curves: dict[str, np.ndarray] = {}
-    result = None
-    centre = np.zeros(len(starts), int)
-    for m in dict.fromkeys([*curves, method]):  # each method once, the reported one last
-        d = None
-        fitted, reach = None, short
-        if m == "qmi":
-            c = np.full((len(starts), len(estimators.SHIFTS)), np.nan)
-            c[ok] = estimators.qmi_block_curves(feats, used)
-            block_curves["qmi"] = c = estimators.within_reach(c, short)
-            est = sync.from_qmi(feats, used, seed, short)
-        elif m == "c3":
-            c = np.full((len(starts), len(estimators.SHIFTS)), np.nan, np.float32)
-            c[ok] = estimators.c3_curves(nets["c3"], feats, used, windows=windows)
-            block_curves["c3"] = c = estimators.within_reach(c, short)
-            est = sync.from_curves(c[ok], used, seed, short)
-        elif m == "wlos":
-            d = np.full(len(starts), np.nan, np.float32)
-            d[ok] = estimators.wlos_drifts(nets["wlos"], feats, used)
-            if short < estimators.MAX_SHIFT:  # a regression beyond the search is not an answer
-                d[np.abs(d) > short + 0.5] = np.nan
-            est = sync.from_drifts(d[ok], used, seed, short)
-        elif m == "fusion":
-            fu = fusion.estimate(feats, used, nets, seed, max_shift, track_models, windows)
-            est, fitted, reach = fu.estimate, fu.track, fu.reach
-            c = np.full((len(starts), len(estimators.SHIFTS)), np.nan)
-            c[ok] = fu.rows
-            block_curves["fusion"] = c  # each row over the block's own centre + SHIFTS
-            d = np.full(len(starts), np.nan, np.float32)
-            d[ok] = fu.centre + sync.peaks(fu.rows)
-            centre[ok] = fu.centre
-        else:
-            raise ValueError(f"unknown method {m!r}")
-        if est.curve is not None:
-            clip_curves[m] = est.curve
-        if on_done:
-            on_done(m)
-        if m == method:
-            drift = d if d is not None else np.array(
-                [sync.peak(row) if s == "ok" else np.nan for row, s in zip(block_curves[m], status)], np.float32)
-            cal = (calibrations or {}).get(m)
-            est.quality["short"] = calibration.shortness(short)
-            conf = round(cal.probability(est.quality), 3) if cal and np.isfinite(est.offset) else est.confidence
-            if fitted is None and len(used) and np.isfinite(est.offset):
-                times = fusion.block_times(used)
-                fitted = track.Track("constant", [track.Segment(float(times[0]), float(times[-1]), est.offset,
-                                                                est.offset)], 0.0)
-            result = Estimate(m, est.offset, conf, drift, block_curves, clip_curves, est.quality, cal is not None,
-                              fitted, reach, centre)
-    return result
-
-
 def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
     """Load what the first analysis would otherwise load: libraries, the landmark model and the
     networks. Yields a message before each step.
@@ -370,7 +278,7 @@ def preload(cfg: AnalysisConfig | None = None) -> Iterator[str]:
     import soxr  # noqa: F401
     from . import models  # noqa: F401  (torch)
     yield "loading the face landmark model"
-    from .face import _dlib_models
+    from .mouth import _dlib_models
     _dlib_models()
     yield "loading the networks"
     load_networks(cfg)
@@ -403,7 +311,7 @@ def analyze_window(path: str, info: media.MediaInfo, cfg: AnalysisConfig,
 
 def load_networks(cfg: AnalysisConfig) -> None:
     """The networks an analysis with `cfg` needs, loaded now (and kept for the next clip)."""
-    for k in needed_networks(resolve_method(cfg), cfg.curves):
+    for k in needed_networks(resolve_method(cfg), cfg.curves, cfg.weights):
         _network(k, cfg.model_dir, cfg.device)
 
 
@@ -420,28 +328,32 @@ def conclude(ex: Extracted, cfg: AnalysisConfig | None = None, progress: Progres
 def _conclude(ex: Extracted, cfg: AnalysisConfig, st: _Stages) -> AnalysisResult:
     method = resolve_method(cfg)
     max_shift = max_shift_frames(cfg.max_offset_ms)
-    nets = {k: _network(k, cfg.model_dir, cfg.device) for k in needed_networks(method, cfg.curves)}
+    nets = {k: _network(k, cfg.model_dir, cfg.device) for k in needed_networks(method, cfg.curves, cfg.weights)}
     st.report(ESTIMATING, f"step 3 of 3: estimating the drift ({method})")
     windows: dict = {}  # every face has the same sound
 
     def run(feats: ClipFeatures, status: list[str]) -> Estimate:
         return estimate(feats, ex.starts, status, method, nets, cfg.curves, cfg.seed, on_done=st.done,
                         calibrations=calibration.load(cfg.model_dir), max_shift=max_shift,
-                        track_models=cfg.track_models, windows=windows)
+                        track_models=cfg.track_models, weights=cfg.weights, windows=windows)
     # One face (or one asked for): its estimate, as ever. Several: the one heard, span by span.
     forced = cfg.face_id is not None or cfg.face_at is not None
-    heard = speaker.choose(ex, run, forced, on_track=lambda i, n: st.report(
+    chosen = heard.choose(ex, run, forced, on_track=lambda i, n: st.report(
         ESTIMATING, f"step 3 of 3: estimating the drift ({method}), face {i + 1} of {n}"))
-    est, face, feats, status = heard.estimate, heard.face, heard.features, heard.status
+    est = chosen.estimate
     st.report(1.0, "done")
-    res = AnalysisResult(ex.path, ex.info, method, est.offset_grid, est.confidence, ex.starts, status, est.drift,
-                         est.curves, est.clip_curves, face, feats, st.timings, ex.warnings + heard.warnings,
-                         est.calibrated, ex.audio, est.track, est.search_frames, ex.faces, heard)
-    if est.search_frames < estimators.MAX_SHIFT:
-        res.warnings.append(f"the clip is {feats.n_frames / 25:.2f} s long: searched +-{res.search_ms:.0f} ms only "
-                            f"(a clip shorter than {(BLOCK + 2 * estimators.MAX_SHIFT) / 25:.2f} s cannot show a "
+    res = AnalysisResult(
+        path=ex.path, info=ex.info, method=method, offset_grid=est.offset_grid, confidence=est.confidence,
+        starts=ex.starts, status=chosen.status, drift=est.drift, curves=est.curves, clip_curves=est.clip_curves,
+        face=chosen.face, features=chosen.features, timings=st.timings, warnings=ex.warnings + chosen.warnings,
+        calibrated=est.calibrated, audio=ex.audio, track=est.track, search_frames=est.search_frames,
+        faces=ex.faces, heard=chosen)
+    if est.search_frames < MAX_SHIFT:
+        res.warnings.append(f"the clip is {seconds(chosen.features.n_frames):.2f} s long: searched "
+                            f"+-{res.search_ms:.0f} ms only "
+                            f"(a clip shorter than {seconds(BLOCK + 2 * MAX_SHIFT):.2f} s cannot show a "
                             f"larger drift)")
-    elif method == "fusion" and est.search_frames < max_shift and not res.reliable:
+    elif METHODS[method].long_range and est.search_frames < max_shift and not res.reliable:
         # The answer is doubtful and the clip could not hold the range asked: the drift may be larger.
         res.warnings.append(f"searched +-{res.search_ms / 1000:.2f} s only: the clip is too short for the "
                             f"+-{cfg.max_offset_ms / 1000:.1f} s of --max-offset-ms (a drift needs a clip about 3 "

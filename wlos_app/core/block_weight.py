@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .estimators import SHIFTS
+from .grid import SHIFTS
 from .sync import standardise
 
 # The margin (in standard deviations of the block's curve) from which a block counts in full. On the

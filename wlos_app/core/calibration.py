@@ -1,6 +1,6 @@
 """Confidence that means something: the probability that a clip's offset is within one frame.
 
-Each estimator's clip evidence is summarised by a few numbers (`sync.ClipEstimate.quality`):
+Each estimator's clip evidence is summarised by a few numbers (`methods.Estimate.quality`):
 - agreement: the share of bootstrap redraws of the clip's blocks whose peak lands within one frame;
 - margin: how far the curve's peak stands above the best candidate two or more frames away
   (in standard deviations of the curve over the shifts);
@@ -9,25 +9,26 @@ Each estimator's clip evidence is summarised by a few numbers (`sync.ClipEstimat
   (such answers are also capped at the rate of right ones among them in the fit: Calibration.edge_rate);
 - short: how much of the paper's +-9-frame search a short clip lacks (`shortness`: 0 from 1.16 s,
   0.78 at 0.6 s): the drift of a 0.6 s clip may well lie beyond its +-2 frames;
-- parts_agree (fusion only): the share of the fused estimators (C3, QMI, WLOS) whose own peak is
+- parts_agree (c3-track only): the share of the fused estimators (C3, QMI, WLOS) whose own peak is
   within one frame of the fused answer. Estimators that fail in different ways rarely agree on
   the same wrong answer;
-- c3_level, wlos_level (fusion only): C3's mean log-odds of "in sync" and WLOS's mean
+- c3_level, wlos_level (c3-track only): C3's mean log-odds of "in sync" and WLOS's mean
   log-likelihood at the answer, and *_contrast, the same less their median over the shifts: the
   standardised curves say which shift is best even when none is right (another clip's sound, a
   drift beyond the search), these say whether the sound matches the lips at all;
-- block_agree (fusion only): the share of blocks whose own peak is within one frame of the answer;
-- qmi_level (fusion only): QMI's pooled curve around the answer's windows, standardised over the
+- block_agree (c3-track only): the share of blocks whose own peak is within one frame of the answer;
+- qmi_level (c3-track only): QMI's pooled curve around the answer's windows, standardised over the
   shifts, at the answer: a second opinion that shares no network with C3;
-- activity (fusion only): whether the mouth moves when the sound speaks, pauses included, at the
+- activity (c3-track only): whether the mouth moves when the sound speaks, pauses included, at the
   answer (`features.activity_match`): the estimators read only speech blocks, so lips that move
   in the sound's pauses go unseen by them.
 
 A logistic regression maps them to P(|offset - truth| <= 1 frame). It is fitted by
 `trainer.calibrate` on clips the networks never trained on (held-out clips with injected shifts,
 "other speaker" augmented copies, shifts beyond the range and mismatched audio, which can only be
-wrong), and stored per method in `calibration.json` beside the weights. Without a fit the
-confidence is the bootstrap agreement, as before.
+wrong), and stored per method in `calibration.json` beside the weights (a file that names a method
+by an old name, like the shipped one's "fusion", is read under today's: methods.ALIASES). Without
+a fit the confidence is the bootstrap agreement.
 """
 from __future__ import annotations
 
@@ -39,26 +40,28 @@ from pathlib import Path
 
 import numpy as np
 
+from .methods.base import canonical
+
 FILENAME = "calibration.json"
 FORMAT = "wlos-calibration/2"
-FEATURES = ("agreement", "margin", "log_units", "edge", "short")  # every method; fusion adds FUSION_FEATURES
+FEATURES = ("agreement", "margin", "log_units", "edge", "short")  # every method; c3-track adds SEARCH_FEATURES
 # At or above this a result is called reliable (JSON "reliable", the summary line, the GUI).
 RELIABLE = 0.8
 
 
-# The fused estimator's extra evidence (core.fusion): does the sound match at all?
-FUSION_FEATURES = ("parts_agree", "c3_level", "c3_contrast", "wlos_level", "wlos_contrast", "block_agree",
+# The long-range search's extra evidence (methods.search): does the sound match at all?
+SEARCH_FEATURES = ("parts_agree", "c3_level", "c3_contrast", "wlos_level", "wlos_contrast", "block_agree",
                    "qmi_level", "activity")
 
 
 def shortness(reach: int) -> float:
     """The `short` feature of a clip searched +-reach grid frames (estimators.reach_of)."""
-    from .estimators import MAX_SHIFT
+    from .grid import MAX_SHIFT
     return round(1.0 - min(reach, MAX_SHIFT) / MAX_SHIFT, 3)
 
 
 def feature_names(quality: dict) -> list[str]:
-    return [*FEATURES, *(n for n in FUSION_FEATURES if n in quality)]
+    return [*FEATURES, *(n for n in SEARCH_FEATURES if n in quality)]
 
 
 def feature_vector(quality: dict, names=FEATURES) -> np.ndarray:
@@ -144,7 +147,8 @@ def load(model_dir: str | os.PathLike | None = None) -> dict[str, Calibration]:
             blob = json.loads(path.read_text())
             if blob.get("format") != FORMAT:
                 raise ValueError("another format")
-            _cache[key] = {m: Calibration(**c) for m, c in blob["methods"].items()}
+            _cache[key] = {canonical(m): Calibration(**{**c, "method": canonical(m)})
+                           for m, c in blob["methods"].items()}
         except (ValueError, KeyError, TypeError):
             _cache[key] = {}
     return _cache[key]

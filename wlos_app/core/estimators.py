@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import memory
-from .features import BLOCK, ClipFeatures
+from .features import ClipFeatures
+from .grid import BLOCK, MAX_SHIFT, SHIFTS
+from .sync import standardise
 
-MAX_SHIFT = 9
-SHIFTS = np.arange(-MAX_SHIFT, MAX_SHIFT + 1)
 # QMI kernel width, in standard deviations of each (standardised) variable. Wider than Silverman's
 # rule for 10 samples (0.67): on the GRID sample clips 1.5 found the clip offset more often.
 QMI_BANDWIDTH = 1.5
@@ -126,7 +126,7 @@ class Pairs:
         lin, nv = self.model.head[0], self.model.visual.out_dim
         if self.n_windows <= SHORT_CLIP:
             # A clip of a few minutes: made once and kept for every pass (made again at each
-            # pass, the fusion's 3-4 passes took 0.4 s more on a 60 s clip).
+            # pass, the long-range search's 3-4 passes took 0.4 s more on a 60 s clip).
             if self._all is None:
                 # Every face of a clip has the same sound: its windows' half is made once.
                 shared = self._windows if self._windows is not None else {}
@@ -247,10 +247,6 @@ def qmi_signals(feats: ClipFeatures) -> tuple[np.ndarray, np.ndarray]:
     return visual.astype(np.float64), audio.astype(np.float64)
 
 
-def _standardise(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    return (x - x.mean(axis=axis, keepdims=True)) / (x.std(axis=axis, keepdims=True) + 1e-9)
-
-
 def _gauss(z: np.ndarray) -> np.ndarray:
     """Pairwise Gaussian kernel of the last axis: two KDE kernels of width h convolve to sqrt(2) h."""
     diff = z[..., :, None] - z[..., None, :]
@@ -285,9 +281,9 @@ def qmi_block_scores(visual: np.ndarray, audio: np.ndarray, t: int, offsets: np.
     ok = (t + offsets >= 1) & (t + offsets + BLOCK <= len(audio))
     out = np.full(len(offsets), np.nan)
     if ok.any():
-        x = _standardise(visual[t:t + BLOCK])
+        x = standardise(visual[t:t + BLOCK])
         ys = np.stack([audio[t + e:t + e + BLOCK] for e in offsets[ok]])
-        out[ok] = qmi_from_kernels(_gauss(x), _gauss(_standardise(ys)))
+        out[ok] = qmi_from_kernels(_gauss(x), _gauss(standardise(ys)))
     return out
 
 
@@ -313,7 +309,7 @@ def qmi_pooled(feats: ClipFeatures, starts: np.ndarray, segment: int = 250,
 
     boot_counts: (B, n_blocks) how often each block is drawn in B bootstrap resamples (or a
     sync.Draws); then the (B, 19) bootstrap curves are returned too.
-    centre: (n_blocks,) each block's window centre (whole frames, as core.fusion re-centres the
+    centre: (n_blocks,) each block's window centre (whole frames, as methods.search re-centres the
     windows on a drift track): block t's frames are scored against the audio at centre + SHIFTS.
     """
     visual, audio = qmi_signals(feats)
@@ -336,9 +332,9 @@ def qmi_pooled(feats: ClipFeatures, starts: np.ndarray, segment: int = 250,
         fr, at = frames[s0:s0 + segment], moved[s0:s0 + segment]
         if len(fr) < BLOCK:
             continue
-        kx = _gauss(_standardise(visual[fr]))
-        ky = _gauss(_standardise(np.stack([audio[at + d] for d in SHIFTS])))
-        total += len(fr) * _standardise(qmi_from_kernels(kx, ky))
+        kx = _gauss(standardise(visual[fr]))
+        ky = _gauss(standardise(np.stack([audio[at + d] for d in SHIFTS])))
+        total += len(fr) * standardise(qmi_from_kernels(kx, ky))
         weight += len(fr)
         if boot_counts is not None:
             # A frame's bootstrap weight: how many drawn blocks contain it. Only the blocks that
@@ -355,7 +351,7 @@ def qmi_pooled(feats: ClipFeatures, starts: np.ndarray, segment: int = 250,
             w = cols @ inc
             keep = w.sum(1) > 0
             if keep.any():
-                boot_total[keep] += w[keep].sum(1, keepdims=True) * _standardise(qmi_from_kernels(kx, ky, w[keep]))
+                boot_total[keep] += w[keep].sum(1, keepdims=True) * standardise(qmi_from_kernels(kx, ky, w[keep]))
     if weight == 0:
         nan = np.full(len(SHIFTS), np.nan)
         return nan, (None if boot_counts is None else np.full_like(boot_total, np.nan))

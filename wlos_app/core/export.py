@@ -26,7 +26,7 @@ from av.rational import AVRational
 from ..errors import Cancelled, ExportError, MediaError, OutputError
 from ..errors import reason as _reason
 from . import export_streams, media, outputs, retime
-from .track import Track
+from .drift_track import DriftTrack
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ def export_synced(src: str, dst: str, drift, force: bool = False,
     """Copy `src` to `dst` with the audio moved to undo `drift`.
 
     `drift` is as measured, positive when the audio lags the picture: a number of seconds (the
-    audio moved that much earlier, later if negative), or a drift track (core.track.Track, in
+    audio moved that much earlier, later if negative), or a drift track (core.drift_track.DriftTrack, in
     analysis grid frames over seconds, as AnalysisResult.track), applied as core.retime does.
     Every audio stream is moved by it and re-encoded, keeping its length, rate and channels; the
     video packets are copied unchanged. `audio_stream` (counted among the audio streams) is the
@@ -161,13 +161,13 @@ def export_synced(src: str, dst: str, drift, force: bool = False,
     dropped += written.dropped
     for reason in dropped:
         log.warning("%s: not carried: %s", dst, reason)
-    model = drift.model if isinstance(drift, Track) else "constant"
+    model = drift.model if isinstance(drift, DriftTrack) else "constant"
     log.info("exported %s: %s drift undone (up to %.3f s), %d video packets copied", dst, model, largest,
              written.video_packets)
     out = {"path": dst, "track_model": model, "audio_codec": target.codec, "video_packets": written.video_packets,
            "audio_streams": written.streams.get("audio", 0), "subtitle_streams": written.streams.get("subtitle", 0),
            "dropped": dropped}
-    if not isinstance(drift, Track):
+    if not isinstance(drift, DriftTrack):
         out.update(offset_s=float(drift), audio_samples_shifted=int(round(float(drift) * audio.rate)))
     return out
 

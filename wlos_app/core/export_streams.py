@@ -13,10 +13,10 @@ from typing import Callable, NamedTuple
 import av
 from av.subtitles.subtitle import SubtitleSet
 
-from .track import Track
+from .drift_track import DriftTrack
+from .grid import FRAME_S
 
 SUBTITLE_TIMINGS = ("sound", "picture")  # what a subtitle track's cues were timed to
-_GRID_S = 0.04  # a drift track's unit: one analysis grid frame (retime.corrected's unit_s)
 
 _TEXT = frozenset({"subrip", "ass", "ssa", "webvtt", "mov_text", "text"})
 _TEXT_INTO = ("subrip", "mov_text", "webvtt", "ass")  # a text track becomes the first the target holds
@@ -167,13 +167,13 @@ def _attachment(out, s, fmt: str) -> str | None:
 def sound_clock(drift) -> Callable[[float], float]:
     """Where the sound recorded at s (seconds from the first picture) plays in the synced copy: at
     the t with t + d(t) = s (the corrected sound at t is the recording at t + d(t), core.retime)."""
-    if not isinstance(drift, Track):
+    if not isinstance(drift, DriftTrack):
         return lambda s: s - float(drift)
 
     def clock(s: float) -> float:
         t = s
         for _ in range(8):  # converges at once where the drift changes slowly against time
-            t = s - float(drift.at(t)[0]) * _GRID_S
+            t = s - float(drift.at(t)[0]) * FRAME_S
         return t
     return clock
 

@@ -1,5 +1,5 @@
 """Every face in a clip, tracked: found at intervals and at shot changes, each one followed with its
-own landmarks and mouth crop (face.MouthCropper), linked into tracks by position and appearance.
+own landmarks and mouth crop (mouth.MouthCropper), linked into tracks by position and appearance.
 
 - Detection (HOG, every face) runs on the first frame, every `scan_every` frames, on every frame
   while no face is followed (as the single-face tracker did), and at a cut.
@@ -26,7 +26,8 @@ from typing import Callable, Iterable
 import cv2
 import numpy as np
 
-from .face import CROP, FaceConfig, FaceTrack, FaceTracker, MouthCropper, _dlib_models, detect_all, model_dir
+from .grid import FPS
+from .mouth import CROP, FaceConfig, FaceTrack, FaceTracker, MouthCropper, _dlib_models, detect_all, model_dir
 
 
 @dataclass
@@ -135,7 +136,7 @@ class _Cuts:
     """Hard cuts from the change of a 32x32 thumbnail (see the module's docstring)."""
 
     def __init__(self, cfg: TrackingConfig):
-        self.cfg, self.prev, self.recent = cfg, None, deque(maxlen=25)
+        self.cfg, self.prev, self.recent = cfg, None, deque(maxlen=FPS)  # the last second's changes
 
     def __call__(self, img: np.ndarray) -> bool:
         # Every few pixels, then area-averaged: a direct area resize costs 0.25 ms a frame here.

@@ -20,22 +20,23 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .grid import BLOCK, FPS, MAX_SHIFT
+
 SR = 16000
 HOP = 160
 N_FFT = 256
 N_MFCC = 12  # 13 computed, the 0th dropped
 MFCC_PER_FRAME = 4  # 100 MFCC frames/s over 25 video frames/s
-BLOCK = 10
 AUDIO_WINDOW = 39
-SAMPLES_PER_FRAME = SR // 25
+SAMPLES_PER_FRAME = SR // FPS
 
 
 @dataclass
 class FeatureConfig:
-    fps: float = 25.0  # the analysis grid; the networks were defined for 25 fps
+    fps: float = float(FPS)  # the analysis grid (a float: the feature cache keys on 25.0)
     block: int = BLOCK
     stride: int = 1  # grid frames between block starts
-    max_shift: int = 9  # sliding-window and regression range: -9..+9 frames
+    max_shift: int = MAX_SHIFT  # sliding-window and regression range: -9..+9 frames
     n_mels: int = 26
     # A block is speech when its loudest 40 ms frame is within `speech_db` of the clip's loud level
     # (95th percentile of frame power) and above `floor_db` dBFS. The paper thresholds the maximum
@@ -51,7 +52,7 @@ class FeatureConfig:
     flow_poly_sigma: float = 1.1
 
     def __post_init__(self):
-        if self.fps != 25.0 or self.block != BLOCK:
+        if self.fps != FPS or self.block != BLOCK:
             raise ValueError("the networks and the 39x12 audio window assume 25 fps and 10-frame blocks")
         if self.stride < 1:
             raise ValueError("stride must be at least 1")

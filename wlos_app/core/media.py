@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import MediaError
 from ..errors import reason as _reason
+from .grid import FPS, FRAME_S
 
 ANALYSIS_SR = 16000
 
@@ -192,7 +193,7 @@ def iter_video_frames(path: str, fmt: str = "gray", report: DecodeReport | None 
     if info.video is None:
         raise MediaError(f"{path}: has no video stream")
     origin = info.origin_s
-    period = 1.0 / info.video.fps if info.video.fps > 0 else 0.04
+    period = 1.0 / info.video.fps if info.video.fps > 0 else FRAME_S
     with _open(path) as c:
         vs = c.streams.video[0]
         vs.thread_type = DECODE_THREADS
@@ -205,7 +206,7 @@ def iter_video_frames(path: str, fmt: str = "gray", report: DecodeReport | None 
                 (last_t + period) if last_t is not None else 0.0)
             if last_t is not None and t <= last_t - 1e-6:
                 continue  # out-of-order duplicate after a damaged GOP: keep time monotonic
-            if info.windowed and (t < -1.0 / 25 or t > info.duration_s + 1.0 / 25):
+            if info.windowed and (t < -FRAME_S or t > info.duration_s + FRAME_S):
                 if t > 0:
                     break  # past the window
                 continue  # between the keyframe sought and the window's start
@@ -233,7 +234,7 @@ def _gray(frame: av.VideoFrame) -> np.ndarray:
     return np.ascontiguousarray(frame.to_ndarray(format="gray"))
 
 
-def sample_on_grid(frames: Iterator[Frame], fps: float = 25.0) -> Iterator[tuple[int, Frame]]:
+def sample_on_grid(frames: Iterator[Frame], fps: float = FPS) -> Iterator[tuple[int, Frame]]:
     """Resample a frame stream to a fixed rate by timestamp: grid time k/fps takes the nearest frame.
 
     A 30 fps clip drops one frame in six, a 50 fps clip every other one, a variable-rate clip gets
@@ -525,7 +526,7 @@ class FrameReader:
                 if f.pts is not None:
                     t = float(f.time) - self.info.origin_s
                 elif self._last_t is not None:  # as iter_video_frames: one nominal period on
-                    t = self._last_t + 1.0 / (self.info.video.fps or 25.0)
+                    t = self._last_t + 1.0 / (self.info.video.fps or FPS)
                 else:
                     continue
                 if self._last_t is not None and t <= self._last_t - 1e-6:

@@ -1,6 +1,6 @@
 """What an analysis found, and how it reads: in words, in ms, in the clip's frames, as JSON.
 
-Inside, drift is in grid frames (1/25 s) over grid time (s from the start of the video stream),
+Inside, drift is in grid frames (core.grid) over grid time (s from the start of the video stream),
 positive = audio late; outside, in ms and in the clip's own frames.
 """
 from __future__ import annotations
@@ -10,26 +10,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import calibration, estimators, media, verdict
-from .face import FaceTrack
-from .features import BLOCK, ClipFeatures
-from .track import Track
-
-GRID_MS = 40.0  # one grid frame
-
-
-def _num(x, nd=3):
-    return round(float(x), nd) if x is not None and math.isfinite(x) else None
+from . import calibration, media, verdict
+from .drift_track import DriftTrack
+from .faces import Faces
+from .features import ClipFeatures
+from .grid import BLOCK, FPS, FRAME_MS, MAX_SHIFT, SHIFTS, seconds
+from .heard import Heard, faces_json, json_number
+from .mouth import FaceTrack
 
 
-def describe_track(tr: Track) -> str:
+def describe_track(tr: DriftTrack) -> str:
     """A drifting or jumping track in words: 'audio drifts from +0 to +320 ms over 60 s',
     'audio jumps from +0 to +320 ms at 30.1 s' (core.verdict words it)."""
     return verdict.track_words(tr.model, _segments_ms(tr))
 
 
-def _segments_ms(tr: Track) -> list[tuple[float, float, float, float]]:
-    return [(s.start_s, s.end_s, s.drift_start * GRID_MS, s.drift_end * GRID_MS) for s in tr.segments]
+def _segments_ms(tr: DriftTrack) -> list[tuple[float, float, float, float]]:
+    return [(s.start_s, s.end_s, s.drift_start * FRAME_MS, s.drift_end * FRAME_MS) for s in tr.segments]
 
 
 @dataclass
@@ -50,10 +47,10 @@ class AnalysisResult:
     warnings: list[str]
     calibrated: bool = False  # confidence is a calibrated P(within one frame)
     audio: media.Audio | None = None  # the decoded sound (preview and export need not decode it again)
-    track: Track | None = None  # drift over time, grid frames over grid seconds
-    search_frames: int = estimators.MAX_SHIFT  # the drift range searched, +- grid frames
-    faces: object | None = None  # core.faces.Faces: every face's track
-    speaker: object | None = None  # core.speaker.Choice: which face was heard where
+    track: DriftTrack | None = None  # drift over time, grid frames over grid seconds
+    search_frames: int = MAX_SHIFT  # the drift range searched, +- grid frames
+    faces: Faces | None = None  # every face followed
+    heard: Heard | None = None  # which face was heard where
     reading: str = "full"  # "full": every frame read; "sparse": windows of a long clip (core.sparse)
     windows: list | None = None  # the sparse pass's core.sparse.Window list: what was read, and where
 
@@ -68,11 +65,11 @@ class AnalysisResult:
 
     @property
     def fps(self) -> float:
-        return self.info.video.fps if self.info.video and self.info.video.fps else 25.0
+        return self.info.video.fps if self.info.video and self.info.video.fps else float(FPS)
 
     @property
     def offset_ms(self) -> float:
-        return self.offset_grid * GRID_MS
+        return self.offset_grid * FRAME_MS
 
     @property
     def offset_frames(self) -> float:
@@ -81,13 +78,13 @@ class AnalysisResult:
 
     @property
     def duration_s(self) -> float:
-        return self.face.n / 25.0 if self.windows is None else self.info.duration_s
+        return seconds(self.face.n) if self.windows is None else self.info.duration_s
 
     def drift_ms_at(self, t_s) -> np.ndarray:
         """The fitted drift (ms) at times t_s; the offset everywhere without a track."""
         if self.track is None or not math.isfinite(self.offset_ms):
             return np.full(np.shape(np.atleast_1d(t_s)), self.offset_ms)
-        return self.track.at(t_s) * GRID_MS
+        return self.track.at(t_s) * FRAME_MS
 
     def verdict(self) -> verdict.Verdict:
         """The answer in words (core.verdict: the same words on every surface)."""
@@ -96,7 +93,7 @@ class AnalysisResult:
 
     def summary(self) -> str:
         """One line for people: 'audio is 120 ms late (+3.0 frames at 25 fps, confidence 0.91)
-        [fusion, speech read in 2.8 of 3.0 s]'."""
+        [c3-track, speech read in 2.8 of 3.0 s]'."""
         v = self.verdict()
         if not math.isfinite(self.offset_ms):
             return v.line()
@@ -121,7 +118,7 @@ class AnalysisResult:
         for t, s in zip(self.starts, self.status):
             if s == "ok":
                 covered[int(t):int(t) + BLOCK] = True
-        return float(covered.sum()) / 25.0
+        return seconds(float(covered.sum()))
 
     def block_weights(self) -> np.ndarray | None:
         """How clearly each block reads its drift, 0..1 (core.block_weight), for the drift plot;
@@ -130,19 +127,12 @@ class AnalysisResult:
         return block_weights(self.curves[self.method]) if self.method in self.curves else None
 
     def face_words(self, lead: str = "") -> str:
-        """Whose lips, with several faces in view: 'face 1, the person on the right', 'no face
-        clearly matches the sound'; '' with one face."""
-        if self.faces is None or self.speaker is None or len(self.faces.tracks) <= 1:
-            return ""
-        if not self.speaker.matched:
-            return f"{lead}no face clearly matches the sound"
-        if self.speaker.track is None:
-            return ""
-        return f"{lead}face {self.speaker.track}, {self.faces.person(self.speaker.track)}"
+        """Whose lips, with several faces in view (core.heard words them); '' with one face."""
+        return self.heard.words(self.faces, lead) if self.heard is not None else ""
 
     @property
     def search_ms(self) -> float:
-        return self.search_frames * GRID_MS
+        return self.search_frames * FRAME_MS
 
     @property
     def n_used(self) -> int:
@@ -154,22 +144,22 @@ class AnalysisResult:
             return {"track_model": "constant", "track": [], "segments": []}
         return {
             "track_model": self.track.model,
-            "track": [[round(t, 3), _num(d * GRID_MS, 1)] for t, d in self.track.samples(0.5)],
+            "track": [[round(t, 3), json_number(d * FRAME_MS, 1)] for t, d in self.track.samples(0.5)],
             "segments": [{"start_s": round(s.start_s, 3), "end_s": round(s.end_s, 3),
-                          "drift_ms_start": _num(s.drift_start * GRID_MS, 1),
-                          "drift_ms_end": _num(s.drift_end * GRID_MS, 1)} for s in self.track.segments],
+                          "drift_ms_start": json_number(s.drift_start * FRAME_MS, 1),
+                          "drift_ms_end": json_number(s.drift_end * FRAME_MS, 1)} for s in self.track.segments],
         }
 
     def to_json(self, per_block_curves: bool = False) -> dict:
-        num = _num
+        num = json_number
         fps = self.fps
         blocks = []
         for i, t in enumerate(self.starts):
-            b = {"start_s": round(t / 25.0, 3), "start_frame": round(t / 25.0 * fps, 2),
-                 "drift_frames": num(self.drift[i] / 25.0 * fps), "drift_ms": num(self.drift[i] * GRID_MS, 1),
+            b = {"start_s": round(seconds(t), 3), "start_frame": round(seconds(t) * fps, 2),
+                 "drift_frames": num(seconds(self.drift[i]) * fps), "drift_ms": num(self.drift[i] * FRAME_MS, 1),
                  "valid": self.status[i] == "ok"}
-            if self.speaker is not None and self.speaker.block_face[i] >= 0:
-                b["face"] = int(self.speaker.block_face[i])
+            if self.heard is not None and self.heard.block_face[i] >= 0:
+                b["face"] = int(self.heard.block_face[i])
             if self.status[i] != "ok":
                 b["reason"] = self.status[i]
             blocks.append(b)
@@ -194,8 +184,8 @@ class AnalysisResult:
             "seconds_used": round(self.seconds_used, 2),
             "face": {"frames_with_face": int(self.face.valid.sum()), "frames": self.face.n,
                      "faces_seen": self.face.faces_seen, "selection": self.face.selection},
-            **faces_json(self),
-            "shifts_frames": [num(d / 25.0 * fps) for d in estimators.SHIFTS],
+            **faces_json(self.heard, self.faces, self.starts, self.n_used, fps),
+            "shifts_frames": [num(seconds(d) * fps) for d in SHIFTS],
             "clip_curves": {m: [num(v, 5) for v in c] for m, c in self.clip_curves.items()},
             "blocks": blocks,
             "timings_s": {k: round(v, 4) for k, v in self.timings.items()},
@@ -207,40 +197,3 @@ class AnalysisResult:
         if self.warnings:
             out["warnings"] = self.warnings
         return out
-
-
-def faces_json(res: AnalysisResult) -> dict:
-    """`faces` (one entry per track), `face.track` and `speech_spans`: which face was heard where."""
-    from .speaker import OWN_BLOCKS
-    ch, every = res.speaker, res.faces
-    if every is None:
-        return {}
-    fps = res.fps
-    talk = {}
-    if ch is not None:
-        n_talk = sum(sp.last - sp.first + 1 for sp in ch.spans) if ch.spans else res.n_used
-        for tid in set(ch.block_face.tolist()) - {-1}:
-            talk[tid] = (sum(sp.last - sp.first + 1 for sp in ch.spans if sp.face == tid) if ch.spans
-                         else int((ch.block_face == tid).sum())) / max(1, n_talk)
-    out = []
-    for t in every.tracks:
-        e = {"id": t.id, "frames_seen": t.frames_seen, "first_s": round(t.first / 25.0, 3),
-             "box": [round(float(v), 1) for v in t.box], "where": every.place(t),
-             "analysed": t.analysable}
-        if not t.analysable:
-            e["reason"] = t.reason
-        o = ch.own.get(t.id) if ch is not None else None
-        if t.analysable:
-            e["speaking_share"] = round(talk.get(t.id, 0.0), 3)
-        if o is not None and o.estimate is not None and o.status.count("ok") >= OWN_BLOCKS:
-            own_ms = o.estimate.offset_grid * GRID_MS
-            e.update({"offset_ms": _num(own_ms, 1), "offset_frames": _num(own_ms / 1000 * fps),
-                      "confidence": _num(o.estimate.confidence), "sync_score": _num(o.score)})
-        out.append(e)
-    spans = [{"start_s": round(res.starts[sp.first] / 25.0, 3),
-              "end_s": round((res.starts[sp.last] + 10) / 25.0, 3), "face": sp.face,
-              "scores": {str(k): v for k, v in sp.scores.items()}} for sp in (ch.spans if ch else [])]
-    return {"faces": out, "face_track": ch.track if ch is not None else None,
-            "face_matched": bool(ch.matched) if ch is not None else True, "speech_spans": spans,
-            "cuts_s": [round(c / 25.0, 3) for c in every.cuts]}
-

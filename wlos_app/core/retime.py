@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .track import Track
+from .drift_track import DriftTrack
+from .grid import FRAME_S
 
 CROSSFADE_S = 0.010
 
@@ -58,10 +59,10 @@ def _render(samples: np.ndarray, rate: int, a: int, b: int, pos_a: float, ratio:
     return np.pad(y, ((0, 0), (0, max(0, (b - a) - y.shape[1])))).astype(samples.dtype, copy=False)
 
 
-def corrected(samples: np.ndarray, rate: int, drift, unit_s: float = 0.04) -> np.ndarray:
-    """The sound ((channels, n) at `rate`) with `drift` undone: a number (seconds) or a Track
-    (drift in units of `unit_s` seconds, the analysis grid's frame, over seconds)."""
-    if not isinstance(drift, Track):
+def corrected(samples: np.ndarray, rate: int, drift) -> np.ndarray:
+    """The sound ((channels, n) at `rate`) with `drift` undone: a number (seconds) or a DriftTrack
+    (drift in grid frames over seconds)."""
+    if not isinstance(drift, DriftTrack):
         return shift(samples, float(drift), rate)[0]
     n = samples.shape[1]
     segs = drift.segments
@@ -73,8 +74,8 @@ def corrected(samples: np.ndarray, rate: int, drift, unit_s: float = 0.04) -> np
         if b <= a:
             continue
         t_a = a / rate
-        d_a = float(seg.at(np.array([t_a]))[0]) * unit_s
-        ratio = 1.0 + seg.slope * unit_s  # input seconds per output second
+        d_a = float(seg.at(np.array([t_a]))[0]) * FRAME_S
+        ratio = 1.0 + seg.slope * FRAME_S  # input seconds per output second
         part = _render(samples, rate, a, b, (t_a + d_a) * rate, ratio)
         w = np.ones(b - a)
         j = np.arange(a, b)
@@ -92,9 +93,9 @@ def _ramp(u: np.ndarray) -> np.ndarray:
     return 0.5 - 0.5 * np.cos(np.pi * u)
 
 
-def largest_s(drift, duration_s: float, unit_s: float = 0.04) -> float:
+def largest_s(drift, duration_s: float) -> float:
     """The largest |drift| (s) over the recording."""
-    if not isinstance(drift, Track):
+    if not isinstance(drift, DriftTrack):
         return abs(float(drift))
     t = np.linspace(0.0, max(duration_s, 1e-3), 64)
-    return float(np.abs(drift.at(t)).max() * unit_s)
+    return float(np.abs(drift.at(t)).max() * FRAME_S)

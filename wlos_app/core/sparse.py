@@ -35,13 +35,11 @@ from typing import Callable
 import numpy as np
 
 from ..errors import Cancelled, NoFaceError, WlosError
-from . import media, track
-from .face import FaceTrack
-from .features import BLOCK
+from . import grid, media
+from .drift_track import DriftTrack, Segment
+from .mouth import FaceTrack
 from .result import AnalysisResult
-from .track import Segment, Track
 
-GRID_FPS = 25.0
 WINDOW_S = 8.0  # long enough for a +-2 s search (a third of it) and a jump seen on both sides
 SPACING_S = 120.0  # first pass: a window every this many seconds
 MIN_FIRST = 6
@@ -105,7 +103,7 @@ class Window:
         out = {"start_s": round(self.start_s, 2), "end_s": round(self.end_s, 2), "why": self.why}
         if self.result is None:
             return {**out, "skipped": self.skipped}
-        return {**out, "drift_ms": round(self.drift * 40.0, 1), "confidence": round(self.confidence, 3),
+        return {**out, "drift_ms": round(self.drift * grid.FRAME_MS, 1), "confidence": round(self.confidence, 3),
                 "reliable": self.reliable, "track_model": self.result.track_model}
 
 
@@ -195,7 +193,7 @@ def _value(p: Piece, t: float) -> float:
     return p.a + p.b * (t - p.t0)
 
 
-def to_track(pieces: list[Piece], readings, windows: list[Window], duration_s: float) -> Track:
+def to_track(pieces: list[Piece], readings, windows: list[Window], duration_s: float) -> DriftTrack:
     """The pieces as a drift track over the whole clip: each jump where a window's own track put
     it (if one did between the readings either side), else halfway between them."""
     t = np.array(sorted(r[0] for r in readings))
@@ -209,7 +207,7 @@ def to_track(pieces: list[Piece], readings, windows: list[Window], duration_s: f
     bounds.append(duration_s)
     segs = [Segment(s, e, _value(p, s), _value(p, e)) for p, s, e in zip(pieces, bounds, bounds[1:])]
     model = "piecewise" if len(segs) > 1 else "linear" if pieces[0].b else "constant"
-    return Track(model, segs, 0.0)
+    return DriftTrack(model, segs, 0.0)
 
 
 # --- the reading --------------------------------------------------------------------------------
@@ -384,15 +382,15 @@ def _result(path: str, info: media.MediaInfo, cfg, reader: _Reader, t0: float) -
     return _assemble(path, info, cfg, reader, wins, tr, offset, conf, t0)
 
 
-def _assemble(path, info, cfg, reader: _Reader, wins: list[Window], tr: Track, offset: float, conf: float,
+def _assemble(path, info, cfg, reader: _Reader, wins: list[Window], tr: DriftTrack, offset: float, conf: float,
               t0: float) -> AnalysisResult:
     """The windows' blocks on the clip's grid, and the clip's answer."""
-    n = int(round(info.duration_s * GRID_FPS))
+    n = int(round(info.duration_s * grid.FPS))
     starts, status, drift, curves = [], [], [], {}
     valid = np.zeros(n, bool)
     timings: dict[str, float] = {}
     for w in wins:
-        r, k0 = w.result, int(round(w.start_s * GRID_FPS))
+        r, k0 = w.result, grid.frame_at(w.start_s)
         starts.append(r.starts + k0)
         status += r.status
         drift.append(r.drift)

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from . import grid
+
 # The outcome kinds, in the order a batch's table lists them.
 KINDS = ("in sync", "offset", "drifting", "unreliable", "failed")
 
@@ -36,7 +38,7 @@ class Verdict:
 
 
 def half_frame_ms(fps: float | None) -> float:
-    return 500.0 / (fps or 25.0)
+    return 500.0 / (fps or grid.FPS)
 
 
 def signed(x: float, nd: int = 0) -> str:
@@ -78,7 +80,7 @@ def verdict(offset_ms: float, confidence: float, reliable: bool, fps: float | No
     is reliable, the clip's frame rate, and the drift track (model, segments as in track_words)."""
     if offset_ms is None or not math.isfinite(offset_ms):
         return Verdict("unreliable", "no estimate", "", ADVICE)
-    fps = fps or 25.0
+    fps = fps or grid.FPS
     frames = f"{signed(offset_ms / 1000.0 * fps, 1)} frames at {fps:g} fps"
     ends = [abs(v) for s in segments or [] for v in (s[2], s[3])] or [abs(offset_ms)]
     moving = model != "constant" and bool(segments)

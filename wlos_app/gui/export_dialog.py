@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
 
 from ..core import media
 from ..core.export import containers_for, export_synced, supported_extensions
-from ..core.track import Track
+from ..core.drift_track import DriftTrack
 from ..errors import Cancelled, reason
 from .workers import Worker
 
@@ -48,7 +48,7 @@ class ExportDialog(QDialog):
 
     def __init__(self, src: str, result, drift, start, parent=None):
         """result: the clip's AnalysisResult; drift: what to undo at first, the fitted track
-        (core.track.Track) or one constant in seconds (the preview's choice)."""
+        (core.drift_track.DriftTrack) or one constant in seconds (the preview's choice)."""
         super().__init__(parent)
         self.setWindowTitle("Export synced video")
         self.setMinimumWidth(560)
@@ -68,12 +68,12 @@ class ExportDialog(QDialog):
         self.use_constant = QRadioButton("one constant drift:")
         drifting = result.track_model != "constant"
         self.use_track.setVisible(drifting)
-        (self.use_track if drifting and isinstance(drift, Track) else self.use_constant).setChecked(True)
+        (self.use_track if drifting and isinstance(drift, DriftTrack) else self.use_constant).setChecked(True)
         self.drift = QDoubleSpinBox()
         self.drift.setRange(-5000, 5000)
         self.drift.setDecimals(1)
         self.drift.setSuffix(" ms")
-        constant_ms = self.estimate_ms if isinstance(drift, Track) else float(drift) * 1000.0
+        constant_ms = self.estimate_ms if isinstance(drift, DriftTrack) else float(drift) * 1000.0
         self.drift.setValue(constant_ms if constant_ms == constant_ms else 0.0)  # NaN (no estimate) -> 0
         self.drift.setToolTip("The drift to undo; positive = audio late (it is moved earlier).")
         self.drift.valueChanged.connect(lambda _v: self.use_constant.setChecked(True))

@@ -99,7 +99,7 @@ class ListenBar(QWidget):
         self.changed.emit()
 
     def export_drift(self):
-        """What an export should undo: the track (core.track.Track) or one constant, in seconds.
+        """What an export should undo: the track (core.drift_track.DriftTrack) or one constant, in seconds.
         The spin box shows whole ms; unless the user moved it, the estimate goes out exactly."""
         res = self.result
         if self.follows_track:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QFileDialog, QHBoxLayout, QLabel, QLis
                                QListWidgetItem, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSlider,
                                QSplitter, QStyle, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
-from ..core import estimators
+from ..core import grid
 from ..errors import Cancelled, reason
 from .export_dialog import ExportDialog
 from .headline import headline_html
@@ -25,7 +25,6 @@ from .workers import Worker
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".flv",
                     ".wmv", ".3gp", ".ogv")
 MAX_RECENT = 10
-GRID_FPS = 25.0
 
 
 @dataclass
@@ -562,17 +561,17 @@ class MainWindow(QMainWindow):
                 self.decoder.request(0.0)
             return
         fps = res.fps
-        to_frames = fps / GRID_FPS
+        to_frames = fps / grid.FPS
         tj = res.track_json()
         track = [(t, ms / 1000.0 * fps) for t, ms in tj["track"] if ms is not None]
-        self.drift_plot.show_result((res.starts + 5) / GRID_FPS, res.drift * to_frames, track,
+        self.drift_plot.show_result(grid.block_times(res.starts), res.drift * to_frames, track,
                                     [seg["start_s"] for seg in tj["segments"][1:]], res.track_model,
-                                    res.confidence, res.method, estimators.MAX_SHIFT * to_frames,
-                                    res.speaker.block_face if res.faces is not None and len(res.faces.tracks) > 1
+                                    res.confidence, res.method, grid.MAX_SHIFT * to_frames,
+                                    res.heard.block_face if res.faces is not None and len(res.faces.tracks) > 1
                                     else None,
                                     res.block_weights())
         self.curve_plot.set_methods([m for m in ("c3", "qmi") if m in res.curves],
-                                    np.asarray(estimators.SHIFTS, float) * to_frames)
+                                    np.asarray(grid.SHIFTS, float) * to_frames)
         self.curve_plot.show_clip(res.clip_curves)
         self._updating_scrub = True
         self.scrub.setRange(0, int(self.duration * 1000))
@@ -622,17 +621,16 @@ class MainWindow(QMainWindow):
         res = self.result
         if res is None or not len(res.starts):
             return
-        k = int(round(t * GRID_FPS))
-        i = int(np.argmin(np.abs(res.starts + 5 - k)))
+        i = grid.nearest_block(res.starts, t)
         if (id(res), i) == self._shown_block:  # playback moves 25 blocks a second at most
             return
         self._shown_block = (id(res), i)
         ok = res.status[i] == "ok"
-        to_frames = res.fps / GRID_FPS
+        to_frames = res.fps / grid.FPS
         self.curve_plot.show_block({m: (c[i] if ok else None) for m, c in res.curves.items()},
                                    res.drift[i] * to_frames if ok and res.method == "wlos" else None)
-        t0 = res.starts[i] / GRID_FPS
-        self.curve_plot.setTitle(f"correlation curves \u00b7 block {t0:.2f}\u2013{t0 + 0.4:.2f} s"
+        t0 = grid.seconds(res.starts[i])
+        self.curve_plot.setTitle(f"correlation curves \u00b7 block {t0:.2f}\u2013{t0 + grid.seconds(grid.BLOCK):.2f} s"
                                  + ("" if ok else f" ({res.status[i]})"), color="#c8c8d0", size="10pt")
 
     def _frame_ready(self, _t_req: float, t_frame: float, image) -> None:
@@ -642,7 +640,7 @@ class MainWindow(QMainWindow):
             self.video.set_frame(image)
             return
         face = res.face
-        k = min(max(int(round(t_frame * GRID_FPS)), 0), face.n - 1)
+        k = min(max(grid.frame_at(t_frame), 0), face.n - 1)
         src = (res.info.video.width, res.info.video.height)
         if len(face.crops) != face.n:  # a sparse pass keeps no frames: the picture alone
             self.lips.set_crop(None, None)
@@ -663,9 +661,9 @@ class MainWindow(QMainWindow):
         """(id, box, heard) of every face in grid frame k, when the clip has several."""
         if res.faces is None or len(res.faces.tracks) < 2:
             return []
-        i = int(np.clip(np.searchsorted(res.starts, k - 5), 0, len(res.starts) - 1))
-        now = int(res.speaker.block_face[i]) if len(res.starts) else -1
-        heard = now if now >= 0 else res.speaker.track
+        i = int(np.clip(np.searchsorted(res.starts, k - grid.BLOCK // 2), 0, len(res.starts) - 1))
+        now = int(res.heard.block_face[i]) if len(res.starts) else -1
+        heard = now if now >= 0 else res.heard.face_id
         return [(t.id, t.face.boxes[k], t.id == heard) for t in res.faces.analysable if t.face.valid[k]]
 
     def _face_clicked(self, x: float, y: float) -> None:
@@ -674,10 +672,10 @@ class MainWindow(QMainWindow):
         if res is None or res.faces is None or len(res.faces.analysable) < 2:
             return
         t = self.frame_time if self.frame_time is not None else self.position
-        k = min(max(int(round(t * GRID_FPS)), 0), res.faces.n - 1)
+        k = min(max(grid.frame_at(t), 0), res.faces.n - 1)
         t = res.faces.at(x, y, k)
         st = self.clips[self.current]
-        if t is None or (st.face == t.id) or (st.face is None and t.id == res.speaker.track and res.speaker.matched):
+        if t is None or (st.face == t.id) or (st.face is None and t.id == res.heard.face_id and res.heard.matched):
             return
         st.face = t.id
         self.status_label.setText(f"{os.path.basename(self.current)}: analysing face {t.id}")

@@ -9,15 +9,14 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QBrush, QColor
 
-from ..core import estimators
-from ..core.features import BLOCK
+from ..core.grid import BLOCK, SHIFTS, seconds
 from .video import face_colour
 
 pg.setConfigOptions(antialias=True, background="#18181c", foreground="#c8c8d0")
 
 _COLOURS = {"wlos": "#ffc828", "c3": "#50c8ff", "qmi": "#ff6aa0"}
-_NAMES = {"fusion": "fusion", "wlos": "WLOS", "c3": "C\u00b3", "qmi": "QMI"}
-_BLOCK_LABEL = f"one block ({BLOCK / 25:.1f} s)"
+_NAMES = {"c3-track": "C\u00b3 + track", "wlos": "WLOS", "c3": "C\u00b3", "qmi": "QMI"}
+_BLOCK_LABEL = f"one block ({seconds(BLOCK):.1f} s)"
 _POINTS_LABEL = f"{_BLOCK_LABEL}; fainter = weaker match"
 WEIGHT_STEPS = 5  # how many looks a point can have, from the weakest match to the clearest
 POINT_SIZE = (3.0, 7.0)  # px, weakest and clearest
@@ -163,7 +162,7 @@ class CurvePlot(pg.PlotWidget):
         self.addItem(self.block_drift)
         self.block_drift.hide()
         self.setTitle("correlation curves", color="#c8c8d0", size="10pt")
-        self.shifts = np.asarray(estimators.SHIFTS, float)
+        self.shifts = np.asarray(SHIFTS, float)
         # Items are made once and only fed new data: creating plot and legend items is what makes
         # pyqtgraph slow, and a result arrives while the window must stay responsive.
         self.block_items: dict[str, pg.PlotDataItem] = {}

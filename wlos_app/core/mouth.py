@@ -1,4 +1,5 @@
-"""Face: dlib HOG detection, tracking, 68-point landmarks, and the aligned 32x32 mouth crop.
+"""One face, for its mouth: dlib HOG detection, tracking, 68-point landmarks, and the aligned 32x32
+mouth crop (core.faces follows every face, each with one of these).
 
 The mouth is aligned with a similarity transform fitted to the rigid landmarks (eye corners and
 nose), smoothed over time, and never to the lip points: aligning on the lips would cancel the very

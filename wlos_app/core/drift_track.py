@@ -1,8 +1,9 @@
-"""Drift over time: the simplest track d(t) that explains a clip's per-block evidence.
+"""Drift over time (a drift track; faces.Track is a face followed): the simplest d(t) that explains
+a clip's per-block evidence.
 
 Evidence comes in 10-frame units (the blocks starting in the same 10 grid frames, as in the
 bootstrap of sync.py): for unit u at time tau_u, a row of scores over candidate drifts D (whole grid
-frames, consecutive, higher = more likely; the fused estimator's standardised rows). A track's
+frames, consecutive, higher = more likely; the long-range search's standardised rows). A track's
 score is the sum over units of the unit's row at the track's drift, read between whole frames by
 linear interpolation.
 
@@ -22,8 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .features import BLOCK
+from .grid import BLOCK, FPS, block_times
+from .sync import peaks
 
+TRACK_MODELS = ("constant", "linear", "piecewise")  # every model, from the simplest
 # Units of evidence that a jump, or a slope, must gain before the model that has it is preferred.
 JUMP_PENALTY = 20.0
 SLOPE_PENALTY = 6.0
@@ -57,10 +60,15 @@ class Segment:
 
 
 @dataclass
-class Track:
+class DriftTrack:
     model: str  # "constant" | "linear" | "piecewise"
     segments: list[Segment]
     score: float  # evidence along the track, less the model's penalties
+
+    @classmethod
+    def constant(cls, start_s: float, end_s: float, drift: float, score: float = 0.0) -> DriftTrack:
+        """One drift from start_s to end_s."""
+        return cls("constant", [Segment(float(start_s), float(end_s), drift, drift)], score)
 
     def at(self, t) -> np.ndarray:
         """The drift (grid frames) at times t (s): at a boundary the later segment's; before the
@@ -88,7 +96,7 @@ class Track:
         return len(self.segments) - 1
 
 
-def units(starts: np.ndarray, rows: np.ndarray, fps: float = 25.0) -> tuple[np.ndarray, np.ndarray]:
+def units(starts: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-block rows (n_blocks, n_shifts) to unit rows: the mean over the blocks of each 10-frame
     unit, and each unit's time (s, the mean centre of its blocks)."""
     starts = np.asarray(starts)
@@ -97,23 +105,14 @@ def units(starts: np.ndarray, rows: np.ndarray, fps: float = 25.0) -> tuple[np.n
     n = np.bincount(inv).astype(float)
     out = np.zeros((len(uniq), rows.shape[1]))
     np.add.at(out, inv, rows)
-    tau = np.bincount(inv, weights=(starts + BLOCK / 2) / fps) / n
+    tau = np.bincount(inv, weights=block_times(starts)) / n
     return out / n[:, None], tau
-
-
-def _parabola(y: np.ndarray, i: int) -> float:
-    if 0 < i < len(y) - 1:
-        den = y[i - 1] - 2 * y[i] + y[i + 1]
-        if den < 0:
-            return float(np.clip(0.5 * (y[i - 1] - y[i + 1]) / den, -0.5, 0.5))
-    return 0.0
 
 
 def fit_constant(U: np.ndarray, shifts: np.ndarray) -> tuple[float, float]:
     """(score, drift) of the best single drift for unit rows U."""
     total = U.sum(0)
-    i = int(np.argmax(total))
-    return float(total[i]), float(shifts[i] + _parabola(total, i))
+    return float(total.max()), float(peaks(total[None], shifts)[0])
 
 
 def fit_linear(U: np.ndarray, tau: np.ndarray, shifts: np.ndarray) -> tuple[float, float, float]:
@@ -190,17 +189,17 @@ def _partition(U: np.ndarray, tau: np.ndarray, min_units: int) -> list[tuple[int
     return cuts[::-1]
 
 
-def fit(U: np.ndarray, tau: np.ndarray, shifts: np.ndarray, models=("constant", "linear", "piecewise")) -> Track:
+def fit(U: np.ndarray, tau: np.ndarray, shifts: np.ndarray, models=TRACK_MODELS) -> DriftTrack:
     """The best track of the allowed models for unit rows U (n_units, len(shifts)) at times tau."""
     shifts = np.asarray(shifts)
     sc, d = fit_constant(U, shifts)
-    best = Track("constant", [Segment(float(tau[0]), float(tau[-1]), d, d)], sc)
+    best = DriftTrack.constant(tau[0], tau[-1], d, sc)
     if "linear" in models and tau[-1] - tau[0] >= MIN_SLOPE_S:
         sl, d0, d1 = fit_linear(U, tau, shifts)
         if sl - SLOPE_PENALTY > best.score and abs(d1 - d0) >= 0.5:
-            best = Track("linear", [Segment(float(tau[0]), float(tau[-1]), d0, d1)], sl - SLOPE_PENALTY)
+            best = DriftTrack("linear", [Segment(float(tau[0]), float(tau[-1]), d0, d1)], sl - SLOPE_PENALTY)
     if "piecewise" in models and len(tau) >= 2:
-        step = float(np.median(np.diff(tau))) if len(tau) > 1 else BLOCK / 25.0
+        step = float(np.median(np.diff(tau))) if len(tau) > 1 else BLOCK / FPS
         min_units = max(2, int(round(MIN_SEGMENT_S / max(step, 1e-6))))
         parts = _partition(U, tau, min_units)
         if len(parts) > 1:
@@ -216,5 +215,5 @@ def fit(U: np.ndarray, tau: np.ndarray, shifts: np.ndarray, models=("constant", 
                 s0.end_s, s0.drift_end = mid, d_end
                 s1.start_s, s1.drift_start = mid, d_start
             if total > best.score:
-                best = Track("piecewise", segs, total)
+                best = DriftTrack("piecewise", segs, total)
     return best

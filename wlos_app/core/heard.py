@@ -1,4 +1,5 @@
-"""Whose lips: the face that is heard, chosen by sync (active-speaker detection), span by span.
+"""Whose lips: the face that is heard, chosen by sync (active-speaker detection), span by span. (Who
+the person is, their identity across clips, is trainer/speakers.py's concern, not this one's.)
 
 Every face followed long enough (core.faces) gets the same evidence as a single face: its own
 flow against the clip's sound, its own estimate (`run`, from core.analysis). The sound is cut into
@@ -25,6 +26,7 @@ lips do not match.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -33,10 +35,11 @@ import numpy as np
 from ..errors import WlosError
 from . import sync
 from .calibration import RELIABLE
-from .estimators import SHIFTS
 from .faces import Faces, Track
-from .face import FaceTrack
-from .features import BLOCK, ClipFeatures, with_face
+from .features import ClipFeatures, with_face
+from .grid import BLOCK, FRAME_MS, SHIFTS, block_times, on_one_axis, seconds
+from .methods import Estimate
+from .mouth import FaceTrack
 
 # A span's evidence for a face (standardised units, see the module's docstring): at or above this it
 # is the face heard. Whole sample clips (benchmarks.active_speaker scores): with their own sound 19 of 20
@@ -99,31 +102,44 @@ class Own:
     track: Track
     features: ClipFeatures
     status: list[str]
-    estimate: object | None  # analysis.Estimate; None without a usable block
+    estimate: Estimate | None  # None without a usable block
     score: float = float("nan")  # its evidence over all its speech (see the module's docstring)
-    uncapped: object | None = None  # the estimate before any cap for an unclear face (`whole_clip`)
+    uncapped: Estimate | None = None  # the estimate before any cap for an unclear face (`whole_clip`)
 
 
 @dataclass
 class Span:
     first: int  # block indices, inclusive
     last: int
-    face: int | None  # the track heard, or None
-    scores: dict = field(default_factory=dict)  # track id -> score
+    face: int | None  # the face heard, or None
+    scores: dict = field(default_factory=dict)  # face id -> score
 
 
 @dataclass
-class Choice:
-    estimate: object  # analysis.Estimate of the answer
-    face: FaceTrack
+class Heard:
+    """The face heard, span by span, and the clip's answer read from it."""
+
+    estimate: Estimate  # the answer's
+    face: FaceTrack  # the mouth the answer read (several faces' where each was heard)
     features: ClipFeatures
     status: list[str]
-    track: int | None  # the face heard most (None: none matched)
-    block_face: np.ndarray  # (n_blocks,) the track each block's evidence came from, -1: none
+    face_id: int | None  # the face heard most (None: none matched)
+    block_face: np.ndarray  # (n_blocks,) the face each block's evidence came from, -1: none
     spans: list[Span] = field(default_factory=list)
-    own: dict = field(default_factory=dict)  # track id -> Own
+    own: dict[int, Own] = field(default_factory=dict)  # face id -> its own analysis
     matched: bool = True
     warnings: list[str] = field(default_factory=list)
+
+    def words(self, every: Faces | None, lead: str = "") -> str:
+        """Whose lips, with several faces in view: 'face 1, the person on the right', 'no face
+        clearly matches the sound'; '' with one face."""
+        if every is None or len(every.tracks) <= 1:
+            return ""
+        if not self.matched:
+            return f"{lead}no face clearly matches the sound"
+        if self.face_id is None:
+            return ""
+        return f"{lead}face {self.face_id}, {every.person(self.face_id)}"
 
 
 def speech(feats: ClipFeatures, starts: np.ndarray) -> np.ndarray:
@@ -155,7 +171,7 @@ def _rows(est) -> tuple[np.ndarray, np.ndarray]:
     centre = est.centre if est.centre is not None else np.zeros(len(est.drift), int)
     if est.method in est.curves:
         return est.curves[est.method], centre
-    # WLOS has per-block drifts only: a bump at each (as sync.from_drifts reads them).
+    # WLOS has per-block drifts only: a bump at each (as methods.wlos reads them).
     d = est.drift[:, None]
     return np.where(np.isfinite(d), np.exp(-0.5 * ((SHIFTS[None] - d) / 0.5) ** 2), np.nan), centre
 
@@ -168,10 +184,7 @@ def score(est, idx: np.ndarray, times: np.ndarray) -> float:
     if keep.sum() == 0 or est.track is None or not np.isfinite(est.offset_grid):
         return float("nan")
     z, centre = sync.standardise(rows[keep], "nan"), centre[keep]
-    lo = int(centre.min()) + int(SHIFTS[0])
-    axis = np.arange(lo, int(centre.max()) + int(SHIFTS[-1]) + 1)
-    A = np.full((len(z), len(axis)), np.nan)
-    A[np.arange(len(z))[:, None], (centre - centre.min())[:, None] + np.arange(len(SHIFTS))[None]] = z
+    axis, A = on_one_axis(z, centre)
     n = np.isfinite(A).sum(0)  # a drift no block was asked about (a short clip's) stays NaN
     C = np.where(n > 0, np.where(np.isfinite(A), A, 0.0).sum(0) / np.maximum(n, 1), np.nan)
     d = float(np.median(est.track.at(times[idx][keep])))
@@ -179,10 +192,6 @@ def score(est, idx: np.ndarray, times: np.ndarray) -> float:
     if not np.isfinite(C[near]).any() or not np.isfinite(C[far]).any():
         return float("nan")
     return float(np.nanmax(C[near]) - np.nanmax(C[far]))
-
-
-def _times(starts: np.ndarray) -> np.ndarray:
-    return (np.asarray(starts) + BLOCK / 2) / 25.0
 
 
 def _own(ex, t: Track, run, alone: bool = True) -> Own:
@@ -196,7 +205,7 @@ def _own(ex, t: Track, run, alone: bool = True) -> Own:
     o = Own(t, feats, status, est)
     if est is not None:
         o.uncapped = est
-        o.score = score(est, np.flatnonzero(np.array(status) == "ok"), _times(ex.starts))
+        o.score = score(est, np.flatnonzero(np.array(status) == "ok"), block_times(ex.starts))
         if not o.score >= CLEAR:  # its lips do not clearly match the sound: its own reading is not trusted
             o.estimate = _capped(est, "")[0]
     return o
@@ -207,9 +216,9 @@ def _capped(est, why: str):
     return replace(est, confidence=min(est.confidence, NOT_RELIABLE)), why
 
 
-def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None] | None = None) -> Choice:
+def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None] | None = None) -> Heard:
     """The face heard and the clip's answer from it (see the module's docstring). ex: an
-    analysis.Extracted; run(features, status) -> analysis.Estimate; forced: ex.face was asked for."""
+    analysis.Extracted; run(features, status) -> methods.Estimate; forced: ex.face was asked for."""
     starts = ex.starts
     every: Faces | None = ex.faces
     tracks = [t for t in every.analysable if int(t.face.valid.sum()) >= BLOCK + 1] if every else []
@@ -223,15 +232,15 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
         est = run(ex.features, ex.status)
         tid = main.id if main is not None else None
         ok = np.array([s == "ok" for s in ex.status])
-        choice = Choice(est, ex.face, ex.features, ex.status, tid, np.where(ok, -1 if tid is None else tid, -1))
+        alone = Heard(est, ex.face, ex.features, ex.status, tid, np.where(ok, -1 if tid is None else tid, -1))
         if main is not None:
-            o = Own(main, ex.features, ex.status, est, score(est, np.flatnonzero(ok), _times(starts)))
-            choice.own = {main.id: o}
+            o = Own(main, ex.features, ex.status, est, score(est, np.flatnonzero(ok), block_times(starts)))
+            alone.own = {main.id: o}
             if forced and len(every.analysable) > 1 and not o.score >= CLEAR:
-                choice.estimate, why = _capped(est, f"face {main.id}, as asked: its lips do not clearly match "
-                                                    f"the sound, so its drift is not reliable")
-                choice.warnings.append(why)
-        return choice
+                alone.estimate, why = _capped(est, f"face {main.id}, as asked: its lips do not clearly match "
+                                                   f"the sound, so its drift is not reliable")
+                alone.warnings.append(why)
+        return alone
 
     warnings: list[str] = []
     if skipped:
@@ -245,7 +254,7 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
             on_track(i, len(tracks))
         own[t.id] = _own(ex, t, run)
     talk = speech(ex.features, starts)
-    times = _times(starts)
+    times = block_times(starts)
     spans: list[Span] = []
     ambiguous = False
     for a, b in spans_of(talk, starts, every.cuts):
@@ -292,7 +301,7 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
         warnings.append(why)
         face = replace(best.track.face, faces_seen=every.faces_seen, detections=every.detections,
                        selection=f"none clearly matches the sound; face {best.track.id} has the clearest evidence")
-        return Choice(est, face, best.features, best.status, None, np.full(len(starts), -1),
+        return Heard(est, face, best.features, best.status, None, np.full(len(starts), -1),
                       spans, own, False, warnings)
     top = max(heard, key=heard.get)
     if len(heard) == 1:
@@ -312,7 +321,7 @@ def choose(ex, run: Callable, forced: bool, on_track: Callable[[int, int], None]
     if ambiguous:
         est, why = _capped(est, "two faces match the sound with different drifts: the drift is not reliable")
         warnings.append(why)
-    return Choice(est, _named(face, every, heard), feats, status, top, block_face, spans, own, True, warnings)
+    return Heard(est, _named(face, every, heard), feats, status, top, block_face, spans, own, True, warnings)
 
 
 def _leads(sp: Span, tid: int) -> bool:
@@ -359,10 +368,10 @@ def _together(tracks: list[Track]) -> bool:
     return bool((np.sum([t.face.valid for t in tracks], axis=0) >= 2).any())
 
 
-def _one_at_a_time(ex, tracks: list[Track], run, warnings: list[str]) -> Choice:
+def _one_at_a_time(ex, tracks: list[Track], run, warnings: list[str]) -> Heard:
     """Faces never in view together (shots of one person each, cut between): each frame has one
     mouth to read, so one estimate runs on them all, and each span is scored for the face in it."""
-    every, starts, times = ex.faces, ex.starts, _times(ex.starts)
+    every, starts, times = ex.faces, ex.starts, block_times(ex.starts)
     own = {t.id: _own(ex, t, run, alone=False) for t in tracks}
     who = np.full(ex.features.n_frames, -1)
     for t in tracks:
@@ -414,7 +423,7 @@ def _one_at_a_time(ex, tracks: list[Track], run, warnings: list[str]) -> Choice:
         est, why = _capped(est, "no face in view matches the sound (a voice-over, or the speaker is not in "
                                 "view): the drift is not reliable")
         warnings.append(why)
-        return Choice(est, face, feats, status, None, np.full(len(starts), -1), spans, own, False, warnings)
+        return Heard(est, face, feats, status, None, np.full(len(starts), -1), spans, own, False, warnings)
     if any(sp.face is None for sp in spans):
         # Speech over a face that did not make it (a cutaway): the answer from the spans matched only.
         feats, status, face, block_face = _composite(ex, own, _who(spans, starts, ex.features.n_frames), starts)
@@ -432,7 +441,7 @@ def _one_at_a_time(ex, tracks: list[Track], run, warnings: list[str]) -> Choice:
                                     f"and its own reading over them is not reliable: the drift is not reliable")
             warnings.append(why)
     warnings.append(_heard_words(every, spans, heard))
-    return Choice(est, _named(face, every, heard), feats, status, max(heard, key=heard.get), block_face, spans,
+    return Heard(est, _named(face, every, heard), feats, status, max(heard, key=heard.get), block_face, spans,
                   own, True, warnings)
 
 
@@ -482,3 +491,42 @@ def _composite(ex, own: dict, who: np.ndarray, starts: np.ndarray, none: str = "
                 block_face[i] = w[0]
     return feats, status, face, block_face
 
+
+
+def faces_json(heard: Heard | None, every: Faces | None, starts: np.ndarray, n_used: int, fps: float) -> dict:
+    """`faces` (one entry per face followed), `face_track`, `face_matched`, `speech_spans` and
+    `cuts_s` of an answer's JSON: which face was heard where (docs/usage.md)."""
+    if every is None:
+        return {}
+    talk = {}
+    if heard is not None:
+        n_talk = sum(sp.last - sp.first + 1 for sp in heard.spans) if heard.spans else n_used
+        for tid in set(heard.block_face.tolist()) - {-1}:
+            talk[tid] = (sum(sp.last - sp.first + 1 for sp in heard.spans if sp.face == tid) if heard.spans
+                         else int((heard.block_face == tid).sum())) / max(1, n_talk)
+    out = []
+    for t in every.tracks:
+        e = {"id": t.id, "frames_seen": t.frames_seen, "first_s": round(seconds(t.first), 3),
+             "box": [round(float(v), 1) for v in t.box], "where": every.place(t),
+             "analysed": t.analysable}
+        if not t.analysable:
+            e["reason"] = t.reason
+        o = heard.own.get(t.id) if heard is not None else None
+        if t.analysable:
+            e["speaking_share"] = round(talk.get(t.id, 0.0), 3)
+        if o is not None and o.estimate is not None and o.status.count("ok") >= OWN_BLOCKS:
+            own_ms = o.estimate.offset_grid * FRAME_MS
+            e.update({"offset_ms": json_number(own_ms, 1), "offset_frames": json_number(own_ms / 1000 * fps),
+                      "confidence": json_number(o.estimate.confidence), "sync_score": json_number(o.score)})
+        out.append(e)
+    spans = [{"start_s": round(seconds(starts[sp.first]), 3),
+              "end_s": round(seconds(starts[sp.last] + BLOCK), 3), "face": sp.face,
+              "scores": {str(k): v for k, v in sp.scores.items()}} for sp in (heard.spans if heard else [])]
+    return {"faces": out, "face_track": heard.face_id if heard is not None else None,
+            "face_matched": bool(heard.matched) if heard is not None else True, "speech_spans": spans,
+            "cuts_s": [round(seconds(c), 3) for c in every.cuts]}
+
+
+def json_number(x, nd: int = 3) -> float | None:
+    """A number as the JSON gives it: rounded, None when it is not finite."""
+    return round(float(x), nd) if x is not None and math.isfinite(x) else None

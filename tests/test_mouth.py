@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from wlos_app.core import face, media
+from wlos_app.core import media, mouth
 
 
 def grid_images(path):
@@ -10,7 +10,7 @@ def grid_images(path):
 
 @pytest.fixture(scope="module")
 def track(grid_clip):
-    return face.track_face(grid_images(grid_clip))
+    return mouth.track_face(grid_images(grid_clip))
 
 
 def test_track_every_frame(track):
@@ -47,7 +47,7 @@ def test_alignment_follows_rigid_points_not_lips(track):
 
 
 def test_kcf_tracker_agrees(grid_clip, track):
-    kcf = face.track_face(grid_images(grid_clip), face.FaceConfig(tracker="kcf"))
+    kcf = mouth.track_face(grid_images(grid_clip), mouth.FaceConfig(tracker="kcf"))
     assert kcf.valid.all()
     assert np.abs(kcf.landmarks - track.landmarks).mean() < 2.0
 
@@ -55,7 +55,7 @@ def test_kcf_tracker_agrees(grid_clip, track):
 def test_grey_opening_frames_then_face(grid_clip):
     imgs = grid_images(grid_clip)
     blank = [np.full_like(imgs[0], 128)] * 12
-    t = face.track_face(blank + imgs[:20])
+    t = mouth.track_face(blank + imgs[:20])
     assert not t.valid[:12].any() and t.valid[12:].all()
 
 
@@ -69,20 +69,20 @@ def test_two_faces_picks_largest_and_says_so(grid_clip):
         canvas[:, :360] = im
         canvas[:small.shape[0], 360:] = small
         frames.append(canvas)
-    t = face.track_face(frames)
+    t = mouth.track_face(frames)
     assert t.faces_seen == 2 and "largest of 2" in t.selection
     assert (t.boxes[t.valid][:, 0] < 300).all()  # the full-size face on the left
 
 
 def test_no_face():
-    t = face.track_face([np.full((288, 360), 90, np.uint8)] * 5)
+    t = mouth.track_face([np.full((288, 360), 90, np.uint8)] * 5)
     assert not t.valid.any() and t.faces_seen == 0
 
 
 def test_landmark_frames_interpolate_a_still_face(grid_clip, track):
     """The default runs the predictor on every 3rd frame: the frames between a still face's
     landmark frames are interpolated, and their crops hardly differ from every frame's own."""
-    every = face.track_face(grid_images(grid_clip), face.FaceConfig(landmark_every=1))
+    every = mouth.track_face(grid_images(grid_clip), mouth.FaceConfig(landmark_every=1))
     assert not every.interpolated.any()
     assert track.interpolated.any() and track.valid.all()
     assert not track.interpolated[::3].any()  # landmark frames are never interpolated
@@ -99,13 +99,13 @@ def _sliding(grid_clip, px: float = 2.0, n: int = 40):
 
 
 def _params(t, k):
-    return face._fit_similarity(t.landmarks[k, face.RIGID_IDX].astype(np.float64), face.RIGID_TEMPLATE)
+    return mouth._fit_similarity(t.landmarks[k, mouth.RIGID_IDX].astype(np.float64), mouth.RIGID_TEMPLATE)
 
 
 def test_a_moving_face_gets_its_own_landmarks(grid_clip):
     """A face sliding 2 px a frame moves the crop by more than still_px between landmark frames:
     with follow="landmarks" every frame then runs the predictor, and the alignment follows the nose."""
-    t = face.track_face(_sliding(grid_clip), face.FaceConfig(follow="landmarks"))
+    t = mouth.track_face(_sliding(grid_clip), mouth.FaceConfig(follow="landmarks"))
     assert t.valid.all() and not t.interpolated.any()
     nose = _in_crop(t, [31, 33, 35])
     assert nose[..., 0].std(0).max() < 0.8  # the crop moved with the face
@@ -116,11 +116,11 @@ def test_a_moving_face_is_followed_by_flow_between_landmark_frames(grid_clip):
     rigid points from Lucas-Kanade flow: no predictor call of their own, an alignment within a
     fraction of a crop pixel of the predictor's own on every frame, and the crop still on the nose."""
     frames = _sliding(grid_clip)
-    every = face.track_face(frames, face.FaceConfig(landmark_every=1))
-    t = face.track_face(frames)
+    every = mouth.track_face(frames, mouth.FaceConfig(landmark_every=1))
+    t = mouth.track_face(frames)
     assert t.valid.all() and t.interpolated[1::3].all() and not t.interpolated[::3].any()
     assert t.timings["landmarks"] < every.timings["landmarks"]
-    off = [face.crop_motion(_params(every, k), _params(t, k)) for k in range(len(frames)) if t.interpolated[k]]
+    off = [mouth.crop_motion(_params(every, k), _params(t, k)) for k in range(len(frames)) if t.interpolated[k]]
     assert np.median(off) < 0.5 and max(off) < 1.5
     nose = _in_crop(t, [31, 33, 35])
     assert nose[..., 0].std(0).max() < 0.8
@@ -131,7 +131,7 @@ def test_flow_that_loses_the_face_falls_back_to_the_predictor(grid_clip):
     flow loses every point) run the predictor themselves, as a moving face did before."""
     frames = _sliding(grid_clip, n=13)
     frames[4] = np.full_like(frames[4], 128)
-    t = face.track_face(frames)
+    t = mouth.track_face(frames)
     assert not t.interpolated[[4, 5]].any()  # between landmark frames 3 and 6: the predictor's own
     assert t.interpolated[[1, 2, 7, 8]].all()  # the other gaps: followed
 
@@ -139,15 +139,15 @@ def test_flow_that_loses_the_face_falls_back_to_the_predictor(grid_clip):
 def test_an_unknown_follow_mode_is_refused():
     """A misspelt FaceConfig.follow is an error, not the predictor on every moving frame in silence."""
     with pytest.raises(ValueError, match="unknown follow"):
-        face.FaceTracker(face.FaceConfig(follow="flow"))
+        mouth.FaceTracker(mouth.FaceConfig(follow="flow"))
 
 
 def test_crop_motion_measures_crop_pixels():
-    p = face._fit_similarity(face.RIGID_TEMPLATE * 80 + 100, face.RIGID_TEMPLATE)
-    q = face._fit_similarity(face.RIGID_TEMPLATE * 80 + [103, 100], face.RIGID_TEMPLATE)
+    p = mouth._fit_similarity(mouth.RIGID_TEMPLATE * 80 + 100, mouth.RIGID_TEMPLATE)
+    q = mouth._fit_similarity(mouth.RIGID_TEMPLATE * 80 + [103, 100], mouth.RIGID_TEMPLATE)
     # 3 image px at 80 px per eye distance is 3 / 80 * 32 / MOUTH_SIDE crop px
-    assert face.crop_motion(p, p) < 1e-9
-    assert abs(face.crop_motion(p, q) - 3 / 80 * face.CROP / face.MOUTH_SIDE) < 1e-6
+    assert mouth.crop_motion(p, p) < 1e-9
+    assert abs(mouth.crop_motion(p, q) - 3 / 80 * mouth.CROP / mouth.MOUTH_SIDE) < 1e-6
 
 
 def test_cli_landmark_every_reaches_the_face_stage():
@@ -155,4 +155,4 @@ def test_cli_landmark_every_reaches_the_face_stage():
     args = cli.build_parser().parse_args(["analyze", "x.mp4", "--landmark-every", "1"])
     assert cli._config(args).face.landmark_every == 1
     args = cli.build_parser().parse_args(["analyze", "x.mp4"])
-    assert cli._config(args).face.landmark_every == face.FaceConfig().landmark_every == 3
+    assert cli._config(args).face.landmark_every == mouth.FaceConfig().landmark_every == 3
