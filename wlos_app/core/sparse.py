@@ -216,7 +216,6 @@ class _Reader:
     """Reads windows of one clip, each once; keeps them in time order."""
 
     def __init__(self, path: str, info: media.MediaInfo, cfg, cancel):
-        from .analysis import AnalysisConfig  # noqa: F401  (cfg's type)
         self.path, self.info, self.cancel = path, info, cancel
         self.cfg = replace(cfg, keep_audio=False, keep_face_frames=False, full=True)
         self.windows: list[Window] = []
