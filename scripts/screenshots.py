@@ -1,9 +1,11 @@
 """Screenshots of each view for docs/, taken from the real window on an X server.
 
     xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python scripts/screenshots.py CLIP [CLIP2]
+    xvfb-run -a -s "-screen 0 1400x900x24" .venv/bin/python scripts/screenshots.py --long RECORDING
 
 CLIP is analysed and shown at 1.2 s; the export dialog is opened over it; the trainer tab runs a
 short training on the two clips (from scratch, one epoch each) so that its curves have data.
+--long: a recording over 2 minutes, read in windows, shown once its refinement is done (long.png).
 """
 from __future__ import annotations
 
@@ -45,8 +47,17 @@ def grab(win, name: str) -> None:
     print("saved", OUT / f"{name}.png")
 
 
+def long_recording(win, path: str) -> None:
+    win.open_paths([path])
+    wait_until(lambda: path in win.clips and win.clips[path].status == "done", 600)
+    win.seek(60.0)
+    grab(win, "long")
+
+
 def main() -> int:
-    clips = [os.path.abspath(p) for p in sys.argv[1:]]
+    args = sys.argv[1:]
+    long = os.path.abspath(args[args.index("--long") + 1]) if "--long" in args else None
+    clips = [os.path.abspath(p) for p in args if p != "--long" and os.path.abspath(p) != long]
     app = QApplication(sys.argv[:1])
     app.setApplicationName("wlos-sync")
     app.setOrganizationName("WLOS Sync")
@@ -60,9 +71,13 @@ def main() -> int:
     win.resize(1360, 860)
     win.move(20, 20)
     win.show()
+    if long:
+        long_recording(win, long)
+        win.close()
+        return 0
     grab(win, "empty")
     win.open_paths(clips[:1])
-    wait_until(lambda: win.result is not None)
+    wait_until(lambda: win.clips[clips[0]].status == "done")
     win.seek(1.2)
     grab(win, "analyse")
 

@@ -643,7 +643,7 @@ class MainWindow(QMainWindow):
         k = min(max(grid.frame_at(t_frame), 0), face.n - 1)
         src = (res.info.video.width, res.info.video.height)
         if len(face.crops) != face.n:  # a sparse pass keeps no frames: the picture alone
-            self.lips.set_crop(None, None)
+            self.lips.clear("read in windows:\nno crops kept")
             self.video.set_frame(image, src)
             return
         if face.valid[k]:
