@@ -139,6 +139,7 @@ def export_synced(src: str, dst: str, drift, force: bool = False,
         raise ExportError(f"{src}: a shift of {largest * 1000:.0f} ms is at least as long as the audio "
                           f"({audio.duration_s:.2f} s): nothing of the sound would be left")
     sounds, dropped = _sounds(src, info, drift, target.codec, names, audio, audio_stream, cancel)
+    rate0, audio = audio.rate, None  # the moved copies are what is written: the decoded sound can go
 
     try:
         # O_EXCL: never clobber a file of the same name; the mode goes through the umask like any
@@ -168,7 +169,7 @@ def export_synced(src: str, dst: str, drift, force: bool = False,
            "audio_streams": written.streams.get("audio", 0), "subtitle_streams": written.streams.get("subtitle", 0),
            "dropped": dropped}
     if not isinstance(drift, DriftTrack):
-        out.update(offset_s=float(drift), audio_samples_shifted=int(round(float(drift) * audio.rate)))
+        out.update(offset_s=float(drift), audio_samples_shifted=int(round(float(drift) * rate0)))
     return out
 
 

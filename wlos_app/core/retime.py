@@ -77,13 +77,17 @@ def corrected(samples: np.ndarray, rate: int, drift) -> np.ndarray:
         d_a = float(seg.at(np.array([t_a]))[0]) * FRAME_S
         ratio = 1.0 + seg.slope * FRAME_S  # input seconds per output second
         part = _render(samples, rate, a, b, (t_a + d_a) * rate, ratio)
-        w = np.ones(b - a)
-        j = np.arange(a, b)
+        # The fades touch only the 2x samples around each join: weights over the whole segment
+        # (float64, an hour's is 1.4 GB at 48 kHz) would cost more memory than the sound itself.
         if i:  # fade in across the join before it
-            w *= _ramp((j - (bounds[i] - x)) / max(1, 2 * x))
+            j = np.arange(a, min(b, bounds[i] + x))
+            part[:, :len(j)] *= _ramp((j - (bounds[i] - x)) / max(1, 2 * x)).astype(samples.dtype)
         if i < len(segs) - 1:  # fade out across the join after it
-            w *= 1.0 - _ramp((j - (bounds[i + 1] - x)) / max(1, 2 * x))
-        out[:, a:b] += part * w.astype(samples.dtype)
+            j = np.arange(max(a, bounds[i + 1] - x), b)
+            part[:, len(part[0]) - len(j):] *= (1.0 - _ramp((j - (bounds[i + 1] - x)) / max(1, 2 * x))).astype(
+                samples.dtype)
+        out[:, a:b] += part
+        del part
     return out
 
 
