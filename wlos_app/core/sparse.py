@@ -265,9 +265,11 @@ def analyze(path: str, cfg, info: media.MediaInfo, progress: Callable[[float, st
     reader = _Reader(path, info, cfg, cancel)
     spans = first_pass(duration)
     say = progress or (lambda f, m: None)
-    for i, span in enumerate(spans):
-        say(0.6 * i / len(spans), f"reading window {i + 1} of {len(spans)} (at {_clock(span[0])})")
-        reader.read(span, "first pass")
+    for i, k in enumerate(coarse_to_fine(len(spans))):
+        say(0.6 * i / len(spans), f"reading window {i + 1} of {len(spans)} (at {_clock(spans[k][0])})")
+        reader.read(spans[k], "first pass")
+        if on_partial and i + 1 in (3, 6, 12, 24) and i + 1 < len(spans):
+            _partial(path, info, cfg, reader, t0, on_partial)  # a first answer within seconds
     budget = min(MAX_WINDOWS, len(spans) + int(MAX_READ_SHARE * duration / WINDOW_S))
     result = _result(path, info, cfg, reader, t0)
     for round_ in range(1, 12):
@@ -284,6 +286,30 @@ def analyze(path: str, cfg, info: media.MediaInfo, progress: Callable[[float, st
         result = _result(path, info, cfg, reader, t0)
     say(1.0, "done")
     return result
+
+
+def coarse_to_fine(n: int) -> list[int]:
+    """0..n-1 in the order that covers the clip soonest: both ends, the middle, the quarters, ...
+    so that the answer so far spans the whole recording after a few windows."""
+    order, seen = [], set()
+    step = n - 1
+    while len(order) < n:
+        for k in range(0, n, max(1, step)):
+            if k not in seen:
+                seen.add(k)
+                order.append(k)
+        if step <= 1:
+            order += [k for k in range(n) if k not in seen]
+            break
+        step = max(1, step // 2)
+    return order
+
+
+def _partial(path, info, cfg, reader: _Reader, t0: float, on_partial) -> None:
+    try:
+        on_partial(_result(path, info, cfg, reader, t0))
+    except WlosError:  # no window has an answer yet
+        pass
 
 
 def _clock(s: float) -> str:
