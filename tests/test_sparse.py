@@ -138,3 +138,10 @@ def test_batches_and_the_cluster_read_long_recordings_sparsely(jumping, tmp_path
         report = run_cluster_batch([jumping], SPARSE, tmp_path / "c.jsonl", client=client)
     [rec] = [json.loads(x) for x in (tmp_path / "c.jsonl").read_text().splitlines()]
     assert report.counts["drifting"] == 1 and rec["pass"] == "sparse"
+
+
+def test_an_answer_the_windows_disagree_on_says_so(jumping):
+    """--constant on a recording that jumps: the windows match lips and sound, but no one drift fits
+    them all; the words say that, not that the lips and the sound do not match."""
+    res = analyze(jumping, replace(SPARSE, track_models=("constant",)))
+    assert not res.reliable and "stretches read agree with one drift track" in res.summary()

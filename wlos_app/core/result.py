@@ -53,6 +53,7 @@ class AnalysisResult:
     heard: Heard | None = None  # which face was heard where
     reading: str = "full"  # "full": every frame read; "sparse": windows of a long clip (core.sparse)
     windows: list | None = None  # the sparse pass's core.sparse.Window list: what was read, and where
+    unsure: str = ""  # why an unreliable answer is unsure, where the analysis knows (core.verdict)
 
     @property
     def reliable(self) -> bool:
@@ -89,7 +90,8 @@ class AnalysisResult:
     def verdict(self) -> verdict.Verdict:
         """The answer in words (core.verdict: the same words on every surface)."""
         segs = _segments_ms(self.track) if self.track is not None and math.isfinite(self.offset_ms) else None
-        return verdict.verdict(self.offset_ms, self.confidence, self.reliable, self.fps, self.track_model, segs)
+        return verdict.verdict(self.offset_ms, self.confidence, self.reliable, self.fps, self.track_model, segs,
+                               self.unsure)
 
     def summary(self) -> str:
         """One line for people: 'audio is 120 ms late (+3.0 frames at 25 fps, confidence 0.91)

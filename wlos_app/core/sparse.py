@@ -396,15 +396,21 @@ def _result(path: str, info: media.MediaInfo, cfg, reader: _Reader, t0: float) -
     readings = [r for w in good for r in w.readings()]
     pieces = _fit_of(cfg, readings)
     tr = to_track(pieces, readings, wins, info.duration_s)
-    grid = np.arange(0.0, info.duration_s, 1.0)
-    offset = float(np.median(tr.at(grid))) if len(grid) else float(tr.at(0.0)[0])
+    every_s = np.arange(0.0, info.duration_s, 1.0)
+    offset = float(np.median(tr.at(every_s))) if len(every_s) else float(tr.at(0.0)[0])
     reliable = [w for w in wins if w.reliable]
     agree = [w for w in reliable if all(abs(d - float(tr.at(t)[0])) <= AGREE_FRAMES for t, d, _ in w.readings())]
     conf = float(np.median([w.confidence for w in reliable])) * len(agree) / len(reliable) if reliable else \
         float(np.median([w.confidence for w in wins]))
     if len(agree) < 2:
         conf = min(conf, RELIABLE - 0.01)
-    return _assemble(path, info, cfg, reader, wins, tr, offset, conf, t0)
+    unsure = ""
+    if reliable and conf < RELIABLE:  # the windows' lips and sound match; they disagree on the drift
+        unsure = (f"only {len(agree)} of the {len(reliable)} stretches read agree with one drift track"
+                  if len(reliable) > 1 else "only one stretch read matches lips and sound")
+    res = _assemble(path, info, cfg, reader, wins, tr, offset, conf, t0)
+    res.unsure = unsure
+    return res
 
 
 def _assemble(path, info, cfg, reader: _Reader, wins: list[Window], tr: DriftTrack, offset: float, conf: float,

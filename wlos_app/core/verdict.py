@@ -75,9 +75,11 @@ def track_words(model: str, segments: list[tuple[float, float, float, float]]) -
 
 
 def verdict(offset_ms: float, confidence: float, reliable: bool, fps: float | None,
-            model: str = "constant", segments: list[tuple[float, float, float, float]] | None = None) -> Verdict:
+            model: str = "constant", segments: list[tuple[float, float, float, float]] | None = None,
+            unsure: str = "") -> Verdict:
     """The words for an answer: `offset_ms` (the track's median), its confidence and whether it
-    is reliable, the clip's frame rate, and the drift track (model, segments as in track_words)."""
+    is reliable, the clip's frame rate, and the drift track (model, segments as in track_words);
+    `unsure`: why an unreliable answer is unsure, when the analysis knows better than the default."""
     if offset_ms is None or not math.isfinite(offset_ms):
         return Verdict("unreliable", "no estimate", "", ADVICE)
     fps = fps or grid.FPS
@@ -86,7 +88,7 @@ def verdict(offset_ms: float, confidence: float, reliable: bool, fps: float | No
     moving = model != "constant" and bool(segments)
     if not reliable:
         guess = track_words(model, segments) if moving else late_or_early(offset_ms)
-        return Verdict("unreliable", "unreliable: the lips and the sound do not clearly match",
+        return Verdict("unreliable", f"unreliable: {unsure or 'the lips and the sound do not clearly match'}",
                        f"best guess: {guess}, {frames}, confidence {confidence:.2f}", ADVICE)
     if max(ends) < half_frame_ms(fps):
         return Verdict("in sync", "in sync", f"{late_or_early(offset_ms)}, {frames}, confidence {confidence:.2f}"
