@@ -385,15 +385,14 @@ def cmd_analyze(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from .core import media
     from .core.export import check_destination
+    from .errors import MediaError
     path = args.clip
     try:
-        media.probe(path)  # a source that cannot be read fails like a clip (1); a bad destination is usage (2)
-    except WlosError as exc:
+        check_destination(path, args.output, args.force)  # before an analysis, not after it
+    except MediaError as exc:  # a source that cannot be read fails like a clip (1); the rest is usage (2)
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    check_destination(path, args.output, args.force)  # before an analysis, not after it
     try:
         return _export(args)
     except KeyboardInterrupt:
@@ -402,6 +401,7 @@ def cmd_export(args) -> int:
 
 def _export(args) -> int:
     from .core import media, verdict
+    from .core.calibration import RELIABLE
     from .core.export import export_synced
     path = args.clip
     try:
@@ -423,7 +423,7 @@ def _export(args) -> int:
             print(f"{path}: {res.summary()}", file=sys.stderr)
             if not res.reliable and not args.accept_unreliable:
                 print(f"error: {path}: not exported: the drift found is unreliable (confidence "
-                      f"{res.confidence:.2f}, below 0.80) and may be wrong; nothing was written. Export it anyway "
+                      f"{res.confidence:.2f}, below {RELIABLE:.2f}) and may be wrong; nothing was written. Export it anyway "
                       f"with --accept-unreliable, or give the drift with --offset-ms", file=sys.stderr)
                 return 1
             # The fitted track (a constant one is the offset); --offset-ms forces one shift.

@@ -13,7 +13,7 @@ from typing import Callable, Iterator, Protocol
 import numpy as np
 
 from ..errors import Cancelled, NoFaceError, NoSpeechError, TooShortError
-from . import calibration, estimators, faces, features, heard, media, memory
+from . import calibration, estimators, faces, features, heard, media, memory, sparse
 from .drift_track import TRACK_MODELS
 from .faces import TrackingConfig
 from .features import ClipFeatures, FeatureConfig, clip_features
@@ -296,7 +296,6 @@ def analyze(path: str, cfg: AnalysisConfig | None = None, progress: Progress | N
     load_networks(cfg)
     st.done("load_models")
     info = media.probe(path)
-    from . import sparse
     if sparse.wanted(cfg, info):
         return sparse.analyze(path, cfg, info, progress, cancel, on_partial)
     return _conclude(_extract(path, cfg, st, info=info), cfg, st)

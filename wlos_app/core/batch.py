@@ -143,22 +143,12 @@ def _drop_cut_line(f) -> None:
     end = f.seek(0, os.SEEK_END)
     if not end:
         return
-    f.seek(max(0, end - _TAIL))
-    tail = f.read()
-    if tail.endswith(b"\n"):
+    f.seek(end - 1)
+    if f.read(1) == b"\n":
         return
-    cut = tail.rfind(b"\n")
-    if cut < 0 and end > _TAIL:  # one line longer than the tail: find its start from the front
-        f.seek(0)
-        whole = f.read()
-        cut, base = whole.rfind(b"\n"), 0
-    else:
-        base = max(0, end - _TAIL)
-    f.truncate(base + cut + 1 if cut >= 0 else 0)
+    f.seek(0)  # read_done has just read the whole file too
+    f.truncate(f.read().rfind(b"\n") + 1)
     f.seek(0, os.SEEK_END)
-
-
-_TAIL = 1 << 20  # bytes searched back for the last line's start
 
 
 @dataclass

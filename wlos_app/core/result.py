@@ -79,7 +79,7 @@ class AnalysisResult:
 
     @property
     def duration_s(self) -> float:
-        return seconds(self.face.n) if self.windows is None else self.info.duration_s
+        return seconds(self.face.n)  # a sparse pass's face covers the whole clip's grid too
 
     def drift_ms_at(self, t_s) -> np.ndarray:
         """The fitted drift (ms) at times t_s; the offset everywhere without a track."""

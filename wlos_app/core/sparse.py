@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import Cancelled, NoFaceError, WlosError
 from . import grid, media
+from .calibration import RELIABLE
 from .drift_track import DriftTrack, Segment
 from .mouth import FaceTrack
 from .result import AnalysisResult
@@ -52,7 +53,6 @@ CAP_FRAMES = 2.0  # a reading further off costs as if it were this far (one outl
 JUMP_PENALTY = 4.0  # weighted squared frames a jump must explain before it is believed
 SLOPE_PENALTY = 2.0  # and a slope
 MIN_SLOPE_S = 60.0  # a slope over less than this is not believed (windows' noise)
-RELIABLE = 0.8  # calibration.RELIABLE: what a window's confidence must reach to count in full
 
 
 @dataclass
@@ -166,19 +166,22 @@ def _piece(t, d, w, i, j, slopes: bool = True) -> tuple[float, Piece]:
     return best
 
 
-def fit(readings: list[tuple[float, float, float]], jumps: bool = True) -> list[Piece]:
-    """Segments (constant or sloped) joined by jumps with the least robust cost plus penalties,
-    by dynamic programming over the readings in time order (one segment without `jumps`)."""
+def fit(readings: list[tuple[float, float, float]], jumps: bool = True, slopes: bool = True) -> list[Piece]:
+    """Segments (constant or, with `slopes`, sloped) joined by jumps with the least robust cost
+    plus penalties, by dynamic programming over the readings in time order (one segment without
+    `jumps`)."""
     t, d, w = (np.array(x, float) for x in zip(*sorted(readings)))
     n = len(t)
+    if not jumps:
+        return [_piece(t, d, w, 0, n - 1, slopes)[1]]
     best = np.full(n + 1, np.inf)
     best[0] = -JUMP_PENALTY  # the first segment pays no jump
     back: list[Piece | None] = [None] * (n + 1)
     for j in range(1, n + 1):
-        for i in (range(j) if jumps else (0,)):
+        for i in range(j):
             if not math.isfinite(best[i]):
                 continue
-            cost, piece = _piece(t, d, w, i, j - 1)
+            cost, piece = _piece(t, d, w, i, j - 1, slopes)
             total = best[i] + JUMP_PENALTY + cost
             if total < best[j]:
                 best[j], back[j] = total, piece
@@ -243,17 +246,6 @@ class _Reader:
         self.windows.sort(key=lambda w: w.start_s)
         self.seconds += end - start
         return win
-
-
-def _fit_of(cfg, readings):
-    """`fit` within the track models asked for (--constant: one constant piece)."""
-    if "piecewise" in cfg.track_models:
-        return fit(readings)
-    whole = fit(readings, jumps=False)
-    if "linear" not in cfg.track_models and whole[0].b:
-        t, d, w = (np.array(x, float) for x in zip(*sorted(readings)))
-        return [_piece(t, d, w, 0, len(t) - 1, slopes=False)[1]]
-    return whole
 
 
 def analyze(path: str, cfg, info: media.MediaInfo, progress: Callable[[float, str], None] | None = None,
@@ -394,7 +386,8 @@ def _result(path: str, info: media.MediaInfo, cfg, reader: _Reader, t0: float) -
     found = [j for w in wins if w.why == "locate" for j in w.jumps()]
     good = [w for w in good if w.why == "locate" or not any(w.start_s + 0.5 < j < w.end_s - 0.5 for j in found)] or good
     readings = [r for w in good for r in w.readings()]
-    pieces = _fit_of(cfg, readings)
+    models = cfg.track_models  # --constant: one constant piece
+    pieces = fit(readings, jumps="piecewise" in models, slopes="linear" in models or "piecewise" in models)
     tr = to_track(pieces, readings, wins, info.duration_s)
     every_s = np.arange(0.0, info.duration_s, 1.0)
     offset = float(np.median(tr.at(every_s))) if len(every_s) else float(tr.at(0.0)[0])
@@ -433,7 +426,7 @@ def _assemble(path, info, cfg, reader: _Reader, wins: list[Window], tr: DriftTra
             timings[k] = timings.get(k, 0.0) + v
     timings["sparse"] = time.perf_counter() - t0
     first = wins[0].result
-    face = FaceTrack(boxes=np.zeros((n, 4), np.float32), landmarks=np.zeros((0, 68, 2), np.float32),
+    face = FaceTrack(boxes=np.zeros((0, 4), np.float32), landmarks=np.zeros((0, 68, 2), np.float32),
                      crops=np.zeros((0, 32, 32), np.uint8), crop_to_image=np.zeros((0, 2, 3), np.float32),
                      valid=valid, faces_seen=max(w.result.face.faces_seen for w in wins),
                      selection=first.face.selection)
